@@ -1,0 +1,3 @@
+// SPDX-License-Identifier: MIT
+use pyo3::prelude::*;
+pub fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> { Ok(()) }
