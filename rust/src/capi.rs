@@ -1,1 +1,359 @@
 // SPDX-License-Identifier: MIT
+//! The C API that the Cython glue calls on the hot path.
+//!
+//! `wsfast._rust._C_API` is a PyCapsule holding a pointer to [`WSFAST_CAPI`], a
+//! struct of `extern "C"` function pointers (the shape of CPython's datetime
+//! C-API capsule). `cython_ext/includes/wsfast_rs.h` declares the same layout;
+//! bump [`ABI_VERSION`] whenever either side changes.
+//!
+//! One `receive_data` call per received buffer returns every event of that buffer,
+//! so Cython never calls Rust once per frame.
+
+use std::ptr;
+use std::slice;
+
+use crate::deflate::DeflateParams;
+use crate::error::SendError;
+use crate::frame::Role;
+use crate::protocol::{Config, EventKind, Protocol};
+
+/// Version of the struct layout below; checked by the Cython side at import.
+pub const ABI_VERSION: u32 = 1;
+
+/// Connection options, C layout.
+#[repr(C)]
+pub struct WsfConfig {
+    /// 0 = server, 1 = client.
+    pub role: u8,
+    /// Answer pings automatically when non-zero.
+    pub auto_pong: u8,
+    /// permessage-deflate negotiated when non-zero.
+    pub deflate: u8,
+    /// Negotiated `server_no_context_takeover`.
+    pub server_no_context_takeover: u8,
+    /// Negotiated `client_no_context_takeover`.
+    pub client_no_context_takeover: u8,
+    /// Negotiated `server_max_window_bits`, 0 if absent.
+    pub server_max_window_bits: u8,
+    /// Negotiated `client_max_window_bits`, 0 if absent.
+    pub client_max_window_bits: u8,
+    /// zlib level for outgoing messages.
+    pub compression_level: u32,
+    /// Largest frame payload accepted.
+    pub max_frame_size: usize,
+    /// Largest message accepted (after decompression).
+    pub max_message_size: usize,
+    /// Smaller messages are sent uncompressed.
+    pub compress_min_size: usize,
+    /// Entropy for client masking keys.
+    pub mask_seed: [u8; 32],
+}
+
+/// One event, C layout. `data` points into the protocol's buffers and stays valid
+/// until the next `receive_data`/`receive_eof`/`protocol_free` call on it.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct WsfEvent {
+    /// Opcode: 1 text, 2 binary, 8 close, 9 ping, 10 pong.
+    pub kind: u8,
+    /// Close code for close events.
+    pub code: u16,
+    /// Payload (close reason for close events).
+    pub data: *const u8,
+    /// Payload length.
+    pub len: usize,
+}
+
+/// A protocol plus the C-shaped copies of its last batch of events.
+pub struct CProtocol {
+    proto: Protocol,
+    events: Vec<WsfEvent>,
+    last_error: String,
+}
+
+impl CProtocol {
+    fn refresh_events(&mut self) -> usize {
+        self.events.clear();
+        for ev in self.proto.events() {
+            let payload = self.proto.payload(ev);
+            self.events.push(WsfEvent {
+                kind: ev.kind as u8,
+                code: ev.code,
+                data: payload.as_ptr(),
+                len: payload.len(),
+            });
+        }
+        self.events.len()
+    }
+
+    fn send_result(&mut self, r: Result<i32, SendError>) -> i32 {
+        match r {
+            Ok(v) => v,
+            Err(e) => {
+                let code = match e {
+                    SendError::Closing => -1,
+                    SendError::ExpectedContinuation | SendError::UnexpectedContinuation => -2,
+                    SendError::ControlTooLong(_) | SendError::InvalidCloseCode(_) => -3,
+                    SendError::Deflate(_) => -4,
+                };
+                self.last_error = e.to_string();
+                code
+            }
+        }
+    }
+}
+
+/// The function table published in the capsule.
+#[repr(C)]
+pub struct WsfCApi {
+    /// [`ABI_VERSION`].
+    pub abi_version: u32,
+    /// Create a protocol; free it with `protocol_free`.
+    pub protocol_new: unsafe extern "C" fn(*const WsfConfig) -> *mut CProtocol,
+    /// Free a protocol.
+    pub protocol_free: unsafe extern "C" fn(*mut CProtocol),
+    /// Feed received bytes; returns the number of events.
+    pub receive_data: unsafe extern "C" fn(*mut CProtocol, *const u8, usize) -> usize,
+    /// Feed end of file; returns the number of events.
+    pub receive_eof: unsafe extern "C" fn(*mut CProtocol) -> usize,
+    /// The events of the last batch.
+    pub events: unsafe extern "C" fn(*mut CProtocol) -> *const WsfEvent,
+    /// Queue a data frame. 0 ok, negative on error (see `last_error`).
+    pub send_frame: unsafe extern "C" fn(*mut CProtocol, u8, *const u8, usize, i32) -> i32,
+    /// Queue only a header for a zero-copy payload: 1 queued, 0 not possible, negative on error.
+    pub send_frame_header: unsafe extern "C" fn(*mut CProtocol, u8, usize, i32) -> i32,
+    /// Queue a ping (opcode 9) or pong (10).
+    pub send_control: unsafe extern "C" fn(*mut CProtocol, u8, *const u8, usize) -> i32,
+    /// Queue a close frame; `code < 0` sends an empty one.
+    pub send_close: unsafe extern "C" fn(*mut CProtocol, i32, *const u8, usize) -> i32,
+    /// Fail the connection with a close code and reason.
+    pub fail: unsafe extern "C" fn(*mut CProtocol, u16, *const u8, usize),
+    /// Pending output bytes; the length goes to `*len`.
+    pub output: unsafe extern "C" fn(*mut CProtocol, *mut usize) -> *const u8,
+    /// Drop `n` written bytes from the output.
+    pub consume_output: unsafe extern "C" fn(*mut CProtocol, usize),
+    /// State as in `protocol::State`.
+    pub state: unsafe extern "C" fn(*mut CProtocol) -> i32,
+    /// Non-zero when the transport should be closed after flushing.
+    pub close_expected: unsafe extern "C" fn(*mut CProtocol) -> i32,
+    /// Close code we sent (or -1) and its reason.
+    pub close_sent: unsafe extern "C" fn(*mut CProtocol, *mut *const u8, *mut usize) -> i32,
+    /// Close code we received (or -1) and its reason.
+    pub close_received: unsafe extern "C" fn(*mut CProtocol, *mut *const u8, *mut usize) -> i32,
+    /// Message of the protocol error that failed the connection, or of the last send error.
+    pub last_error: unsafe extern "C" fn(*mut CProtocol, *mut usize) -> *const u8,
+    /// Release buffer memory beyond `keep` bytes.
+    pub release_memory: unsafe extern "C" fn(*mut CProtocol, usize),
+    /// XOR `len` bytes in place with a 4-byte key from payload offset `offset`.
+    pub apply_mask: unsafe extern "C" fn(*mut u8, usize, *const u8, usize),
+}
+
+unsafe extern "C" fn protocol_new(cfg: *const WsfConfig) -> *mut CProtocol {
+    // SAFETY: the caller passes a valid, initialised config.
+    let c = unsafe { &*cfg };
+    let role = if c.role == 1 { Role::Client } else { Role::Server };
+    let opt_bits = |b: u8| if b == 0 { None } else { Some(b) };
+    let mut config = Config::new(role);
+    config.auto_pong = c.auto_pong != 0;
+    config.max_frame_size = c.max_frame_size;
+    config.max_message_size = c.max_message_size;
+    config.compression_level = c.compression_level;
+    config.compress_min_size = c.compress_min_size;
+    config.mask_seed = c.mask_seed;
+    if c.deflate != 0 {
+        config.deflate = Some(DeflateParams {
+            server_no_context_takeover: c.server_no_context_takeover != 0,
+            client_no_context_takeover: c.client_no_context_takeover != 0,
+            server_max_window_bits: opt_bits(c.server_max_window_bits),
+            client_max_window_bits: opt_bits(c.client_max_window_bits),
+        });
+    }
+    Box::into_raw(Box::new(CProtocol {
+        proto: Protocol::new(config),
+        events: Vec::new(),
+        last_error: String::new(),
+    }))
+}
+
+unsafe extern "C" fn protocol_free(p: *mut CProtocol) {
+    if !p.is_null() {
+        // SAFETY: `p` came from `protocol_new` and is freed once.
+        drop(unsafe { Box::from_raw(p) });
+    }
+}
+
+/// # Safety
+/// `ptr` must be valid for `len` bytes (or `len == 0`).
+unsafe fn bytes<'a>(ptr: *const u8, len: usize) -> &'a [u8] {
+    if len == 0 {
+        &[]
+    } else {
+        // SAFETY: guaranteed by the caller.
+        unsafe { slice::from_raw_parts(ptr, len) }
+    }
+}
+
+unsafe extern "C" fn receive_data(p: *mut CProtocol, data: *const u8, len: usize) -> usize {
+    // SAFETY: `p` is a live protocol and `data` is valid for `len` bytes.
+    let (c, data) = unsafe { (&mut *p, bytes(data, len)) };
+    c.proto.receive_data(data);
+    c.refresh_events()
+}
+
+unsafe extern "C" fn receive_eof(p: *mut CProtocol) -> usize {
+    // SAFETY: `p` is a live protocol.
+    let c = unsafe { &mut *p };
+    c.proto.receive_eof();
+    c.refresh_events()
+}
+
+unsafe extern "C" fn events(p: *mut CProtocol) -> *const WsfEvent {
+    // SAFETY: `p` is a live protocol.
+    unsafe { (*p).events.as_ptr() }
+}
+
+unsafe extern "C" fn send_frame(p: *mut CProtocol, opcode: u8, data: *const u8, len: usize, fin: i32) -> i32 {
+    // SAFETY: `p` is a live protocol and `data` is valid for `len` bytes.
+    let (c, data) = unsafe { (&mut *p, bytes(data, len)) };
+    let r = c.proto.send_frame(opcode, data, fin != 0).map(|()| 0);
+    c.send_result(r)
+}
+
+unsafe extern "C" fn send_frame_header(p: *mut CProtocol, opcode: u8, len: usize, fin: i32) -> i32 {
+    // SAFETY: `p` is a live protocol.
+    let c = unsafe { &mut *p };
+    let r = c.proto.send_frame_header(opcode, len, fin != 0).map(i32::from);
+    c.send_result(r)
+}
+
+unsafe extern "C" fn send_control(p: *mut CProtocol, opcode: u8, data: *const u8, len: usize) -> i32 {
+    // SAFETY: `p` is a live protocol and `data` is valid for `len` bytes.
+    let (c, data) = unsafe { (&mut *p, bytes(data, len)) };
+    let r = if opcode == EventKind::Ping as u8 {
+        c.proto.send_ping(data)
+    } else {
+        c.proto.send_pong(data)
+    };
+    c.send_result(r.map(|()| 0))
+}
+
+unsafe extern "C" fn send_close(p: *mut CProtocol, code: i32, reason: *const u8, len: usize) -> i32 {
+    // SAFETY: `p` is a live protocol and `reason` is valid for `len` bytes.
+    let (c, reason) = unsafe { (&mut *p, bytes(reason, len)) };
+    let Ok(reason) = std::str::from_utf8(reason) else {
+        c.last_error = "close reason is not valid utf-8".into();
+        return -3;
+    };
+    let code = u16::try_from(code).ok();
+    let r = c.proto.send_close(code, reason).map(|()| 0);
+    c.send_result(r)
+}
+
+unsafe extern "C" fn fail(p: *mut CProtocol, code: u16, reason: *const u8, len: usize) {
+    // SAFETY: `p` is a live protocol and `reason` is valid for `len` bytes.
+    let (c, reason) = unsafe { (&mut *p, bytes(reason, len)) };
+    c.proto.fail(code, &String::from_utf8_lossy(reason));
+}
+
+unsafe extern "C" fn output(p: *mut CProtocol, len: *mut usize) -> *const u8 {
+    // SAFETY: `p` is a live protocol and `len` is writable.
+    unsafe {
+        let out = (*p).proto.data_to_send();
+        *len = out.len();
+        out.as_ptr()
+    }
+}
+
+unsafe extern "C" fn consume_output(p: *mut CProtocol, n: usize) {
+    // SAFETY: `p` is a live protocol.
+    unsafe { (*p).proto.consume_output(n) }
+}
+
+unsafe extern "C" fn state(p: *mut CProtocol) -> i32 {
+    // SAFETY: `p` is a live protocol.
+    unsafe { (*p).proto.state() as i32 }
+}
+
+unsafe extern "C" fn close_expected(p: *mut CProtocol) -> i32 {
+    // SAFETY: `p` is a live protocol.
+    i32::from(unsafe { (*p).proto.close_expected() })
+}
+
+/// # Safety
+/// `reason` and `len` must be writable.
+unsafe fn write_close(v: Option<&(u16, String)>, reason: *mut *const u8, len: *mut usize) -> i32 {
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        match v {
+            Some((code, text)) => {
+                *reason = text.as_ptr();
+                *len = text.len();
+                i32::from(*code)
+            }
+            None => {
+                *reason = ptr::null();
+                *len = 0;
+                -1
+            }
+        }
+    }
+}
+
+unsafe extern "C" fn close_sent(p: *mut CProtocol, reason: *mut *const u8, len: *mut usize) -> i32 {
+    // SAFETY: `p` is a live protocol; out-pointers are writable.
+    unsafe { write_close((*p).proto.close_sent(), reason, len) }
+}
+
+unsafe extern "C" fn close_received(p: *mut CProtocol, reason: *mut *const u8, len: *mut usize) -> i32 {
+    // SAFETY: `p` is a live protocol; out-pointers are writable.
+    unsafe { write_close((*p).proto.close_received(), reason, len) }
+}
+
+unsafe extern "C" fn last_error(p: *mut CProtocol, len: *mut usize) -> *const u8 {
+    // SAFETY: `p` is a live protocol and `len` is writable.
+    let c = unsafe { &mut *p };
+    if let Some(err) = c.proto.error() {
+        c.last_error = err.to_string();
+    }
+    // SAFETY: `len` is writable.
+    unsafe { *len = c.last_error.len() };
+    c.last_error.as_ptr()
+}
+
+unsafe extern "C" fn release_memory(p: *mut CProtocol, keep: usize) {
+    // SAFETY: `p` is a live protocol.
+    unsafe { (*p).proto.release_memory(keep) }
+}
+
+unsafe extern "C" fn apply_mask(data: *mut u8, len: usize, key: *const u8, offset: usize) {
+    if len == 0 {
+        return;
+    }
+    // SAFETY: the caller passes `len` writable bytes and a 4-byte key.
+    let (buf, key) = unsafe { (slice::from_raw_parts_mut(data, len), [*key, *key.add(1), *key.add(2), *key.add(3)]) };
+    crate::mask::apply_mask(buf, key, offset);
+}
+
+/// The table behind the `_C_API` capsule.
+pub static WSFAST_CAPI: WsfCApi = WsfCApi {
+    abi_version: ABI_VERSION,
+    protocol_new,
+    protocol_free,
+    receive_data,
+    receive_eof,
+    events,
+    send_frame,
+    send_frame_header,
+    send_control,
+    send_close,
+    fail,
+    output,
+    consume_output,
+    state,
+    close_expected,
+    close_sent,
+    close_received,
+    last_error,
+    release_memory,
+    apply_mask,
+};

@@ -1,0 +1,382 @@
+// SPDX-License-Identifier: MIT
+//! Sans-I/O tests: feed bytes, assert events and output bytes.
+
+use super::*;
+use crate::frame::Frame;
+use proptest::prelude::*;
+
+const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+
+fn server() -> Protocol {
+    Protocol::new(Config::new(Role::Server))
+}
+
+fn client() -> Protocol {
+    let mut cfg = Config::new(Role::Client);
+    cfg.fixed_mask = Some(KEY);
+    Protocol::new(cfg)
+}
+
+fn frame(opcode: u8, fin: bool, payload: &[u8]) -> Frame {
+    Frame { fin, rsv1: false, rsv2: false, rsv3: false, opcode, payload: payload.to_vec() }
+}
+
+/// A frame as a client sends it (masked).
+fn masked(opcode: u8, fin: bool, payload: &[u8]) -> Vec<u8> {
+    frame(opcode, fin, payload).serialize(Some(KEY))
+}
+
+fn events(p: &Protocol) -> Vec<(EventKind, u16, Vec<u8>)> {
+    p.events().iter().map(|e| (e.kind, e.code, p.payload(e).to_vec())).collect()
+}
+
+fn sent_frames(p: &mut Protocol) -> Vec<Frame> {
+    let out = p.take_output();
+    let mut frames = Vec::new();
+    let mut pos = 0;
+    while pos < out.len() {
+        let (f, n) = Frame::parse(&out[pos..]).unwrap().unwrap();
+        frames.push(f);
+        pos += n;
+    }
+    frames
+}
+
+fn close_payload(code: u16, reason: &str) -> Vec<u8> {
+    let mut v = code.to_be_bytes().to_vec();
+    v.extend_from_slice(reason.as_bytes());
+    v
+}
+
+fn assert_failing(p: &mut Protocol, code: u16) {
+    let frames = sent_frames(p);
+    let last = frames.last().expect("a close frame was sent");
+    assert_eq!(last.opcode, OP_CLOSE);
+    assert_eq!(u16::from_be_bytes([last.payload[0], last.payload[1]]), code, "{:?}", p.error());
+    assert!(p.close_expected());
+}
+
+#[test]
+fn server_receives_masked_text_message() {
+    let mut p = server();
+    p.receive_data(&masked(OP_TEXT, true, b"Hello"));
+    assert_eq!(events(&p), vec![(EventKind::Text, 0, b"Hello".to_vec())]);
+    assert!(p.data_to_send().is_empty());
+}
+
+#[test]
+fn server_receives_many_frames_in_one_buffer() {
+    let mut p = server();
+    let mut buf = Vec::new();
+    for i in 0..1000u32 {
+        buf.extend(masked(OP_BINARY, true, &i.to_be_bytes()));
+    }
+    p.receive_data(&buf);
+    assert_eq!(p.events().len(), 1000);
+    assert_eq!(p.payload(&p.events()[999]), 999u32.to_be_bytes());
+}
+
+#[test]
+fn server_rejects_unmasked_frame_with_1002() {
+    let mut p = server();
+    p.receive_data(&frame(OP_TEXT, true, b"x").serialize(None));
+    assert_failing(&mut p, 1002);
+    assert!(p.events().is_empty());
+}
+
+#[test]
+fn client_rejects_masked_frame_with_1002() {
+    let mut p = client();
+    p.receive_data(&masked(OP_TEXT, true, b"x"));
+    assert_failing(&mut p, 1002);
+}
+
+#[test]
+fn fragmented_message_with_interleaved_ping_is_reassembled() {
+    let mut p = server();
+    let mut buf = masked(OP_TEXT, false, b"Hel");
+    buf.extend(masked(OP_PING, true, b"p"));
+    buf.extend(masked(OP_CONTINUATION, true, b"lo"));
+    p.receive_data(&buf);
+    assert_eq!(
+        events(&p),
+        vec![(EventKind::Ping, 0, b"p".to_vec()), (EventKind::Text, 0, b"Hello".to_vec())]
+    );
+    assert_eq!(sent_frames(&mut p), vec![frame(OP_PONG, true, b"p")]);
+}
+
+#[test]
+fn message_spanning_several_reads_is_delivered_once() {
+    let mut p = server();
+    let wire = masked(OP_BINARY, true, &[7u8; 100_000]);
+    for (i, chunk) in wire.chunks(4096).enumerate() {
+        p.receive_data(chunk);
+        if i + 1 < wire.len().div_ceil(4096) {
+            assert!(p.events().is_empty());
+        }
+    }
+    assert_eq!(events(&p), vec![(EventKind::Binary, 0, vec![7u8; 100_000])]);
+}
+
+#[test]
+fn continuation_without_message_fails_with_1002() {
+    let mut p = server();
+    p.receive_data(&masked(OP_CONTINUATION, true, b"x"));
+    assert_failing(&mut p, 1002);
+}
+
+#[test]
+fn new_message_inside_fragmented_one_fails_with_1002() {
+    let mut p = server();
+    let mut buf = masked(OP_TEXT, false, b"a");
+    buf.extend(masked(OP_TEXT, true, b"b"));
+    p.receive_data(&buf);
+    assert_failing(&mut p, 1002);
+}
+
+#[test]
+fn invalid_utf8_fails_fast_before_the_last_fragment() {
+    let mut p = server();
+    p.receive_data(&masked(OP_TEXT, false, b"ok\xf4\x90"));
+    assert_failing(&mut p, 1007);
+}
+
+#[test]
+fn truncated_utf8_at_end_of_message_fails_with_1007() {
+    let mut p = server();
+    p.receive_data(&masked(OP_TEXT, true, b"ok\xe2\x82"));
+    assert_failing(&mut p, 1007);
+}
+
+#[test]
+fn utf8_split_across_fragments_is_valid() {
+    let mut p = server();
+    let text = "κόσμε".as_bytes();
+    let mut buf = masked(OP_TEXT, false, &text[..3]);
+    buf.extend(masked(OP_CONTINUATION, true, &text[3..]));
+    p.receive_data(&buf);
+    assert_eq!(events(&p), vec![(EventKind::Text, 0, text.to_vec())]);
+}
+
+#[test]
+fn oversized_frame_fails_with_1009_at_the_header() {
+    let mut cfg = Config::new(Role::Server);
+    cfg.max_frame_size = 10;
+    cfg.max_message_size = 100;
+    let mut p = Protocol::new(cfg);
+    let wire = masked(OP_BINARY, true, &[0; 11]);
+    p.receive_data(&wire[..6]);
+    assert_failing(&mut p, 1009);
+}
+
+#[test]
+fn oversized_fragmented_message_fails_with_1009() {
+    let mut cfg = Config::new(Role::Server);
+    cfg.max_message_size = 10;
+    let mut p = Protocol::new(cfg);
+    let mut buf = masked(OP_BINARY, false, &[0; 6]);
+    buf.extend(masked(OP_CONTINUATION, true, &[0; 6]));
+    p.receive_data(&buf);
+    assert_failing(&mut p, 1009);
+}
+
+#[test]
+fn reserved_bits_and_opcodes_fail_with_1002() {
+    for first in [0xa1u8, 0x91, 0xc1, 0x83, 0x8b] {
+        let mut p = server();
+        p.receive_data(&[first, 0x80, 1, 2, 3, 4]);
+        assert_failing(&mut p, 1002);
+    }
+}
+
+#[test]
+fn control_frame_too_long_or_fragmented_fails_with_1002() {
+    let mut p = server();
+    p.receive_data(&masked(OP_PING, true, &[0; 126]));
+    assert_failing(&mut p, 1002);
+    let mut p = server();
+    p.receive_data(&masked(OP_PING, false, b""));
+    assert_failing(&mut p, 1002);
+}
+
+#[test]
+fn close_is_echoed_and_completes_the_handshake() {
+    let mut p = server();
+    p.receive_data(&masked(OP_CLOSE, true, &close_payload(1000, "bye")));
+    assert_eq!(events(&p), vec![(EventKind::Close, 1000, b"bye".to_vec())]);
+    assert_eq!(sent_frames(&mut p), vec![frame(OP_CLOSE, true, &close_payload(1000, ""))]);
+    assert_eq!(p.state(), State::Closed);
+    assert!(p.close_expected());
+}
+
+#[test]
+fn empty_close_is_answered_with_empty_close() {
+    let mut p = server();
+    p.receive_data(&masked(OP_CLOSE, true, b""));
+    assert_eq!(events(&p), vec![(EventKind::Close, CLOSE_NO_STATUS, vec![])]);
+    assert_eq!(sent_frames(&mut p), vec![frame(OP_CLOSE, true, b"")]);
+}
+
+#[test]
+fn bad_close_payloads_fail_with_the_right_code() {
+    let mut p = server();
+    p.receive_data(&masked(OP_CLOSE, true, &[0x03]));
+    assert_failing(&mut p, 1002);
+    for code in [0u16, 999, 1004, 1005, 1006, 1015, 1016, 2000, 2999, 5000, 65535] {
+        let mut p = server();
+        p.receive_data(&masked(OP_CLOSE, true, &code.to_be_bytes()));
+        assert_failing(&mut p, 1002);
+    }
+    let mut p = server();
+    let mut payload = 1000u16.to_be_bytes().to_vec();
+    payload.extend_from_slice(b"\xff");
+    p.receive_data(&masked(OP_CLOSE, true, &payload));
+    assert_failing(&mut p, 1007);
+}
+
+#[test]
+fn valid_close_codes_are_echoed() {
+    for code in [1000u16, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999] {
+        let mut p = server();
+        p.receive_data(&masked(OP_CLOSE, true, &code.to_be_bytes()));
+        assert_eq!(sent_frames(&mut p), vec![frame(OP_CLOSE, true, &code.to_be_bytes())], "code {code}");
+    }
+}
+
+#[test]
+fn data_after_close_is_ignored() {
+    let mut p = server();
+    let mut buf = masked(OP_CLOSE, true, &close_payload(1000, ""));
+    buf.extend(masked(OP_TEXT, true, b"late"));
+    p.receive_data(&buf);
+    assert_eq!(events(&p).len(), 1);
+    p.receive_data(&masked(OP_TEXT, true, b"later"));
+    assert!(p.events().is_empty());
+}
+
+#[test]
+fn we_initiate_close_and_peer_answers() {
+    let mut p = client();
+    p.send_close(Some(1000), "done").unwrap();
+    assert_eq!(p.state(), State::Closing);
+    assert_eq!(sent_frames(&mut p), vec![frame(OP_CLOSE, true, &close_payload(1000, "done"))]);
+    assert_eq!(p.send_message(OP_TEXT, b"x"), Err(SendError::Closing));
+    p.receive_data(&frame(OP_CLOSE, true, &close_payload(1000, "")).serialize(None));
+    assert_eq!(p.state(), State::Closed);
+    assert!(p.data_to_send().is_empty(), "no second close frame");
+}
+
+#[test]
+fn eof_without_close_reports_1006() {
+    let mut p = server();
+    p.receive_data(&masked(OP_TEXT, false, b"par"));
+    p.receive_eof();
+    assert_eq!(events(&p), vec![(EventKind::Close, CLOSE_ABNORMAL, vec![])]);
+    assert_eq!(p.state(), State::Closed);
+}
+
+#[test]
+fn client_masks_what_it_sends() {
+    let mut p = client();
+    p.send_message(OP_TEXT, b"Hello").unwrap();
+    assert_eq!(p.take_output(), masked(OP_TEXT, true, b"Hello"));
+}
+
+#[test]
+fn client_masks_are_unpredictable_without_fixed_key() {
+    let mut cfg = Config::new(Role::Client);
+    cfg.mask_seed = [9; 32];
+    let mut p = Protocol::new(cfg);
+    let mut keys = std::collections::HashSet::new();
+    for _ in 0..50 {
+        p.send_message(OP_BINARY, b"").unwrap();
+        let out = p.take_output();
+        keys.insert([out[2], out[3], out[4], out[5]]);
+    }
+    assert!(keys.len() > 45);
+}
+
+#[test]
+fn sending_fragments_checks_the_order() {
+    let mut p = server();
+    assert_eq!(p.send_frame(OP_CONTINUATION, b"x", true), Err(SendError::UnexpectedContinuation));
+    p.send_frame(OP_TEXT, b"a", false).unwrap();
+    assert_eq!(p.send_frame(OP_BINARY, b"b", true), Err(SendError::ExpectedContinuation));
+    p.send_frame(OP_CONTINUATION, b"b", true).unwrap();
+    assert_eq!(sent_frames(&mut p), vec![frame(OP_TEXT, false, b"a"), frame(OP_CONTINUATION, true, b"b")]);
+}
+
+#[test]
+fn zero_copy_header_only_on_the_server() {
+    let mut p = server();
+    assert_eq!(p.send_frame_header(OP_BINARY, 70_000, true), Ok(true));
+    assert_eq!(p.take_output(), vec![0x82, 0x7f, 0, 0, 0, 0, 0, 1, 0x11, 0x70]);
+    let mut c = client();
+    assert_eq!(c.send_frame_header(OP_BINARY, 70_000, true), Ok(false));
+    assert!(c.take_output().is_empty());
+}
+
+#[test]
+fn control_payload_limits_on_send() {
+    let mut p = server();
+    assert_eq!(p.send_ping(&[0; 126]), Err(SendError::ControlTooLong(126)));
+    assert_eq!(p.send_close(Some(1000), &"x".repeat(124)), Err(SendError::ControlTooLong(126)));
+    assert_eq!(p.send_close(Some(1005), ""), Err(SendError::InvalidCloseCode(1005)));
+}
+
+#[test]
+fn fail_truncates_long_reasons_on_a_char_boundary() {
+    let mut p = server();
+    p.fail(1011, &"é".repeat(100));
+    let f = &sent_frames(&mut p)[0];
+    assert!(f.payload.len() <= 125);
+    assert!(std::str::from_utf8(&f.payload[2..]).is_ok());
+}
+
+proptest! {
+    #[test]
+    fn any_chunking_gives_the_same_events(
+        msgs in proptest::collection::vec((any::<bool>(), proptest::collection::vec(any::<u8>(), 0..300), 1usize..4), 1..8),
+        cuts in proptest::collection::vec(any::<usize>(), 0..12),
+    ) {
+        let mut wire = Vec::new();
+        let mut expected = Vec::new();
+        for (is_text, payload, parts) in &msgs {
+            let payload: Vec<u8> = if *is_text { String::from_utf8_lossy(payload).into_owned().into_bytes() } else { payload.clone() };
+            let op = if *is_text { OP_TEXT } else { OP_BINARY };
+            let step = payload.len().div_ceil(*parts).max(1);
+            let pieces: Vec<&[u8]> = if payload.is_empty() { vec![&[][..]] } else { payload.chunks(step).collect() };
+            for (i, piece) in pieces.iter().enumerate() {
+                let opcode = if i == 0 { op } else { OP_CONTINUATION };
+                wire.extend(masked(opcode, i + 1 == pieces.len(), piece));
+                if i == 0 {
+                    wire.extend(masked(OP_PING, true, b"hb"));
+                }
+            }
+            let n_pieces = pieces.len();
+            let message = (if *is_text { EventKind::Text } else { EventKind::Binary }, 0, payload.clone());
+            let ping = (EventKind::Ping, 0, b"hb".to_vec());
+            // The ping follows the first frame: inside the message unless it had one frame.
+            if n_pieces > 1 { expected.extend([ping, message]) } else { expected.extend([message, ping]) }
+        }
+        let mut points: Vec<usize> = cuts.iter().map(|c| c % (wire.len() + 1)).collect();
+        points.sort_unstable();
+        let mut p = server();
+        let mut got = Vec::new();
+        let mut last = 0;
+        for point in points.into_iter().chain(std::iter::once(wire.len())) {
+            p.receive_data(&wire[last..point]);
+            got.extend(events(&p));
+            last = point;
+        }
+        prop_assert!(p.error().is_none());
+        prop_assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn arbitrary_input_never_panics(data in proptest::collection::vec(any::<u8>(), 0..512), role in any::<bool>()) {
+        let mut p = if role { server() } else { client() };
+        p.receive_data(&data);
+        p.receive_eof();
+    }
+}
