@@ -1,0 +1,54 @@
+# SPDX-License-Identifier: MIT
+# One obvious way to build, test, benchmark and run wsfast.
+PY ?= python3
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.DEFAULT_GOAL := help
+.PHONY: help build cython dev wheel run test test-rust test-python lint format bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
+
+build: ## build the Rust and Cython extensions and install wsfast (editable) with test/lint tools
+	flock /tmp/wsfast-build.lock $(PY) -m pip install -q --disable-pip-version-check -e ".[test,lint]"
+
+cython: ## rebuild only the Cython extension in place (fast inner loop)
+	flock /tmp/wsfast-build.lock $(PY) setup.py -q build_ext --inplace
+
+dev: build ## alias of build
+
+wheel: ## build a wheel (both extensions) into dist/ and check its contents
+	rm -rf dist && $(PY) -m pip wheel --no-deps -q -w dist .
+	$(PY) -c "import sys, zipfile, glob; n = zipfile.ZipFile(glob.glob('dist/wsfast-*.whl')[0]).namelist(); \
+	missing = [m for m in ('wsfast/_rust.', 'wsfast/_cy.') if not any(x.startswith(m) and x.endswith('.so') for x in n)]; \
+	sys.exit(f'wheel lacks {missing}' if missing else 0)"
+
+run: build ## build, then start the demo server on http://$(HOST):$(PORT)
+	$(PY) -m wsfast demo --host $(HOST) --port $(PORT)
+
+test: build test-rust test-python lint ## build, then run every test and linter
+
+test-rust: ## cargo tests of the protocol core
+	cargo test --quiet -p wsfast-rs
+
+test-python: ## pytest (unit, property, integration, conformance)
+	$(PY) -m pytest -q
+
+lint: ## ruff, mypy, cargo fmt, clippy
+	$(PY) -m ruff check python tests bench cython_ext/wsfast_backend.py setup.py
+	$(PY) -m ruff format --check python tests bench cython_ext/wsfast_backend.py setup.py
+	$(PY) -m mypy
+	cargo fmt --all --check
+	cargo clippy --quiet --all-targets -p wsfast-rs -- -D warnings
+
+format: ## apply ruff format and cargo fmt
+	$(PY) -m ruff format python tests bench cython_ext/wsfast_backend.py setup.py
+	$(PY) -m ruff check --fix python tests bench cython_ext/wsfast_backend.py setup.py
+	cargo fmt --all
+
+bench: build ## micro-benchmarks (pytest-benchmark)
+	$(PY) -m pytest bench -q --benchmark-only --benchmark-columns=median,ops --benchmark-sort=name
+
+clean: ## remove build products
+	rm -rf target dist build python/wsfast/*.so cython_ext/*.c

@@ -1,0 +1,360 @@
+# SPDX-License-Identifier: MIT
+# Core: one connection's Rust protocol, driven through the C-API capsule.
+#
+# Received buffers go to Rust in one call each; the events of the whole buffer come
+# back as an array of small records that this file turns into str/bytes and handler
+# calls. Output accumulates in Rust's buffer and is written straight from there.
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.pycapsule cimport PyCapsule_Import
+from cpython.unicode cimport PyUnicode_DecodeUTF8
+
+
+cdef extern from "Python.h":
+    const char *PyUnicode_AsUTF8AndSize(object s, Py_ssize_t *size) except NULL
+from libc.stdint cimport int32_t, uint8_t
+from libc.string cimport memcpy
+
+import os as _os
+
+from wsfast.exceptions import InvalidState as _InvalidState
+from wsfast.exceptions import ProtocolError as _ProtocolError
+
+cdef wsf_capi *RS = NULL
+
+EV_TEXT = 1
+EV_BINARY = 2
+EV_CLOSE = 8
+EV_PING = 9
+EV_PONG = 10
+
+# Payloads at least this large are sent without copying (header first, then the
+# caller's buffer), when neither masking nor compression has to rewrite them.
+cdef enum:
+    ZERO_COPY_MIN = 65536
+
+
+cdef int _load_capi() except -1:
+    global RS
+    RS = <wsf_capi *>PyCapsule_Import(b"wsfast._rust._C_API", 0)
+    if RS == NULL:
+        raise ImportError("wsfast._rust does not export its C API capsule")
+    if RS.abi_version != WSF_ABI_VERSION:
+        raise ImportError(
+            f"wsfast._rust C API version {RS.abi_version} does not match wsfast._cy "
+            f"({WSF_ABI_VERSION}): rebuild both extensions together"
+        )
+    return 0
+
+
+_load_capi()
+
+
+cdef inline object _text(const uint8_t *data, size_t n):
+    # Rust validated the UTF-8 already; CPython's decoder has a fast ASCII path.
+    return PyUnicode_DecodeUTF8(<const char *>data, n, NULL)
+
+
+cdef inline object _bytes(const uint8_t *data, size_t n):
+    return PyBytes_FromStringAndSize(<const char *>data, n)
+
+
+cdef class Core:
+    """One connection's protocol engine (server or client side), for the I/O layer.
+
+    Args:
+        side: "server" or "client".
+        max_size: largest message accepted, in bytes (after decompression).
+        max_frame_size: largest frame accepted; defaults to ``max_size``.
+        deflate: negotiated ``wsfast.DeflateParams``, or None for no compression.
+        compression_level: zlib level for outgoing compressed messages.
+        compress_min_size: smaller messages are sent uncompressed.
+        auto_pong: answer pings automatically.
+    """
+
+    cdef wsf_protocol *p
+    cdef readonly bint is_client
+    # Zero-copy output chunks waiting in front of Rust's output buffer.
+    cdef public list chunks
+    cdef object owner
+    cdef object on_message
+    cdef object on_ping
+    cdef object on_pong
+    cdef object on_close
+
+    def __cinit__(self, str side="server", *, size_t max_size=1 << 20, max_frame_size=None,
+                  deflate=None, unsigned int compression_level=6, size_t compress_min_size=0,
+                  bint auto_pong=True, bytes mask_seed=None):
+        cdef wsf_config cfg
+        if side == "server":
+            cfg.role = 0
+        elif side == "client":
+            cfg.role = 1
+        else:
+            raise ValueError(f"side must be 'server' or 'client', not {side!r}")
+        if compression_level > 9:
+            raise ValueError(f"compression_level must be 0..9, not {compression_level}")
+        self.is_client = cfg.role == 1
+        cfg.auto_pong = auto_pong
+        cfg.max_message_size = max_size
+        cfg.max_frame_size = max_size if max_frame_size is None else max_frame_size
+        cfg.compression_level = compression_level
+        cfg.compress_min_size = compress_min_size
+        cfg.deflate = deflate is not None
+        cfg.server_no_context_takeover = 0
+        cfg.client_no_context_takeover = 0
+        cfg.server_max_window_bits = 0
+        cfg.client_max_window_bits = 0
+        if deflate is not None:
+            cfg.server_no_context_takeover = deflate.server_no_context_takeover
+            cfg.client_no_context_takeover = deflate.client_no_context_takeover
+            cfg.server_max_window_bits = deflate.server_max_window_bits or 0
+            cfg.client_max_window_bits = deflate.client_max_window_bits or 0
+        if mask_seed is None:
+            mask_seed = _os.urandom(32)
+        if len(mask_seed) != 32:
+            raise ValueError("mask_seed must be exactly 32 bytes")
+        memcpy(cfg.mask_seed, PyBytes_AS_STRING(mask_seed), 32)
+        self.p = RS.protocol_new(&cfg)
+        self.chunks = []
+        self.on_message = None
+        self.on_ping = None
+        self.on_pong = None
+        self.on_close = None
+        self.owner = None
+
+    def __dealloc__(self):
+        if self.p != NULL:
+            RS.protocol_free(self.p)
+            self.p = NULL
+
+    # ---- receiving -------------------------------------------------------------
+
+    cdef size_t feed(self, const uint8_t *data, size_t n) noexcept:
+        return RS.receive_data(self.p, data, n)
+
+    cdef int dispatch_events(self, size_t count) except -1:
+        """Call the handler callbacks for the last batch's events, in order."""
+        cdef const wsf_event *ev = RS.events(self.p)
+        cdef size_t i
+        cdef uint8_t kind
+        for i in range(count):
+            kind = ev[i].kind
+            if kind == 1:
+                self.on_message(self.owner, _text(ev[i].data, ev[i].len))
+            elif kind == 2:
+                self.on_message(self.owner, _bytes(ev[i].data, ev[i].len))
+            elif kind == 9:
+                if self.on_ping is not None:
+                    self.on_ping(self.owner, _bytes(ev[i].data, ev[i].len))
+            elif kind == 10:
+                if self.on_pong is not None:
+                    self.on_pong(self.owner, _bytes(ev[i].data, ev[i].len))
+            elif kind == 8:
+                if self.on_close is not None:
+                    self.on_close(self.owner, ev[i].code, _text(ev[i].data, ev[i].len))
+        return 0
+
+    def set_handlers(self, owner, on_message, on_ping=None, on_pong=None, on_close=None):
+        """Bind the callbacks that :meth:`receive_and_dispatch` calls as ``f(owner, ...)``."""
+        self.owner = owner
+        self.on_message = on_message
+        self.on_ping = on_ping
+        self.on_pong = on_pong
+        self.on_close = on_close
+
+    def receive_and_dispatch(self, data):
+        """Feed one received buffer and call the bound handlers for its events.
+
+        Returns:
+            The number of events dispatched.
+        """
+        cdef const uint8_t[::1] view = data
+        cdef size_t n = view.shape[0]
+        cdef size_t count = RS.receive_data(self.p, &view[0] if n else NULL, n)
+        self.dispatch_events(count)
+        return count
+
+    cdef list _events_list(self, size_t count):
+        cdef const wsf_event *ev = RS.events(self.p)
+        cdef list out = []
+        cdef size_t i
+        for i in range(count):
+            if ev[i].kind == 1:
+                out.append((1, _text(ev[i].data, ev[i].len)))
+            elif ev[i].kind == 8:
+                out.append((8, (ev[i].code, _text(ev[i].data, ev[i].len))))
+            else:
+                out.append((ev[i].kind, _bytes(ev[i].data, ev[i].len)))
+        return out
+
+    def receive_data(self, data):
+        """Feed one received buffer.
+
+        Returns:
+            A list of ``(kind, payload)`` events: ``(1, str)`` text, ``(2, bytes)``
+            binary, ``(9, bytes)`` ping, ``(10, bytes)`` pong and
+            ``(8, (code, reason))`` close.
+        """
+        cdef const uint8_t[::1] view = data
+        cdef size_t n = view.shape[0]
+        return self._events_list(RS.receive_data(self.p, &view[0] if n else NULL, n))
+
+    def receive_eof(self):
+        """The transport ended. Returns the events (a 1006 close if no close frame came)."""
+        return self._events_list(RS.receive_eof(self.p))
+
+    # ---- sending ----------------------------------------------------------------
+
+    cdef int _check(self, int32_t rc) except -1:
+        cdef size_t n = 0
+        cdef const uint8_t *msg
+        if rc >= 0:
+            return 0
+        msg = RS.last_error(self.p, &n)
+        text = _text(msg, n)
+        if rc == -1 or rc == -2:
+            raise _InvalidState(text)
+        if rc == -3:
+            raise ValueError(text)
+        raise _ProtocolError(text)
+
+    cdef int _send_buffer(self, uint8_t opcode, object data, bint fin) except -1:
+        cdef const uint8_t[::1] view = data
+        cdef size_t n = view.shape[0]
+        cdef int32_t rc
+        if n >= ZERO_COPY_MIN:
+            rc = RS.send_frame_header(self.p, opcode, n, fin)
+            self._check(rc)
+            if rc == 1:
+                # The header is the last thing in Rust's buffer: move the output so
+                # far to the chunk list, then the caller's buffer itself (no copy).
+                self.chunks.append(self._take_output())
+                self.chunks.append(data)
+                return 0
+        self._check(RS.send_frame(self.p, opcode, &view[0] if n else NULL, n, fin))
+        return 0
+
+    cpdef send(self, data):
+        """Queue a message: ``str`` as text, bytes-like as binary."""
+        cdef const char *utf8
+        cdef Py_ssize_t n
+        if isinstance(data, str):
+            # Compact ASCII strings hand out their own buffer here: no copy.
+            utf8 = PyUnicode_AsUTF8AndSize(data, &n)
+            self._check(RS.send_frame(self.p, 1, <const uint8_t *>utf8, n, 1))
+        else:
+            self._send_buffer(2, data, True)
+
+    cpdef send_text(self, data, bint fin=True):
+        """Queue a text frame (``str`` or UTF-8 bytes)."""
+        if isinstance(data, str):
+            data = (<str>data).encode("utf-8")
+        self._send_buffer(1, data, fin)
+
+    cpdef send_binary(self, data, bint fin=True):
+        """Queue a binary frame."""
+        self._send_buffer(2, data, fin)
+
+    cpdef send_continuation(self, data, bint fin):
+        """Queue a continuation frame of a fragmented message."""
+        if isinstance(data, str):
+            data = (<str>data).encode("utf-8")
+        self._send_buffer(0, data, fin)
+
+    cpdef send_ping(self, data=b""):
+        """Queue a ping (at most 125 bytes)."""
+        cdef const uint8_t[::1] view = data
+        cdef size_t n = view.shape[0]
+        self._check(RS.send_control(self.p, 9, &view[0] if n else NULL, n))
+
+    cpdef send_pong(self, data=b""):
+        """Queue a pong (at most 125 bytes)."""
+        cdef const uint8_t[::1] view = data
+        cdef size_t n = view.shape[0]
+        self._check(RS.send_control(self.p, 10, &view[0] if n else NULL, n))
+
+    cpdef send_close(self, code=1000, str reason=""):
+        """Queue a close frame; ``code=None`` sends one without a status code."""
+        cdef bytes r = reason.encode("utf-8")
+        cdef int32_t c = -1 if code is None else <int32_t>code
+        if code is not None and not (0 <= code <= 65535):
+            raise ValueError(f"invalid close code {code}")
+        self._check(RS.send_close(self.p, c, <const uint8_t *>PyBytes_AS_STRING(r), len(r)))
+
+    cpdef fail(self, int code, str reason=""):
+        """Fail the connection: queue a close frame and ignore further input."""
+        cdef bytes r = reason.encode("utf-8")
+        RS.fail(self.p, code, <const uint8_t *>PyBytes_AS_STRING(r), len(r))
+
+    # ---- output -----------------------------------------------------------------
+
+    cdef const uint8_t *output(self, size_t *n) noexcept:
+        return RS.output(self.p, n)
+
+    cdef void consume(self, size_t n) noexcept:
+        RS.consume_output(self.p, n)
+
+    cdef bytes _take_output(self):
+        cdef size_t n = 0
+        cdef const uint8_t *out = RS.output(self.p, &n)
+        cdef bytes b = _bytes(out, n)
+        RS.consume_output(self.p, n)
+        return b
+
+    def data_to_send(self):
+        """All pending output as one ``bytes`` (empty if none), then cleared."""
+        cdef list parts
+        if self.chunks:
+            parts = self.chunks
+            self.chunks = []
+            parts.append(self._take_output())
+            return b"".join(parts)
+        return self._take_output()
+
+    def output_size(self):
+        """Bytes waiting to be written, zero-copy chunks included."""
+        cdef size_t n = 0
+        RS.output(self.p, &n)
+        return n + sum([len(memoryview(c).cast("B")) for c in self.chunks])
+
+    def release_memory(self, size_t keep=0):
+        """Give back buffer memory beyond ``keep`` bytes (call when idle)."""
+        RS.release_memory(self.p, keep)
+
+    # ---- state ------------------------------------------------------------------
+
+    @property
+    def state(self):
+        """0 CONNECTING, 1 OPEN, 2 CLOSING, 3 CLOSED."""
+        return RS.state(self.p)
+
+    def close_expected(self):
+        """True when the transport should be closed once the output is written."""
+        return RS.close_expected(self.p) != 0
+
+    @property
+    def close_sent(self):
+        """``(code, reason)`` of the close frame we sent, or None."""
+        cdef const uint8_t *r = NULL
+        cdef size_t n = 0
+        cdef int32_t code = RS.close_sent(self.p, &r, &n)
+        return None if code < 0 else (code, _text(r, n))
+
+    @property
+    def close_received(self):
+        """``(code, reason)`` of the close frame received (1006 if none came), or None."""
+        cdef const uint8_t *r = NULL
+        cdef size_t n = 0
+        cdef int32_t code = RS.close_received(self.p, &r, &n)
+        return None if code < 0 else (code, _text(r, n))
+
+    @property
+    def error(self):
+        """Why the protocol failed the connection, or None."""
+        cdef size_t n = 0
+        cdef const uint8_t *msg
+        if RS.close_expected(self.p) == 0 and RS.state(self.p) == 1:
+            return None
+        msg = RS.last_error(self.p, &n)
+        return _text(msg, n) if n else None

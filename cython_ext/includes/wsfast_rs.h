@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+/* The C API of wsfast._rust, published as the capsule "wsfast._rust._C_API".
+ * Must match rust/src/capi.rs field for field; WSF_ABI_VERSION guards it. */
+#ifndef WSFAST_RS_H
+#define WSFAST_RS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define WSF_ABI_VERSION 1
+
+typedef struct wsf_protocol wsf_protocol;
+
+typedef struct {
+    uint8_t role; /* 0 server, 1 client */
+    uint8_t auto_pong;
+    uint8_t deflate;
+    uint8_t server_no_context_takeover;
+    uint8_t client_no_context_takeover;
+    uint8_t server_max_window_bits; /* 0 = absent */
+    uint8_t client_max_window_bits; /* 0 = absent */
+    uint32_t compression_level;
+    size_t max_frame_size;
+    size_t max_message_size;
+    size_t compress_min_size;
+    uint8_t mask_seed[32];
+} wsf_config;
+
+typedef struct {
+    uint8_t kind; /* 1 text, 2 binary, 8 close, 9 ping, 10 pong */
+    uint16_t code;
+    const uint8_t *data;
+    size_t len;
+} wsf_event;
+
+typedef struct {
+    uint32_t abi_version;
+    wsf_protocol *(*protocol_new)(const wsf_config *);
+    void (*protocol_free)(wsf_protocol *);
+    size_t (*receive_data)(wsf_protocol *, const uint8_t *, size_t);
+    size_t (*receive_eof)(wsf_protocol *);
+    const wsf_event *(*events)(wsf_protocol *);
+    int32_t (*send_frame)(wsf_protocol *, uint8_t, const uint8_t *, size_t, int32_t);
+    int32_t (*send_frame_header)(wsf_protocol *, uint8_t, size_t, int32_t);
+    int32_t (*send_control)(wsf_protocol *, uint8_t, const uint8_t *, size_t);
+    int32_t (*send_close)(wsf_protocol *, int32_t, const uint8_t *, size_t);
+    void (*fail)(wsf_protocol *, uint16_t, const uint8_t *, size_t);
+    const uint8_t *(*output)(wsf_protocol *, size_t *);
+    void (*consume_output)(wsf_protocol *, size_t);
+    int32_t (*state)(wsf_protocol *);
+    int32_t (*close_expected)(wsf_protocol *);
+    int32_t (*close_sent)(wsf_protocol *, const uint8_t **, size_t *);
+    int32_t (*close_received)(wsf_protocol *, const uint8_t **, size_t *);
+    const uint8_t *(*last_error)(wsf_protocol *, size_t *);
+    void (*release_memory)(wsf_protocol *, size_t);
+    void (*apply_mask)(uint8_t *, size_t, const uint8_t *, size_t);
+} wsf_capi;
+
+#endif

@@ -1,0 +1,94 @@
+# SPDX-License-Identifier: MIT
+"""wsfast: a Rust- and Cython-accelerated WebSocket engine (RFC 6455, RFC 7692).
+
+The protocol core is Rust (frames, masking, UTF-8, permessage-deflate, handshake);
+the glue that runs per message is Cython; this package is the thin Python API.
+"""
+
+from __future__ import annotations
+
+from wsfast._native import BACKEND, build_info
+from wsfast._native import rust as _rust
+from wsfast.events import BinaryMessage, Close, Event, Ping, Pong, TextMessage
+from wsfast.exceptions import (
+    ConnectionClosed,
+    ConnectionClosedError,
+    ConnectionClosedOK,
+    InvalidHandshake,
+    InvalidHeader,
+    InvalidRequest,
+    InvalidState,
+    InvalidStatus,
+    InvalidUTF8,
+    NegotiationError,
+    PayloadTooBig,
+    ProtocolError,
+    WsfastError,
+)
+from wsfast.frames import (
+    BINARY,
+    CLOSE,
+    CONTINUATION,
+    CTRL_OPCODES,
+    DATA_OPCODES,
+    PING,
+    PONG,
+    TEXT,
+    CloseCode,
+    Opcode,
+    State,
+)
+
+__version__ = "0.1.0"
+
+#: Sans-I/O protocol for one connection (Rust); see ``wsfast._rust.pyi``.
+Protocol = _rust.Protocol
+#: A single frame: ``Frame.parse(data)`` / ``frame.serialize(mask)``.
+Frame = _rust.Frame
+#: Incremental UTF-8 validator (state carried across pieces).
+Utf8Validator = _rust.Utf8Validator
+apply_mask = _rust.apply_mask
+apply_mask_inplace = _rust.apply_mask_inplace
+validate_utf8 = _rust.validate_utf8
+
+__all__ = [
+    "BACKEND",
+    "BINARY",
+    "CLOSE",
+    "CONTINUATION",
+    "CTRL_OPCODES",
+    "DATA_OPCODES",
+    "PING",
+    "PONG",
+    "TEXT",
+    "BinaryMessage",
+    "Close",
+    "CloseCode",
+    "ConnectionClosed",
+    "ConnectionClosedError",
+    "ConnectionClosedOK",
+    "Event",
+    "Frame",
+    "InvalidHandshake",
+    "InvalidHeader",
+    "InvalidRequest",
+    "InvalidState",
+    "InvalidStatus",
+    "InvalidUTF8",
+    "NegotiationError",
+    "Opcode",
+    "PayloadTooBig",
+    "Ping",
+    "Pong",
+    "Protocol",
+    "ProtocolError",
+    "State",
+    "TextMessage",
+    "Utf8Validator",
+    "WsfastError",
+    "__version__",
+    "apply_mask",
+    "apply_mask_inplace",
+    "build_info",
+    "validate_utf8",
+]
