@@ -1,0 +1,786 @@
+# SPDX-License-Identifier: MIT
+"""Blocking WebSocket client.
+
+``wsfast.connect(url)`` opens a connection and returns a :class:`ClientConnection`::
+
+    with wsfast.connect("ws://127.0.0.1:8000/chat") as ws:
+        ws.send("hello")
+        print(ws.recv())
+
+The layers follow the rest of wsfast: the opening handshake is built and checked in
+Rust (``wsfast._rust``), every frame goes through the Rust protocol core behind the
+Cython ``Core`` class, and this module only moves bytes between the socket and the
+core. One ``recv_into`` feeds the core one buffer; every message that buffer
+completed is queued, so most calls to :meth:`ClientConnection.recv` only pop a queue.
+
+Threads: one thread may receive (``recv``, iteration, ``PongWaiter.wait``) while
+others send; sends are serialised by a lock, so frames never interleave. With TLS,
+prefer a single thread: OpenSSL does not allow concurrent reads and writes on one
+connection.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import select
+import socket
+import ssl as ssl_module
+import threading
+import time
+import urllib.parse
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping
+from types import TracebackType
+from typing import Any, Final, TypeAlias
+
+from wsfast._native import cy, rust
+from wsfast.exceptions import (
+    ConnectionClosed,
+    ConnectionClosedError,
+    ConnectionClosedOK,
+    InvalidHandshake,
+    InvalidState,
+)
+from wsfast.frames import State
+
+__all__ = ["ClientConnection", "DeflateConfig", "PongWaiter", "connect"]
+
+#: What to offer for permessage-deflate (a ``wsfast._rust.DeflateConfig``).
+DeflateConfig = rust.DeflateConfig
+
+#: A received message: ``str`` for text, ``bytes`` for binary.
+Data: TypeAlias = str | bytes
+#: Extra request headers: a mapping or ``(name, value)`` pairs.
+HeadersLike: TypeAlias = Mapping[str, str] | Iterable[tuple[str, str]]
+
+# Event kinds returned by Core.receive_data (cython_ext/core.pyx).
+_EV_BINARY: Final = 2
+_EV_CLOSE: Final = 8
+_EV_PONG: Final = 10
+
+# A closing handshake with these codes both ways is a normal closure; 1005 is a
+# close frame without a status code, which a peer may send when all went well.
+_OK_CLOSE_CODES: Final = frozenset({1000, 1001, 1005})
+_ABNORMAL_CLOSURE: Final = 1006
+_UNLIMITED: Final = 1 << 62
+_DEFAULT_PORTS: Final = {"ws": 80, "wss": 443}
+# Characters left alone when quoting the request target: RFC 3986 reserved ones and "%".
+_TARGET_SAFE: Final = "!#$%&'()*+,/:;=?@[]~"
+
+
+class PongWaiter:
+    """Waits for the pong answering one :meth:`ClientConnection.ping`.
+
+    Attributes:
+        data: the ping payload that the pong must echo.
+        latency: seconds between sending the ping and receiving its pong, or None.
+    """
+
+    __slots__ = ("_connection", "_event", "_sent_at", "data", "latency")
+
+    def __init__(self, connection: ClientConnection, data: bytes) -> None:
+        self._connection = connection
+        self._event = threading.Event()
+        self._sent_at = time.monotonic()
+        self.data = data
+        self.latency: float | None = None
+
+    @property
+    def received(self) -> bool:
+        """Whether the pong has arrived."""
+        return self._event.is_set()
+
+    def _resolve(self) -> None:
+        self.latency = time.monotonic() - self._sent_at
+        self._event.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Receive until the pong arrives, queueing any messages that come first.
+
+        If another thread is receiving already, wait for it to see the pong instead.
+
+        Args:
+            timeout: seconds to wait at most; None waits as long as the connection lives.
+
+        Returns:
+            True once the pong arrived, False if ``timeout`` expired first.
+
+        Raises:
+            ConnectionClosed: if the connection closed before the pong came.
+        """
+        conn = self._connection
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._event.is_set():
+            if conn._terminated:
+                raise conn._closed_error()
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return False
+            if conn._read_lock.acquire(blocking=False):
+                try:
+                    if not conn._terminated:
+                        conn._read_once(deadline)
+                except TimeoutError:
+                    return self._event.is_set()
+                finally:
+                    conn._read_lock.release()
+            else:
+                # Another thread reads: it resolves this waiter when the pong comes.
+                self._event.wait(0.05 if remaining is None else min(remaining, 0.05))
+        return True
+
+
+class ClientConnection:
+    """One client connection, returned by :func:`connect`.
+
+    Send with :meth:`send` (``str`` as text, bytes-like as binary), :meth:`send_text`,
+    :meth:`send_binary` or :meth:`send_fragments`; receive with :meth:`recv`,
+    :meth:`recv_many` or by iterating; end with :meth:`close` or a ``with`` block.
+    """
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        core: Any,
+        *,
+        subprotocol: str | None,
+        extensions: tuple[str, ...],
+        deflate_params: Any,
+        response_headers: list[tuple[str, str]],
+        close_timeout: float | None,
+        read_buffer: int,
+    ) -> None:
+        """Wrap a socket that completed the opening handshake (use :func:`connect`)."""
+        self._sock = sock
+        self._core = core
+        self._tls = isinstance(sock, ssl_module.SSLSocket)
+        self._subprotocol = subprotocol
+        self._extensions = extensions
+        self._deflate_params = deflate_params
+        self._response_headers = response_headers
+        self._close_timeout = close_timeout
+        self._local_address: Any = sock.getsockname()
+        self._remote_address: Any = sock.getpeername()
+        # Messages completed by received buffers, oldest first.
+        self._messages: deque[Data] = deque()
+        # One reusable receive buffer; the core copies what it keeps.
+        self._buffer = bytearray(read_buffer)
+        self._view = memoryview(self._buffer)
+        self._read_lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._pongs: dict[bytes, PongWaiter] = {}
+        self._poller: Any = None
+        self._eof = False
+        self._close_deadline: float | None = None
+        # Set once the socket is closed: the connection is over.
+        self._terminated = False
+        self._closed_event = threading.Event()
+
+    # ---- properties ----------------------------------------------------------------
+
+    @property
+    def subprotocol(self) -> str | None:
+        """The subprotocol the server chose, or None."""
+        return self._subprotocol
+
+    @property
+    def extensions(self) -> tuple[str, ...]:
+        """The ``Sec-WebSocket-Extensions`` values the server answered with."""
+        return self._extensions
+
+    @property
+    def deflate_params(self) -> Any:
+        """The negotiated ``DeflateParams``, or None when messages are not compressed."""
+        return self._deflate_params
+
+    @property
+    def response_headers(self) -> list[tuple[str, str]]:
+        """The headers of the server's 101 response, as ``(name, value)`` pairs."""
+        return list(self._response_headers)
+
+    @property
+    def local_address(self) -> Any:
+        """The socket's own address, as ``socket.getsockname()`` returned it."""
+        return self._local_address
+
+    @property
+    def remote_address(self) -> Any:
+        """The server's address, as ``socket.getpeername()`` returned it."""
+        return self._remote_address
+
+    @property
+    def state(self) -> State:
+        """OPEN, CLOSING while a closing handshake runs, CLOSED once the socket is closed."""
+        if self._terminated:
+            return State.CLOSED
+        return State(min(self._core.state, State.CLOSING))
+
+    # ---- receiving -----------------------------------------------------------------
+
+    def recv(self, timeout: float | None = None) -> Data:
+        """Return the next message: ``str`` for text, ``bytes`` for binary.
+
+        Args:
+            timeout: seconds to wait at most; None waits until a message comes.
+
+        Returns:
+            The message.
+
+        Raises:
+            TimeoutError: if no message came in time (nothing is lost: a message
+                received later is returned by the next call).
+            ConnectionClosedOK: once the connection closed normally and every
+                message received before has been returned.
+            ConnectionClosedError: likewise, after an abnormal closure.
+        """
+        # Fast path: a message of an earlier batch is waiting.
+        messages = self._messages
+        if messages:
+            return messages.popleft()
+        self._fill(timeout)
+        return messages.popleft()
+
+    def recv_many(self, timeout: float | None = None) -> list[Data]:
+        """Return every message received so far, waiting for at least one.
+
+        Args:
+            timeout: seconds to wait at most if none is waiting.
+
+        Returns:
+            The messages, oldest first (never empty).
+
+        Raises:
+            TimeoutError: if no message came in time.
+            ConnectionClosed: once the connection is closed and drained.
+        """
+        messages = self._messages
+        if not messages:
+            self._fill(timeout)
+        batch = list(messages)
+        messages.clear()
+        return batch
+
+    def __iter__(self) -> Iterator[Data]:
+        """Yield messages until the connection closes normally.
+
+        Raises:
+            ConnectionClosedError: if the connection closes abnormally.
+        """
+        while True:
+            try:
+                yield self.recv()
+            except ConnectionClosedOK:
+                return
+
+    def _fill(self, timeout: float | None) -> None:
+        """Receive until at least one message is queued."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if not self._read_lock.acquire(timeout=-1 if timeout is None else max(timeout, 0.0)):
+            raise TimeoutError("timed out waiting for another thread's recv")
+        try:
+            messages = self._messages
+            while not messages:
+                if self._terminated:
+                    raise self._closed_error()
+                self._read_once(deadline)
+        finally:
+            self._read_lock.release()
+
+    def _read_once(self, deadline: float | None) -> None:
+        """Read one buffer from the socket and hand it to the core (read lock held).
+
+        Raises:
+            TimeoutError: if nothing arrived before ``deadline``.
+        """
+        try:
+            n = self._recv_into(deadline)
+        except TimeoutError:
+            raise
+        except OSError:
+            # Reset or aborted: the same as an end of file without a closing handshake.
+            n = 0
+        # A Cython fast path belongs here: recv_into the core's own buffer and append
+        # the messages straight to the deque, without the (kind, payload) tuples.
+        if n:
+            events = self._core.receive_data(self._view[:n])
+        else:
+            self._eof = True
+            events = self._core.receive_eof()
+        self._handle(events)
+
+    def _recv_into(self, deadline: float | None) -> int:
+        """One ``recv_into`` of the reusable buffer, bounded by ``deadline``."""
+        sock = self._sock
+        if deadline is None:
+            # The hot path: one blocking system call.
+            return sock.recv_into(self._buffer)
+        remaining = deadline - time.monotonic()
+        if not self._tls:
+            # Poll instead of settimeout(): a socket timeout would also bound the
+            # sendall() of a thread sending concurrently.
+            if self._poller is None:
+                self._poller = select.poll()
+                self._poller.register(sock, select.POLLIN)
+            if not self._poller.poll(max(remaining, 0.0) * 1000.0):
+                raise TimeoutError("timed out waiting for a message")
+            return sock.recv_into(self._buffer)
+        # TLS: readable bytes may be a partial record, so poll() cannot promise that
+        # recv_into() returns; use the socket timeout for this call only.
+        assert isinstance(sock, ssl_module.SSLSocket)
+        if remaining <= 0 and not sock.pending():
+            raise TimeoutError("timed out waiting for a message")
+        sock.settimeout(max(remaining, 0.001))
+        try:
+            return sock.recv_into(self._buffer)
+        except ssl_module.SSLWantReadError:
+            raise TimeoutError("timed out waiting for a message") from None
+        finally:
+            sock.settimeout(None)
+
+    def _handle(self, events: list[tuple[int, Any]]) -> None:
+        """Queue the messages of one batch and act on its control events."""
+        append = self._messages.append
+        control = False
+        closing = False
+        for kind, payload in events:
+            if kind <= _EV_BINARY:
+                append(payload)
+            else:
+                control = True
+                if kind == _EV_PONG:
+                    self._pong_received(payload)
+                elif kind == _EV_CLOSE:
+                    closing = True
+                # Pings need nothing here: the core queued the pong already.
+        core = self._core
+        if not control and not core.close_expected():
+            return
+        # Write what the core queued: pongs, the reply to a close frame, or the close
+        # frame that fails the connection after a protocol error.
+        with self._write_lock:
+            self._flush(ignore_errors=True)
+        if closing or core.close_expected():
+            self._finish()
+
+    def _pong_received(self, data: bytes) -> None:
+        """Resolve the waiter for ``data`` and every one of an earlier ping."""
+        pongs = self._pongs
+        if data not in pongs:
+            return  # unsolicited, allowed by RFC 6455 section 5.5.3
+        for key in list(pongs):
+            pongs.pop(key)._resolve()
+            if key == data:
+                break
+
+    # ---- sending -------------------------------------------------------------------
+
+    def send(self, data: str | bytes | bytearray | memoryview) -> None:
+        """Send a message: ``str`` as text, any bytes-like object as binary.
+
+        Args:
+            data: the message.
+
+        Raises:
+            ConnectionClosed: if the connection is closing or closed.
+            TypeError: if ``data`` is neither ``str`` nor bytes-like.
+        """
+        with self._write_lock:
+            try:
+                self._core.send(data)
+            except InvalidState:
+                raise self._closed_error() from None
+            self._flush()
+
+    def send_text(self, data: str | bytes) -> None:
+        """Send a text message.
+
+        Args:
+            data: ``str``, or bytes that are already valid UTF-8.
+
+        Raises:
+            ConnectionClosed: if the connection is closing or closed.
+        """
+        with self._write_lock:
+            try:
+                self._core.send_text(data)
+            except InvalidState:
+                raise self._closed_error() from None
+            self._flush()
+
+    def send_binary(self, data: bytes | bytearray | memoryview) -> None:
+        """Send a binary message.
+
+        Args:
+            data: any bytes-like object.
+
+        Raises:
+            ConnectionClosed: if the connection is closing or closed.
+        """
+        with self._write_lock:
+            try:
+                self._core.send_binary(data)
+            except InvalidState:
+                raise self._closed_error() from None
+            self._flush()
+
+    def send_fragments(self, fragments: Iterable[str | bytes | bytearray | memoryview]) -> None:
+        """Send one message in several frames, one per item of ``fragments``.
+
+        All ``str`` items make a text message, all bytes-like ones a binary message.
+        Each frame is written as soon as the next item is known, so a generator can
+        stream a message of any size. An empty iterable sends nothing.
+
+        Args:
+            fragments: the pieces of the message.
+
+        Raises:
+            ConnectionClosed: if the connection is closing or closed.
+            TypeError: if ``str`` and bytes-like items are mixed; the connection is
+                then failed with 1011, as the message cannot be completed.
+        """
+        iterator = iter(fragments)
+        try:
+            pending = next(iterator)
+        except StopIteration:
+            return
+        text = isinstance(pending, str)
+        core = self._core
+        with self._write_lock:
+            try:
+                first = True
+                for fragment in iterator:
+                    if isinstance(fragment, str) is not text:
+                        core.fail(1011, "mixed text and binary fragments")
+                        self._flush(ignore_errors=True)
+                        raise TypeError("fragments must be all str or all bytes-like")
+                    self._send_fragment(pending, text, first, fin=False)
+                    first = False
+                    pending = fragment
+                self._send_fragment(pending, text, first, fin=True)
+            except InvalidState:
+                raise self._closed_error() from None
+
+    def _send_fragment(self, data: Any, text: bool, first: bool, *, fin: bool) -> None:
+        """Queue and write one frame of a fragmented message (write lock held)."""
+        core = self._core
+        if not first:
+            core.send_continuation(data, fin)
+        elif text:
+            core.send_text(data, fin)
+        else:
+            core.send_binary(data, fin)
+        self._flush()
+
+    def ping(self, data: str | bytes | None = None) -> PongWaiter:
+        """Send a ping.
+
+        Args:
+            data: the payload (at most 125 bytes; ``str`` is UTF-8 encoded); by
+                default four random bytes.
+
+        Returns:
+            A :class:`PongWaiter`; its ``wait(timeout)`` returns once the pong came.
+
+        Raises:
+            ConnectionClosed: if the connection is closing or closed.
+            InvalidState: if a ping with the same payload is still unanswered.
+            ValueError: if the payload is longer than 125 bytes.
+        """
+        pongs = self._pongs
+        if data is None:
+            payload = os.urandom(4)
+            while payload in pongs:
+                payload = os.urandom(4)
+        else:
+            payload = data.encode() if isinstance(data, str) else bytes(data)
+            if payload in pongs:
+                raise InvalidState("already waiting for a pong to the same payload")
+        waiter = PongWaiter(self, payload)
+        # Register before writing, so a reader thread cannot see the pong first.
+        pongs[payload] = waiter
+        with self._write_lock:
+            try:
+                self._core.send_ping(payload)
+            except InvalidState:
+                pongs.pop(payload, None)
+                raise self._closed_error() from None
+            except BaseException:
+                pongs.pop(payload, None)
+                raise
+            self._flush()
+        return waiter
+
+    def _flush(self, *, ignore_errors: bool = False) -> None:
+        """Write everything the core queued (write lock held).
+
+        Raises:
+            ConnectionClosedError: if the socket broke, unless ``ignore_errors``.
+        """
+        out = self._core.data_to_send()
+        if not out:
+            return
+        try:
+            self._sock.sendall(out)
+        except OSError:
+            # The reader sees the broken transport too and finishes the connection.
+            if not ignore_errors:
+                raise self._closed_error(force_error=True) from None
+
+    # ---- closing -------------------------------------------------------------------
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """Perform the closing handshake, then close the socket.
+
+        Waits up to ``close_timeout`` for the server's close frame and for the server
+        to close TCP (RFC 6455 section 7.1.1), then closes the socket in any case.
+        Messages that arrive meanwhile stay queued for :meth:`recv`. Calling
+        ``close()`` again, or after the server closed, does nothing.
+
+        Args:
+            code: the close code to send.
+            reason: the close reason (at most 123 bytes of UTF-8).
+
+        Raises:
+            ValueError: if the code or the reason cannot be sent; the connection
+                stays open.
+        """
+        if self._terminated:
+            return
+        timeout = self._close_timeout
+        deadline = None if timeout is None else time.monotonic() + timeout
+        self._close_deadline = deadline
+        with self._write_lock:
+            try:
+                self._core.send_close(code, reason)
+            except InvalidState:
+                pass  # a close frame went out already; wait for the end as usual
+            self._flush(ignore_errors=True)
+        remaining = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+        if self._read_lock.acquire(timeout=-1 if remaining is None else remaining):
+            try:
+                while not self._terminated:
+                    self._read_once(deadline)
+            except TimeoutError:
+                self._abort()
+            finally:
+                self._read_lock.release()
+        elif not self._closed_event.wait(0 if remaining is None else remaining):
+            self._abort_other_reader()
+
+    def _finish(self) -> None:
+        """End a connection whose closing handshake is over or that failed (read lock held).
+
+        The server closes TCP first (RFC 6455 section 7.1.1), so wait for its end of
+        file until the close deadline, discarding anything else, then close the socket.
+        """
+        if self._close_deadline is None and self._close_timeout is not None:
+            self._close_deadline = time.monotonic() + self._close_timeout
+        deadline = self._close_deadline
+        while not self._eof:
+            try:
+                if not self._recv_into(deadline):
+                    break
+            except OSError:  # TimeoutError included: give up waiting
+                break
+        self._abort()
+
+    def _abort(self) -> None:
+        """Close the socket now; the connection is over (read lock held)."""
+        if self._terminated:
+            return
+        self._eof = True
+        self._core.receive_eof()
+        self._terminated = True
+        self._sock.close()
+        self._closed_event.set()
+
+    def _abort_other_reader(self) -> None:
+        """Wake a thread blocked in recv so that it sees the end and cleans up."""
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self._closed_event.wait(1.0)
+
+    def _closed_error(self, *, force_error: bool = False) -> ConnectionClosed:
+        """The exception describing how the connection ended (or is ending)."""
+        received = self._core.close_received
+        sent = self._core.close_sent
+        code, reason = received if received is not None else (_ABNORMAL_CLOSURE, "")
+        sent_code, sent_reason = sent if sent is not None else (None, None)
+        ok = (
+            not force_error
+            and code in _OK_CLOSE_CODES
+            and (sent_code is None or sent_code in _OK_CLOSE_CODES)
+        )
+        cls = ConnectionClosedOK if ok else ConnectionClosedError
+        return cls(code, reason, sent_code, sent_reason)
+
+    def __enter__(self) -> ClientConnection:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<ClientConnection {self.state.name} {self._remote_address!r}>"
+
+
+def _parse_url(url: str) -> tuple[bool, str, int, str, str]:
+    """Split a ws:// or wss:// URL into (tls, host, port, Host header, request target)."""
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS:
+        raise ValueError(f"not a ws:// or wss:// URL: {url!r}")
+    host = parts.hostname
+    if not host:
+        raise ValueError(f"no host in URL {url!r}")
+    port = parts.port or _DEFAULT_PORTS[scheme]
+    host_header = f"[{host}]" if ":" in host else host
+    if parts.port is not None and port != _DEFAULT_PORTS[scheme]:
+        host_header += f":{port}"
+    target = urllib.parse.quote(parts.path or "/", safe=_TARGET_SAFE)
+    if parts.query:
+        target += "?" + urllib.parse.quote(parts.query, safe=_TARGET_SAFE)
+    return scheme == "wss", host, port, host_header, target
+
+
+def _header_list(url: str, headers: HeadersLike | None) -> list[tuple[str, str]]:
+    """Extra headers as pairs, plus Authorization for credentials in the URL."""
+    pairs = list(headers.items() if isinstance(headers, Mapping) else headers or ())
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is not None:
+        user = urllib.parse.unquote(parts.username)
+        password = urllib.parse.unquote(parts.password or "")
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        pairs.append(("Authorization", f"Basic {token}"))
+    return pairs
+
+
+def _remaining(deadline: float | None) -> float | None:
+    """Seconds left until ``deadline``, raising TimeoutError once it passed."""
+    if deadline is None:
+        return None
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise TimeoutError("timed out during the opening handshake")
+    return remaining
+
+
+def connect(
+    url: str,
+    *,
+    subprotocols: Iterable[str] = (),
+    headers: HeadersLike | None = None,
+    compression: bool | Any = True,
+    max_size: int | None = 1 << 20,
+    open_timeout: float | None = 10.0,
+    close_timeout: float | None = 10.0,
+    ssl: ssl_module.SSLContext | None = None,
+    server_hostname: str | None = None,
+    read_buffer: int = 256 * 1024,
+) -> ClientConnection:
+    """Open a WebSocket connection to ``url``.
+
+    Args:
+        url: ``ws://host[:port]/path?query`` or ``wss://...``; IPv6 hosts in brackets.
+        subprotocols: subprotocols to offer, in order of preference.
+        headers: extra request headers (a mapping or ``(name, value)`` pairs).
+        compression: True offers permessage-deflate with default parameters, a
+            :data:`DeflateConfig` offers those parameters (and its ``level``), False
+            offers nothing.
+        max_size: largest message accepted, in bytes (after decompression); None for
+            no limit. A larger message fails the connection with 1009.
+        open_timeout: seconds for TCP connect, TLS and the opening handshake together.
+        close_timeout: seconds :meth:`ClientConnection.close` waits for the server.
+        ssl: the TLS context for wss:// (default: ``ssl.create_default_context()``).
+        server_hostname: the name to check the certificate against (default: the host).
+        read_buffer: bytes per ``recv_into``.
+
+    Returns:
+        The open connection.
+
+    Raises:
+        ValueError: if the URL or a header, subprotocol or option is invalid.
+        OSError: if the TCP connection or the TLS handshake fails.
+        TimeoutError: if the handshake takes longer than ``open_timeout``.
+        InvalidStatus: if the server answers with another status than 101 (``.status``).
+        InvalidHeader: if a required response header is missing or wrong.
+        NegotiationError: if the server chose a subprotocol or extension not offered.
+        InvalidHandshake: if the response is malformed or the connection closes early.
+    """
+    tls, host, port, host_header, target = _parse_url(url)
+    if ssl is not None and not tls:
+        raise ValueError("ssl is only for wss:// URLs")
+    offered_subprotocols = list(subprotocols)
+    config: Any = None
+    if compression is True:
+        config = DeflateConfig()
+    elif compression is not False and compression is not None:
+        if not isinstance(compression, DeflateConfig):
+            raise TypeError("compression must be a bool or a DeflateConfig")
+        config = compression
+    offer: str | None = None if config is None else rust.deflate_offer(config)
+    key = base64.b64encode(os.urandom(16)).decode()
+    request: bytes = rust.build_request(
+        host_header, target, key, offered_subprotocols, offer, _header_list(url, headers)
+    )
+
+    deadline = None if open_timeout is None else time.monotonic() + open_timeout
+    sock = socket.create_connection((host, port), timeout=_remaining(deadline))
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if tls:
+            context = ssl if ssl is not None else ssl_module.create_default_context()
+            sock = context.wrap_socket(sock, server_hostname=server_hostname or host)
+        sock.sendall(request)
+
+        # Read until the response head is complete; bytes after it are frames.
+        received = bytearray()
+        while True:
+            parsed = rust.parse_response(received)
+            if parsed is not None:
+                break
+            sock.settimeout(_remaining(deadline))
+            chunk = sock.recv(16384)
+            if not chunk:
+                raise InvalidHandshake("connection closed during the opening handshake")
+            received += chunk
+        response, consumed = parsed
+        subprotocol, extension_values = rust.validate_response(
+            response, key, offered_subprotocols, offer
+        )
+        params = None if config is None else rust.accept_deflate_response(extension_values, config)
+        core = cy.Core(
+            "client",
+            max_size=_UNLIMITED if max_size is None else max_size,
+            deflate=params,
+            compression_level=6 if config is None else config.level,
+        )
+        sock.settimeout(None)
+        connection = ClientConnection(
+            sock,
+            core,
+            subprotocol=subprotocol,
+            extensions=tuple(extension_values),
+            deflate_params=params,
+            response_headers=response.headers,
+            close_timeout=close_timeout,
+            read_buffer=read_buffer,
+        )
+    except TimeoutError as exc:
+        sock.close()
+        raise TimeoutError("timed out during the opening handshake") from exc
+    except BaseException:
+        sock.close()
+        raise
+    if consumed < len(received):
+        # The server may send frames right behind its 101 response.
+        connection._handle(core.receive_data(bytes(received[consumed:])))
+    return connection
