@@ -22,10 +22,18 @@ fn mask_key(mask: &Bound<'_, PyAny>) -> PyResult<[u8; 4]> {
 fn apply_mask<'py>(py: Python<'py>, data: &Bound<'py, PyAny>, mask: &Bound<'py, PyAny>, offset: usize) -> PyResult<Bound<'py, PyBytes>> {
     let key = mask_key(mask)?;
     with_bytes(data, |src| {
-        PyBytes::new_with(py, src.len(), |dst| {
+        // Write straight into an uninitialised bytes object: one pass over the data.
+        // SAFETY: PyBytes_FromStringAndSize(NULL, n) returns a new bytes object with
+        // n writable bytes (or NULL with an exception set); we fill all of them
+        // before anyone else can see the object.
+        unsafe {
+            let len = isize::try_from(src.len()).map_err(|_| PyValueError::new_err("data too large"))?;
+            let obj = pyo3::ffi::PyBytes_FromStringAndSize(std::ptr::null(), len);
+            let bytes = Bound::from_owned_ptr_or_err(py, obj)?.cast_into_unchecked::<PyBytes>();
+            let dst = std::slice::from_raw_parts_mut(pyo3::ffi::PyBytes_AsString(obj).cast::<u8>(), src.len());
             copy_masked(dst, src, key, offset);
-            Ok(())
-        })
+            Ok(bytes)
+        }
     })?
 }
 
