@@ -1,0 +1,291 @@
+# SPDX-License-Identifier: MIT
+"""Server-side connection objects: what handlers receive and send through.
+
+A :class:`Connection` is glue over two native objects: the loop's transport (socket,
+write queue, flow control, timers; ``wsfast._cy.Transport``) and the protocol core
+(``wsfast._cy.Core``). Received messages never pass through this module: the core
+calls the handler directly. Only sends and lifecycle callbacks do.
+
+Every method runs on the server loop's thread. From another thread, go through
+:meth:`wsfast.Server.call_soon_threadsafe`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from wsfast.exceptions import InvalidState
+from wsfast.frames import CloseCode, State
+
+if TYPE_CHECKING:
+    from wsfast.server import Handler, Request, Server
+
+__all__ = ["Connection"]
+
+logger = logging.getLogger("wsfast.server")
+
+Data = str | bytes | bytearray | memoryview
+
+
+class Connection:
+    """One open WebSocket connection on a server.
+
+    Attributes:
+        data: a dict for the application's own per-connection state.
+    """
+
+    __slots__ = (
+        "_closed_notified",
+        "_core",
+        "_extensions",
+        "_handler",
+        "_request",
+        "_server",
+        "_subprotocol",
+        "_t",
+        "data",
+    )
+
+    def __init__(
+        self,
+        server: Server,
+        transport: Any,
+        core: Any,
+        handler: Handler,
+        request: Request,
+        subprotocol: str | None,
+        extensions: str | None,
+    ) -> None:
+        self._server = server
+        self._t = transport
+        self._core = core
+        self._handler = handler
+        self._request = request
+        self._subprotocol = subprotocol
+        self._extensions = extensions
+        self._closed_notified = False
+        self.data: dict[str, Any] = {}
+
+    def __repr__(self) -> str:
+        return f"<Connection {self.path!r} from {self.remote_address} {self.state.name}>"
+
+    # ---- sending ------------------------------------------------------------------
+
+    def send(self, data: Data) -> None:
+        """Send a message: ``str`` as a text message, bytes-like as a binary one.
+
+        Large bytes-like payloads are written without copying: do not modify a
+        ``bytearray`` or buffer after passing it, until :attr:`buffered_amount` is 0.
+
+        While the connection is over its high-water mark (:attr:`writable` is False),
+        the server's slow-consumer policy applies: with "drop" the message is
+        silently dropped (see :attr:`dropped`), with "close" the connection fails
+        with 1008 and the message is not sent.
+
+        Args:
+            data: the message.
+
+        Raises:
+            ConnectionClosed: if the connection is closing or closed.
+            TypeError: if ``data`` is neither str nor bytes-like.
+        """
+        self._t.send(data)
+
+    def send_text(self, data: str | bytes, fin: bool = True) -> None:
+        """Send a text frame; ``fin=False`` starts a fragmented message.
+
+        Args:
+            data: the text, as ``str`` or UTF-8 bytes.
+            fin: whether this frame ends the message.
+
+        Raises:
+            ConnectionClosed: if the connection is closing or closed.
+        """
+        self._t.send_text(data, fin)
+
+    def send_binary(self, data: bytes | bytearray | memoryview, fin: bool = True) -> None:
+        """Send a binary frame; ``fin=False`` starts a fragmented message.
+
+        Args:
+            data: the payload.
+            fin: whether this frame ends the message.
+
+        Raises:
+            ConnectionClosed: if the connection is closing or closed.
+        """
+        self._t.send_binary(data, fin)
+
+    def send_continuation(self, data: Data, fin: bool) -> None:
+        """Send the next frame of a fragmented message.
+
+        Args:
+            data: the payload (``str`` is encoded as UTF-8).
+            fin: whether this frame ends the message.
+
+        Raises:
+            ConnectionClosed: if the connection is closing or closed.
+            InvalidState: if no fragmented message is in progress.
+        """
+        self._t.send_continuation(data, fin)
+
+    def ping(self, data: bytes = b"") -> None:
+        """Send a ping; the pong arrives at the handler's ``on_pong``.
+
+        Args:
+            data: at most 125 bytes of payload.
+
+        Raises:
+            ConnectionClosed: if the connection is closing or closed.
+            ValueError: if ``data`` is longer than 125 bytes.
+        """
+        self._t.ping(data)
+
+    def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
+        """Start the closing handshake. Does nothing if it already started.
+
+        The socket closes once the client answers, or after the server's
+        ``close_timeout``; ``on_close`` runs then.
+
+        Args:
+            code: the close code.
+            reason: a short UTF-8 reason (at most 123 bytes).
+
+        Raises:
+            ValueError: if ``code`` cannot be sent or ``reason`` is too long.
+        """
+        self._t.close(code, reason)
+
+    def abort(self) -> None:
+        """Close the TCP connection at once, without a closing handshake."""
+        self._t.abort()
+
+    # ---- flow control -------------------------------------------------------------
+
+    @property
+    def buffered_amount(self) -> int:
+        """Bytes queued for this connection that the kernel has not accepted yet."""
+        return int(self._t.buffered_amount)
+
+    @property
+    def writable(self) -> bool:
+        """False from the moment output exceeds the high-water mark until it drains.
+
+        The handler's ``on_drain`` runs when output falls back to the low-water mark.
+        """
+        return bool(self._t.writable)
+
+    @property
+    def dropped(self) -> int:
+        """Messages dropped by the "drop" slow-consumer policy."""
+        return int(self._t.dropped)
+
+    # ---- request and state --------------------------------------------------------
+
+    @property
+    def request(self) -> Request:
+        """The upgrade request."""
+        return self._request
+
+    @property
+    def path(self) -> str:
+        """The request path, without the query string."""
+        return self._request.path
+
+    @property
+    def query(self) -> str:
+        """The query string, without the ``?`` (empty if none)."""
+        return self._request.query
+
+    @property
+    def headers(self) -> tuple[tuple[str, str], ...]:
+        """The request headers as (name, value) pairs, in order."""
+        return self._request.headers
+
+    @property
+    def subprotocol(self) -> str | None:
+        """The negotiated subprotocol, or None."""
+        return self._subprotocol
+
+    @property
+    def extensions(self) -> str | None:
+        """The negotiated Sec-WebSocket-Extensions value, or None."""
+        return self._extensions
+
+    @property
+    def remote_address(self) -> tuple[str, int] | None:
+        """The client's (host, port)."""
+        addr: tuple[str, int] | None = self._t.remote_address
+        return addr
+
+    @property
+    def server(self) -> Server:
+        """The server this connection belongs to."""
+        return self._server
+
+    @property
+    def state(self) -> State:
+        """OPEN, CLOSING or CLOSED."""
+        if self._t.closed:
+            return State.CLOSED
+        return State(self._core.state)
+
+    @property
+    def close_code(self) -> int | None:
+        """The close code received (1006 if the socket closed without one), or None."""
+        received = self._core.close_received
+        if received is None:
+            return CloseCode.ABNORMAL_CLOSURE if self._t.closed else None
+        return int(received[0])
+
+    @property
+    def close_reason(self) -> str | None:
+        """The close reason received, or None."""
+        received = self._core.close_received
+        if received is None:
+            return "" if self._t.closed else None
+        return str(received[1])
+
+    # ---- callbacks from the loop ----------------------------------------------------
+
+    def _call(self, fn: Callable[..., object], *args: object) -> None:
+        try:
+            fn(self, *args)
+        except Exception as exc:
+            self._on_handler_error(exc)
+
+    def _open(self) -> None:
+        self._call(self._handler.on_open)
+
+    def _on_handler_error(self, exc: Exception) -> None:
+        logger.error("handler error on %s from %s", self.path, self.remote_address, exc_info=exc)
+        try:
+            self._handler.on_error(self, exc)
+        except Exception:
+            logger.exception("on_error failed on %s", self.path)
+        self._t.fail(CloseCode.INTERNAL_ERROR, "internal error")
+
+    def _on_drain(self) -> None:
+        self._call(self._handler.on_drain)
+
+    def _on_lost(self) -> None:
+        if self._closed_notified:
+            return
+        self._closed_notified = True
+        self._server._forget(self)
+        code = self.close_code
+        reason = self.close_reason or ""
+        try:
+            self._handler.on_close(
+                self, CloseCode.ABNORMAL_CLOSURE if code is None else code, reason
+            )
+        except Exception as exc:
+            logger.error("on_close failed on %s", self.path, exc_info=exc)
+            try:
+                self._handler.on_error(self, exc)
+            except Exception:
+                logger.exception("on_error failed on %s", self.path)
+
+    def _on_http_data(self, data: bytes) -> None:
+        raise InvalidState("connection already upgraded")

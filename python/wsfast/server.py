@@ -1,0 +1,894 @@
+# SPDX-License-Identifier: MIT
+"""The WebSocket server: handlers, the opening handshake, and the server lifecycle.
+
+The epoll loop, sockets and write coalescing live in Cython (``wsfast._cy.Loop``);
+this module decides what to do with each request head (upgrade, reject, or answer
+as plain HTTP), builds each connection's protocol core, and starts and stops the
+loop. Usage::
+
+    class Echo(wsfast.Handler):
+        def on_message(self, conn, data):
+            conn.send(data)
+
+    with wsfast.serve(Echo(), "127.0.0.1", 8000).start() as server:
+        ...  # the loop runs in a background thread
+
+    wsfast.serve(Echo(), port=8000).serve_forever()  # blocks; Ctrl-C closes with 1001
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+import ssl as _ssl
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import FrameType, TracebackType
+from typing import Any, TypeVar
+
+from wsfast._native import cy as _cy
+from wsfast._native import rust as _rust
+from wsfast.config import MAX_REQUEST_HEAD, ServerConfig, SlowConsumerPolicy
+from wsfast.connection import Connection
+from wsfast.exceptions import ConnectionClosed, InvalidRequest
+from wsfast.frames import CloseCode
+
+__all__ = [
+    "App",
+    "HTTPResponse",
+    "Handler",
+    "HandshakeResponse",
+    "Request",
+    "Server",
+    "serve",
+]
+
+logger = logging.getLogger("wsfast.server")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: What an ``http_handler`` returns: (status, headers, body), or None for the default.
+HTTPResponse = tuple[int, Sequence[tuple[str, str]], bytes | str]
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """An HTTP request head, as seen by ``on_handshake`` and ``http_handler``.
+
+    Attributes:
+        method: the request method, e.g. "GET".
+        path: the request path without the query string, e.g. "/chat".
+        query: the query string without "?", e.g. "room=1" (empty if none).
+        headers: (name, value) pairs in the order received.
+        remote_address: the client's (host, port).
+        subprotocols: subprotocols the client offered (upgrades only).
+    """
+
+    method: str
+    path: str
+    query: str
+    headers: tuple[tuple[str, str], ...]
+    remote_address: tuple[str, int] | None = None
+    subprotocols: tuple[str, ...] = ()
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        """The first value of a header, matched case-insensitively.
+
+        Args:
+            name: the header name.
+            default: returned when the header is absent.
+
+        Returns:
+            The value, or ``default``.
+        """
+        lowered = name.lower()
+        for key, value in self.headers:
+            if key.lower() == lowered:
+                return value
+        return default
+
+    @property
+    def origin(self) -> str | None:
+        """The Origin header, or None."""
+        return self.get("Origin")
+
+
+@dataclass(slots=True)
+class HandshakeResponse:
+    """What ``Handler.on_handshake`` returns to accept or reject an upgrade.
+
+    Attributes:
+        status: 101 to accept; any 200-599 status rejects with that status.
+        body: the body of a rejection (sent as text/plain unless headers say otherwise).
+        headers: extra response headers, for acceptance and rejection alike.
+        subprotocol: the subprotocol to accept with (overrides the default choice).
+    """
+
+    status: int = 101
+    body: bytes | str = b""
+    headers: Sequence[tuple[str, str]] = field(default_factory=tuple)
+    subprotocol: str | None = None
+
+    @classmethod
+    def accept(
+        cls, subprotocol: str | None = None, headers: Sequence[tuple[str, str]] = ()
+    ) -> HandshakeResponse:
+        """Accept the upgrade.
+
+        Args:
+            subprotocol: the subprotocol to select, or None for the default choice.
+            headers: extra headers for the 101 response.
+
+        Returns:
+            The response.
+        """
+        return cls(101, b"", tuple(headers), subprotocol)
+
+    @classmethod
+    def reject(
+        cls, status: int, body: bytes | str = b"", headers: Sequence[tuple[str, str]] = ()
+    ) -> HandshakeResponse:
+        """Refuse the upgrade with an HTTP error.
+
+        Args:
+            status: the HTTP status, e.g. 401 or 403.
+            body: the response body.
+            headers: extra response headers.
+
+        Returns:
+            The response.
+        """
+        return cls(status, body, tuple(headers), None)
+
+
+class Handler:
+    """Base class for WebSocket handlers; every callback is a no-op by default.
+
+    One handler instance serves every connection of its route, so keep
+    per-connection state in ``conn.data``. Callbacks run on the loop thread and
+    must not block. An exception from a callback is logged, passed to
+    :meth:`on_error`, and fails that connection with 1011.
+    """
+
+    def on_handshake(self, request: Request) -> HandshakeResponse | None:
+        """Decide on an upgrade request before it is accepted.
+
+        Args:
+            request: the request head.
+
+        Returns:
+            None to accept with the defaults, or a :class:`HandshakeResponse`.
+        """
+        return None
+
+    def on_open(self, conn: Connection) -> None:
+        """The handshake completed; ``conn`` can send."""
+
+    def on_message(self, conn: Connection, data: str | bytes) -> None:
+        """A complete message arrived: ``str`` for text, ``bytes`` for binary."""
+
+    def on_ping(self, conn: Connection, data: bytes) -> None:
+        """A ping arrived (the pong is sent automatically)."""
+
+    def on_pong(self, conn: Connection, data: bytes) -> None:
+        """A pong arrived."""
+
+    def on_close(self, conn: Connection, code: int, reason: str) -> None:
+        """The connection closed; ``code`` is 1006 if no close frame came."""
+
+    def on_error(self, conn: Connection, exc: Exception) -> None:
+        """A callback raised ``exc``; the connection fails with 1011 after this."""
+
+    def on_drain(self, conn: Connection) -> None:
+        """Output fell to the low-water mark after exceeding the high-water mark."""
+
+
+_EVENTS = ("handshake", "open", "message", "ping", "pong", "close", "error", "drain")
+
+
+class App(Handler):
+    """A handler built from decorated functions, with optional path routes.
+
+    Example::
+
+        app = wsfast.App()
+
+        @app.on("message")
+        def echo(conn, data):
+            conn.send(data)
+
+        @app.route("/chat")
+        class Chat(wsfast.Handler): ...
+
+        wsfast.serve(app, port=8000).serve_forever()
+    """
+
+    def __init__(self) -> None:
+        self.routes: dict[str, Handler] = {}
+
+    def on(self, event: str) -> Callable[[F], F]:
+        """Register a function as this app's callback for ``event``.
+
+        Args:
+            event: one of handshake, open, message, ping, pong, close, error, drain.
+                The function takes the same arguments as the Handler method,
+                without ``self``.
+
+        Returns:
+            A decorator returning the function unchanged.
+
+        Raises:
+            ValueError: for an unknown event.
+        """
+        if event not in _EVENTS:
+            raise ValueError(f"unknown event {event!r}; expected one of {', '.join(_EVENTS)}")
+
+        def decorator(fn: F) -> F:
+            # An instance attribute shadows the method: the loop calls it directly.
+            setattr(self, f"on_{event}", fn)
+            return fn
+
+        return decorator
+
+    def route(self, path: str) -> Callable[[Any], Any]:
+        """Register a Handler (class or instance) for an exact request path.
+
+        Args:
+            path: the request path, e.g. "/chat".
+
+        Returns:
+            A decorator returning its argument unchanged.
+        """
+
+        def decorator(handler: Any) -> Any:
+            self.routes[path] = _as_handler(handler)
+            return handler
+
+        return decorator
+
+
+def _as_handler(handler: Handler | type[Handler]) -> Handler:
+    if isinstance(handler, type):
+        return handler()
+    return handler
+
+
+def _callback(handler: Handler, name: str) -> Callable[..., Any] | None:
+    """The handler's callback, or None when it is the base class's no-op."""
+    fn: Callable[..., Any] = getattr(handler, name)
+    if getattr(fn, "__func__", None) is getattr(Handler, name):
+        return None
+    return fn
+
+
+def _split_target(target: str) -> tuple[str, str]:
+    path, _, query = target.partition("?")
+    return path, query
+
+
+def _parse_plain_head(head: bytes) -> tuple[str, str, list[tuple[str, str]]] | None:
+    """Method, target and headers of a request head the upgrade parser refused."""
+    lines = head.decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ")
+    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+        return None
+    headers = []
+    for line in lines[1:]:
+        name, sep, value = line.partition(":")
+        if not sep or not name or name != name.strip():
+            return None
+        headers.append((name, value.strip()))
+    return parts[0], parts[1], headers
+
+
+def _is_upgrade(headers: Iterable[tuple[str, str]]) -> bool:
+    for name, value in headers:
+        if name.lower() == "upgrade" and "websocket" in value.lower():
+            return True
+    return False
+
+
+class _Handshake:
+    """The transport's owner until the request head is complete."""
+
+    __slots__ = ("_buf", "_server", "_t")
+
+    def __init__(self, server: Server, transport: Any) -> None:
+        self._server = server
+        self._t = transport
+        self._buf = bytearray()
+
+    def _on_http_data(self, data: bytes) -> None:
+        self._buf += data
+        try:
+            parsed = _rust.parse_request(self._buf, MAX_REQUEST_HEAD)
+        except InvalidRequest as exc:
+            self._on_invalid(exc)
+            return
+        if parsed is None:
+            return
+        request, consumed = parsed
+        leftover = bytes(self._buf[consumed:])
+        self._buf = bytearray()
+        self._upgrade(request, leftover)
+
+    def _on_invalid(self, exc: InvalidRequest) -> None:
+        # Not every refused head is a bad upgrade: a plain GET gets a normal answer.
+        end = self._buf.find(b"\r\n\r\n")
+        if end >= 0 and exc.status != 431:
+            plain = _parse_plain_head(bytes(self._buf[:end]))
+            if plain is not None and not _is_upgrade(plain[2]):
+                method, target, headers = plain
+                path, query = _split_target(target)
+                request = Request(method, path, query, tuple(headers), self._t.remote_address)
+                self._respond_plain(request)
+                return
+        self._reject(exc.status, exc.reason)
+
+    def _respond_plain(self, request: Request) -> None:
+        server = self._server
+        http_handler = server.config.http_handler
+        if http_handler is not None:
+            try:
+                result = http_handler(request)
+            except Exception:
+                logger.exception("http_handler failed on %s", request.path)
+                self._reject(500, "internal server error")
+                return
+            if result is not None:
+                status, headers, body = result
+                self._reject(status, body, headers)
+                return
+        if request.path == "/health" and request.method in ("GET", "HEAD"):
+            self._reject(200, "ok")
+        elif server._route(request.path) is not None:
+            self._reject(426, "this is a websocket endpoint: send an upgrade request")
+        else:
+            self._reject(404, "not found")
+
+    def _reject(
+        self, status: int, body: bytes | str, headers: Sequence[tuple[str, str]] = ()
+    ) -> None:
+        try:
+            response = _rust.build_rejection(status, body, list(headers))
+        except ValueError:
+            logger.exception("cannot build a %s response", status)
+            response = _rust.build_rejection(500, "internal server error")
+        self._t.write(response)
+        self._t.close_after_write()
+
+    def _upgrade(self, parsed: Any, leftover: bytes) -> None:
+        server = self._server
+        config = server.config
+        path, query = _split_target(parsed.path)
+        request = Request(
+            parsed.method,
+            path,
+            query,
+            tuple(parsed.headers),
+            self._t.remote_address,
+            tuple(parsed.subprotocols),
+        )
+        if config.origins is not None and parsed.origin not in config.origins:
+            self._reject(403, "origin not allowed")
+            return
+        handler = server._route(path)
+        if handler is None:
+            self._reject(404, "not found")
+            return
+
+        # Subprotocol: the client's first offer that the server supports.
+        subprotocol = next((p for p in request.subprotocols if p in config.subprotocols), None)
+        headers: Sequence[tuple[str, str]] = ()
+        try:
+            decision = handler.on_handshake(request)
+        except Exception:
+            logger.exception("on_handshake failed on %s", path)
+            self._reject(500, "internal server error")
+            return
+        if decision is not None:
+            if decision.status != 101:
+                self._reject(decision.status, decision.body, decision.headers)
+                return
+            if decision.subprotocol is not None:
+                subprotocol = decision.subprotocol
+            headers = decision.headers
+
+        params = extensions = None
+        if config.deflate is not None and parsed.extensions:
+            try:
+                negotiated = _rust.negotiate_deflate(list(parsed.extensions), config.deflate)
+            except InvalidRequest as exc:
+                self._reject(exc.status, exc.reason)
+                return
+            if negotiated is not None:
+                params, extensions = negotiated
+        try:
+            response = _rust.build_response(parsed.key, subprotocol, extensions, list(headers))
+        except ValueError:
+            logger.exception("cannot build the handshake response for %s", path)
+            self._reject(500, "internal server error")
+            return
+
+        core = _cy.Core(
+            "server",
+            max_size=config.max_size,
+            deflate=params,
+            compression_level=config.deflate.level if params is not None else 6,
+        )
+        t = self._t
+        conn = Connection(server, t, core, handler, request, subprotocol, extensions)
+        core.set_handlers(
+            conn,
+            handler.on_message,
+            _callback(handler, "on_ping"),
+            _callback(handler, "on_pong"),
+            None,
+        )
+        t.write(response)
+        t.upgrade(core)
+        t.proto = conn
+        server._connections.add(conn)
+        conn._open()
+        if leftover and not t.closed:
+            t.feed(leftover)
+
+    def _on_lost(self) -> None:
+        pass
+
+    def _on_drain(self) -> None:
+        pass
+
+    def _on_handler_error(self, exc: Exception) -> None:
+        raise exc
+
+
+def _seconds(value: float | None) -> float:
+    return 0.0 if value is None else float(value)
+
+
+class Server:
+    """A WebSocket server on one epoll loop in one thread.
+
+    Create it with :func:`serve`. Run it in the background with :meth:`start` (or
+    ``with server:``), or in the calling thread with :meth:`serve_forever`. Stop it
+    with :meth:`close`.
+
+    Only :meth:`close`, :meth:`call_soon_threadsafe`, :meth:`call_later`,
+    :meth:`call_every` and :meth:`broadcast` may be called from other threads;
+    connections belong to the loop's thread.
+    """
+
+    def __init__(
+        self,
+        handler: Handler | type[Handler] | None,
+        config: ServerConfig,
+        routes: Mapping[str, Handler | type[Handler]] | None = None,
+    ) -> None:
+        self.config = config
+        self.handler = None if handler is None else _as_handler(handler)
+        app_routes = getattr(self.handler, "routes", None)
+        merged: dict[str, Handler] = dict(app_routes) if isinstance(app_routes, dict) else {}
+        merged.update({path: _as_handler(h) for path, h in (routes or {}).items()})
+        self.routes = merged
+        if self.handler is None and not self.routes:
+            raise ValueError("serve() needs a handler or routes")
+        self._connections: set[Connection] = set()
+        self._loop: Any = None
+        self._sockets: list[socket.socket] = []
+        self._thread: threading.Thread | None = None
+        self._done = threading.Event()
+        self._closing = False
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<Server {self.url} connections={len(self._connections)}>"
+
+    # ---- properties -------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        """The TCP port listened on (the real one when created with port 0)."""
+        if not self._sockets:
+            return self.config.port
+        return int(self._sockets[0].getsockname()[1])
+
+    @property
+    def host(self) -> str:
+        """The interface listened on."""
+        return self.config.host
+
+    @property
+    def url(self) -> str:
+        """``ws://host:port`` (or ``wss://``) of this server."""
+        scheme = "wss" if self.config.ssl is not None else "ws"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}"
+
+    @property
+    def connections(self) -> set[Connection]:
+        """A snapshot of the open connections."""
+        return set(self._connections)
+
+    @property
+    def is_serving(self) -> bool:
+        """True while the loop runs and accepts connections."""
+        return self._loop is not None and self._loop.running and not self._closing
+
+    # ---- lifecycle ----------------------------------------------------------------------
+
+    def listen(self) -> Server:
+        """Bind and listen, without running the loop yet (idempotent).
+
+        :meth:`start` and :meth:`serve_forever` call this; call it first to learn
+        :attr:`port` before blocking in :meth:`serve_forever`.
+
+        Returns:
+            The server.
+
+        Raises:
+            RuntimeError: if the server was closed.
+            OSError: if the address cannot be bound.
+        """
+        with self._lock:
+            if self._loop is not None:
+                return self
+            if self._done.is_set():
+                raise RuntimeError("server is closed")
+            config = self.config
+            family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+            sock = socket.create_server(
+                (config.host, config.port), family=family, backlog=config.backlog
+            )
+            try:
+                sock.setblocking(False)
+                loop = _cy.Loop()
+                loop.add_listener(sock.fileno(), self._accept)
+            except BaseException:
+                sock.close()
+                raise
+            timeouts = [
+                config.handshake_timeout,
+                config.ping_interval,
+                config.ping_timeout,
+                config.idle_timeout,
+                config.close_timeout,
+            ]
+            shortest = min((t for t in timeouts if t is not None), default=None)
+            if shortest is not None:
+                loop.sweep_interval = min(max(shortest / 5.0, 0.01), 1.0)
+            self._sockets.append(sock)
+            self._loop = loop
+        return self
+
+    def start(self) -> Server:
+        """Start listening and run the loop in a background thread.
+
+        Returns:
+            The server, once it accepts connections.
+
+        Raises:
+            RuntimeError: if the server already runs or was closed.
+            OSError: if the address cannot be bound.
+        """
+        self.listen()
+        if self._thread is not None or self._loop.running:
+            raise RuntimeError("server is already running")
+        self._thread = threading.Thread(target=self._run, name="wsfast-server", daemon=True)
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        """Run the loop in this thread until :meth:`close` (or SIGINT/SIGTERM).
+
+        On the main thread, SIGINT and SIGTERM start a graceful shutdown (a second
+        signal stops at once). If :meth:`start` already runs the loop, this waits
+        for it to finish.
+
+        Raises:
+            OSError: if the address cannot be bound.
+        """
+        if self._thread is not None:
+            while not self._done.wait(0.5):
+                pass
+            return
+        self.listen()
+        previous: dict[signal.Signals, Any] = {}
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                previous[signum] = signal.signal(signum, self._on_signal)
+        try:
+            self._run()
+        finally:
+            for signum, old in previous.items():
+                signal.signal(signum, old)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if self._closing:
+            logger.warning("second signal: stopping now")
+            self._loop.stop()
+        else:
+            logger.info("received %s: closing", signal.Signals(signum).name)
+            self._begin_shutdown(CloseCode.GOING_AWAY, 2.0)
+
+    def _run(self) -> None:
+        try:
+            self._loop.run()
+        finally:
+            self._cleanup()
+
+    def _cleanup(self) -> None:
+        loop = self._loop
+        if loop is not None:
+            loop.close()
+        for sock in self._sockets:
+            sock.close()
+        self._connections.clear()
+        self._done.set()
+
+    def close(self, code: int = CloseCode.GOING_AWAY, drain: float = 2.0) -> None:
+        """Shut down: stop accepting, send a close frame to every client, wait for
+        the closing handshakes for up to ``drain`` seconds, then drop what is left.
+
+        From another thread this blocks until the loop has stopped; from a handler
+        (the loop's thread) it starts the shutdown and returns. Idempotent.
+
+        Args:
+            code: the close code sent to clients (1001 going away by default).
+            drain: seconds to wait for clients to finish the closing handshake.
+        """
+        loop = self._loop
+        if loop is None:
+            self._done.set()
+            return
+        if not loop.running:
+            if self._thread is None:
+                self._cleanup()
+            else:
+                self._thread.join()
+            return
+        if threading.get_ident() == loop.thread_id:
+            self._begin_shutdown(code, drain)
+            return
+        loop.call_soon_threadsafe(self._begin_shutdown, code, drain)
+        # Bounded: the shutdown itself stops the loop after `drain` seconds.
+        self._done.wait(drain + 10.0)
+        if self._thread is not None:
+            self._thread.join(5.0)
+
+    def _begin_shutdown(self, code: int, drain: float) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        loop = self._loop
+        loop.remove_listeners()
+        for sock in self._sockets:
+            sock.close()
+        for t in list(loop.transports):
+            if isinstance(t.proto, Connection):
+                try:
+                    t.close(code, "server shutting down")
+                except Exception:
+                    t.abort()
+            else:
+                t.abort()
+        deadline = time.monotonic() + drain
+
+        def check() -> None:
+            if not loop.transports or time.monotonic() >= deadline:
+                for t in list(loop.transports):
+                    t.abort()
+                loop.stop()
+
+        loop.call_every(0.01, check)
+
+    def __enter__(self) -> Server:
+        if self._thread is None:
+            self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # ---- scheduling -------------------------------------------------------------------
+
+    def _on_loop_thread(self) -> bool:
+        loop = self._loop
+        return loop is None or not loop.running or threading.get_ident() == loop.thread_id
+
+    def call_soon_threadsafe(self, fn: Callable[..., object], *args: Any) -> None:
+        """Run ``fn(*args)`` on the loop thread as soon as possible (any thread).
+
+        Args:
+            fn: the callback; exceptions are logged.
+            *args: its arguments.
+
+        Raises:
+            RuntimeError: if the server was never started.
+        """
+        if self._loop is None:
+            raise RuntimeError("server is not started")
+        self._loop.call_soon_threadsafe(fn, *args)
+
+    def call_later(self, delay: float, fn: Callable[..., object], *args: Any) -> Any:
+        """Run ``fn(*args)`` on the loop thread once, after ``delay`` seconds.
+
+        Args:
+            delay: seconds from now.
+            fn: the callback; exceptions are logged.
+            *args: its arguments.
+
+        Returns:
+            A handle with a ``cancel()`` method.
+
+        Raises:
+            RuntimeError: if the server has not started listening.
+        """
+        return self._timer(delay, 0.0, fn, args)
+
+    def call_every(self, interval: float, fn: Callable[..., object], *args: Any) -> Any:
+        """Run ``fn(*args)`` on the loop thread every ``interval`` seconds.
+
+        Args:
+            interval: seconds between runs (fixed rate).
+            fn: the callback; exceptions are logged and do not stop the timer.
+            *args: its arguments.
+
+        Returns:
+            A handle with a ``cancel()`` method.
+
+        Raises:
+            RuntimeError: if the server has not started listening.
+            ValueError: if ``interval`` is not positive.
+        """
+        if interval <= 0:
+            raise ValueError(f"interval must be positive, not {interval}")
+        return self._timer(interval, interval, fn, args)
+
+    def _timer(self, delay: float, interval: float, fn: Callable[..., object], args: Any) -> Any:
+        self.listen()
+        loop = self._loop
+        handle = loop.new_timer(delay, interval, fn, args)
+        if self._on_loop_thread():
+            loop.push_timer(handle)
+        else:
+            # The timer heap belongs to the loop thread.
+            loop.call_soon_threadsafe(loop.push_timer, handle)
+        return handle
+
+    def broadcast(self, data: str | bytes, connections: Iterable[Connection] | None = None) -> int:
+        """Send one message to many connections, skipping closed ones.
+
+        Each connection's slow-consumer policy applies. From another thread the
+        sends are scheduled on the loop thread and 0 is returned.
+
+        Args:
+            data: the message: ``str`` for text, bytes-like for binary.
+            connections: the recipients (default: every open connection).
+
+        Returns:
+            How many connections the message was queued for.
+        """
+        if not self._on_loop_thread():
+            targets = None if connections is None else list(connections)
+            self._loop.call_soon_threadsafe(self.broadcast, data, targets)
+            return 0
+        count = 0
+        for conn in list(self._connections if connections is None else connections):
+            try:
+                conn.send(data)
+            except ConnectionClosed:
+                continue
+            count += 1
+        return count
+
+    # ---- connections ------------------------------------------------------------------
+
+    def _route(self, path: str) -> Handler | None:
+        return self.routes.get(path, self.handler)
+
+    def _forget(self, conn: Connection) -> None:
+        self._connections.discard(conn)
+
+    def _accept(self, transport: Any) -> _Handshake:
+        config = self.config
+        transport.handshake_timeout = _seconds(config.handshake_timeout)
+        transport.ping_interval = _seconds(config.ping_interval)
+        transport.ping_timeout = _seconds(config.ping_timeout)
+        transport.idle_timeout = _seconds(config.idle_timeout)
+        transport.close_timeout = _seconds(config.close_timeout)
+        transport.high_water, transport.low_water = config.write_limit
+        transport.policy = _cy.POLICY_DROP if config.slow_consumer == "drop" else _cy.POLICY_CLOSE
+        if config.ssl is not None:
+            transport.start_tls(config.ssl)
+        return _Handshake(self, transport)
+
+
+def serve(
+    handler: Handler | type[Handler] | None,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    *,
+    routes: Mapping[str, Handler | type[Handler]] | None = None,
+    subprotocols: Sequence[str] = (),
+    compression: bool | Any = True,
+    max_size: int = 1 << 20,
+    origins: Sequence[str | None] | None = None,
+    handshake_timeout: float | None = 10.0,
+    ping_interval: float | None = 20.0,
+    ping_timeout: float | None = 20.0,
+    idle_timeout: float | None = None,
+    close_timeout: float | None = 10.0,
+    write_limit: tuple[int, int] | int = (4 << 20, 1 << 20),
+    slow_consumer: SlowConsumerPolicy = "close",
+    ssl: _ssl.SSLContext | None = None,
+    backlog: int = 1024,
+    http_handler: Callable[[Request], HTTPResponse | None] | None = None,
+) -> Server:
+    """Create a WebSocket server (not started: call ``start()`` or ``serve_forever()``).
+
+    Args:
+        handler: the default :class:`Handler` (instance or class, instantiated once),
+            used for every path not in ``routes``; None to serve only ``routes``.
+        host: interface to listen on.
+        port: TCP port; 0 picks a free one (read it from ``Server.port``).
+        routes: handlers by exact request path (the query string is ignored).
+        subprotocols: supported subprotocols; the client's first offer that is in
+            this list is selected (``on_handshake`` can override).
+        compression: permessage-deflate: True (accept offers with default
+            parameters), False, or a ``DeflateConfig``.
+        max_size: largest incoming message in bytes; bigger ones fail with 1009.
+        origins: allowed Origin values (include None to allow requests without an
+            Origin header); others get 403. None allows all.
+        handshake_timeout: seconds a client has to send its request head.
+        ping_interval: seconds between keepalive pings, or None for none.
+        ping_timeout: seconds to wait for a pong before failing the connection
+            with 1011 ("keepalive ping timeout", as websockets does), or None.
+        idle_timeout: seconds without a received message (text or binary) before
+            the server closes the connection with 1001 "idle timeout", or None.
+        close_timeout: seconds to wait for the client's closing handshake before
+            closing the socket.
+        write_limit: (high, low) write-buffer water marks in bytes, or just high.
+        slow_consumer: what happens to a send while a connection is over its
+            high-water mark: "close" fails the connection with 1008, "drop" drops
+            the message and counts it in ``Connection.dropped``.
+        ssl: an ``ssl.SSLContext`` to serve wss://.
+        backlog: the listen() backlog.
+        http_handler: answers plain HTTP (non-upgrade) requests:
+            ``http_handler(request) -> (status, headers, body)``, or None to fall
+            back to the defaults (``GET /health`` -> 200 "ok", a WebSocket path ->
+            426, anything else -> 404).
+
+    Returns:
+        The server, not yet listening.
+
+    Raises:
+        ValueError: if an option is out of range.
+    """
+    config = ServerConfig.make(
+        compression=compression,
+        origins=origins,
+        subprotocols=subprotocols,
+        write_limit=write_limit,
+        host=host,
+        port=port,
+        max_size=max_size,
+        handshake_timeout=handshake_timeout,
+        ping_interval=ping_interval,
+        ping_timeout=ping_timeout,
+        idle_timeout=idle_timeout,
+        close_timeout=close_timeout,
+        slow_consumer=slow_consumer,
+        ssl=ssl,
+        backlog=backlog,
+        http_handler=http_handler,
+    )
+    return Server(handler, config, routes)
