@@ -47,6 +47,13 @@ Protocol = _rust.Protocol
 Frame = _rust.Frame
 #: Incremental UTF-8 validator (state carried across pieces).
 Utf8Validator = _rust.Utf8Validator
+#: Negotiated permessage-deflate parameters (RFC 7692 section 7.1).
+DeflateParams = _rust.DeflateParams
+#: Local permessage-deflate preferences: what a client offers or a server accepts.
+DeflateConfig = _rust.DeflateConfig
+#: Standalone permessage-deflate compressor / decompressor (message framing rules).
+Deflater = _rust.Deflater
+Inflater = _rust.Inflater
 apply_mask = _rust.apply_mask
 apply_mask_inplace = _rust.apply_mask_inplace
 validate_utf8 = _rust.validate_utf8
@@ -67,8 +74,12 @@ __all__ = [
     "ConnectionClosed",
     "ConnectionClosedError",
     "ConnectionClosedOK",
+    "DeflateConfig",
+    "DeflateParams",
+    "Deflater",
     "Event",
     "Frame",
+    "Inflater",
     "InvalidHandshake",
     "InvalidHeader",
     "InvalidRequest",

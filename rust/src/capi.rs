@@ -151,7 +151,11 @@ pub struct WsfCApi {
 unsafe extern "C" fn protocol_new(cfg: *const WsfConfig) -> *mut CProtocol {
     // SAFETY: the caller passes a valid, initialised config.
     let c = unsafe { &*cfg };
-    let role = if c.role == 1 { Role::Client } else { Role::Server };
+    let role = if c.role == 1 {
+        Role::Client
+    } else {
+        Role::Server
+    };
     let opt_bits = |b: u8| if b == 0 { None } else { Some(b) };
     let mut config = Config::new(role);
     config.auto_pong = c.auto_pong != 0;
@@ -212,7 +216,13 @@ unsafe extern "C" fn events(p: *mut CProtocol) -> *const WsfEvent {
     unsafe { (*p).events.as_ptr() }
 }
 
-unsafe extern "C" fn send_frame(p: *mut CProtocol, opcode: u8, data: *const u8, len: usize, fin: i32) -> i32 {
+unsafe extern "C" fn send_frame(
+    p: *mut CProtocol,
+    opcode: u8,
+    data: *const u8,
+    len: usize,
+    fin: i32,
+) -> i32 {
     // SAFETY: `p` is a live protocol and `data` is valid for `len` bytes.
     let (c, data) = unsafe { (&mut *p, bytes(data, len)) };
     let r = c.proto.send_frame(opcode, data, fin != 0).map(|()| 0);
@@ -222,11 +232,19 @@ unsafe extern "C" fn send_frame(p: *mut CProtocol, opcode: u8, data: *const u8, 
 unsafe extern "C" fn send_frame_header(p: *mut CProtocol, opcode: u8, len: usize, fin: i32) -> i32 {
     // SAFETY: `p` is a live protocol.
     let c = unsafe { &mut *p };
-    let r = c.proto.send_frame_header(opcode, len, fin != 0).map(i32::from);
+    let r = c
+        .proto
+        .send_frame_header(opcode, len, fin != 0)
+        .map(i32::from);
     c.send_result(r)
 }
 
-unsafe extern "C" fn send_control(p: *mut CProtocol, opcode: u8, data: *const u8, len: usize) -> i32 {
+unsafe extern "C" fn send_control(
+    p: *mut CProtocol,
+    opcode: u8,
+    data: *const u8,
+    len: usize,
+) -> i32 {
     // SAFETY: `p` is a live protocol and `data` is valid for `len` bytes.
     let (c, data) = unsafe { (&mut *p, bytes(data, len)) };
     let r = if opcode == EventKind::Ping as u8 {
@@ -237,7 +255,12 @@ unsafe extern "C" fn send_control(p: *mut CProtocol, opcode: u8, data: *const u8
     c.send_result(r.map(|()| 0))
 }
 
-unsafe extern "C" fn send_close(p: *mut CProtocol, code: i32, reason: *const u8, len: usize) -> i32 {
+unsafe extern "C" fn send_close(
+    p: *mut CProtocol,
+    code: i32,
+    reason: *const u8,
+    len: usize,
+) -> i32 {
     // SAFETY: `p` is a live protocol and `reason` is valid for `len` bytes.
     let (c, reason) = unsafe { (&mut *p, bytes(reason, len)) };
     let Ok(reason) = std::str::from_utf8(reason) else {
@@ -304,7 +327,11 @@ unsafe extern "C" fn close_sent(p: *mut CProtocol, reason: *mut *const u8, len: 
     unsafe { write_close((*p).proto.close_sent(), reason, len) }
 }
 
-unsafe extern "C" fn close_received(p: *mut CProtocol, reason: *mut *const u8, len: *mut usize) -> i32 {
+unsafe extern "C" fn close_received(
+    p: *mut CProtocol,
+    reason: *mut *const u8,
+    len: *mut usize,
+) -> i32 {
     // SAFETY: `p` is a live protocol; out-pointers are writable.
     unsafe { write_close((*p).proto.close_received(), reason, len) }
 }
@@ -330,7 +357,12 @@ unsafe extern "C" fn apply_mask(data: *mut u8, len: usize, key: *const u8, offse
         return;
     }
     // SAFETY: the caller passes `len` writable bytes and a 4-byte key.
-    let (buf, key) = unsafe { (slice::from_raw_parts_mut(data, len), [*key, *key.add(1), *key.add(2), *key.add(3)]) };
+    let (buf, key) = unsafe {
+        (
+            slice::from_raw_parts_mut(data, len),
+            [*key, *key.add(1), *key.add(2), *key.add(3)],
+        )
+    };
     crate::mask::apply_mask(buf, key, offset);
 }
 

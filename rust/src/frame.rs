@@ -117,7 +117,12 @@ impl FrameHeader {
     ///
     /// `role` is the receiver's role, `rsv1_allowed` whether permessage-deflate was
     /// negotiated, and `max_frame_size` the largest payload accepted.
-    pub fn check(&self, role: Role, rsv1_allowed: bool, max_frame_size: usize) -> Result<(), FrameError> {
+    pub fn check(
+        &self,
+        role: Role,
+        rsv1_allowed: bool,
+        max_frame_size: usize,
+    ) -> Result<(), FrameError> {
         if self.rsv2 || self.rsv3 || (self.rsv1 && !rsv1_allowed) {
             return Err(FrameError::ReservedBits);
         }
@@ -184,7 +189,14 @@ pub fn encode_header(
 /// Append a whole frame (header and payload, masked when `mask` is set) to `out`.
 ///
 /// The payload is copied exactly once, masked during the copy.
-pub fn encode_frame(out: &mut Vec<u8>, fin: bool, rsv1: bool, opcode: u8, payload: &[u8], mask: Option<[u8; 4]>) {
+pub fn encode_frame(
+    out: &mut Vec<u8>,
+    fin: bool,
+    rsv1: bool,
+    opcode: u8,
+    payload: &[u8],
+    mask: Option<[u8; 4]>,
+) {
     let mut header = [0u8; MAX_HEADER_LEN];
     let n = encode_header(&mut header, fin, rsv1, opcode, mask, payload.len());
     out.reserve(n + payload.len());
@@ -256,7 +268,14 @@ impl Frame {
     /// Serialize the frame, masked with `mask` if given.
     pub fn serialize(&self, mask: Option<[u8; 4]>) -> Vec<u8> {
         let mut out = Vec::with_capacity(MAX_HEADER_LEN + self.payload.len());
-        encode_frame(&mut out, self.fin, self.rsv1, self.opcode, &self.payload, mask);
+        encode_frame(
+            &mut out,
+            self.fin,
+            self.rsv1,
+            self.opcode,
+            &self.payload,
+            mask,
+        );
         if self.rsv2 {
             out[0] |= 0x20;
         }
@@ -273,7 +292,14 @@ mod tests {
     use proptest::prelude::*;
 
     fn frame(opcode: u8, fin: bool, payload: &[u8]) -> Frame {
-        Frame { fin, rsv1: false, rsv2: false, rsv3: false, opcode, payload: payload.to_vec() }
+        Frame {
+            fin,
+            rsv1: false,
+            rsv2: false,
+            rsv3: false,
+            opcode,
+            payload: payload.to_vec(),
+        }
     }
 
     // RFC 6455 section 5.7 examples, byte for byte.
@@ -281,26 +307,43 @@ mod tests {
     fn rfc6455_single_frame_unmasked_text() {
         let wire = [0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f];
         assert_eq!(frame(OP_TEXT, true, b"Hello").serialize(None), wire);
-        assert_eq!(Frame::parse(&wire).unwrap(), Some((frame(OP_TEXT, true, b"Hello"), 7)));
+        assert_eq!(
+            Frame::parse(&wire).unwrap(),
+            Some((frame(OP_TEXT, true, b"Hello"), 7))
+        );
     }
 
     #[test]
     fn rfc6455_single_frame_masked_text() {
-        let wire = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
-        assert_eq!(frame(OP_TEXT, true, b"Hello").serialize(Some([0x37, 0xfa, 0x21, 0x3d])), wire);
+        let wire = [
+            0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+        ];
+        assert_eq!(
+            frame(OP_TEXT, true, b"Hello").serialize(Some([0x37, 0xfa, 0x21, 0x3d])),
+            wire
+        );
         let (parsed, n) = Frame::parse(&wire).unwrap().unwrap();
         assert_eq!((parsed.payload.as_slice(), n), (&b"Hello"[..], 11));
     }
 
     #[test]
     fn rfc6455_fragmented_unmasked_text() {
-        assert_eq!(frame(OP_TEXT, false, b"Hel").serialize(None), [0x01, 0x03, 0x48, 0x65, 0x6c]);
-        assert_eq!(frame(OP_CONTINUATION, true, b"lo").serialize(None), [0x80, 0x02, 0x6c, 0x6f]);
+        assert_eq!(
+            frame(OP_TEXT, false, b"Hel").serialize(None),
+            [0x01, 0x03, 0x48, 0x65, 0x6c]
+        );
+        assert_eq!(
+            frame(OP_CONTINUATION, true, b"lo").serialize(None),
+            [0x80, 0x02, 0x6c, 0x6f]
+        );
     }
 
     #[test]
     fn rfc6455_ping_and_masked_pong() {
-        assert_eq!(frame(OP_PING, true, b"Hello").serialize(None), [0x89, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f]);
+        assert_eq!(
+            frame(OP_PING, true, b"Hello").serialize(None),
+            [0x89, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f]
+        );
         assert_eq!(
             frame(OP_PONG, true, b"Hello").serialize(Some([0x37, 0xfa, 0x21, 0x3d])),
             [0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]
@@ -317,11 +360,14 @@ mod tests {
 
     #[test]
     fn header_needs_more_bytes_without_consuming() {
-        let wire = frame(OP_BINARY, true, &[1u8; 70000]).serialize(Some([1, 2, 3, 4]));
+        let wire = frame(OP_BINARY, true, &vec![1u8; 70000]).serialize(Some([1, 2, 3, 4]));
         for n in 0..14 {
             assert_eq!(FrameHeader::parse(&wire[..n]).unwrap(), None, "prefix {n}");
         }
-        assert_eq!(FrameHeader::parse(&wire[..14]).unwrap().unwrap().header_len, 14);
+        assert_eq!(
+            FrameHeader::parse(&wire[..14]).unwrap().unwrap().header_len,
+            14
+        );
     }
 
     #[test]
@@ -335,17 +381,50 @@ mod tests {
         let parse = |b: &[u8]| FrameHeader::parse(b).unwrap().unwrap();
         let masked = |b0: u8, len: u8| parse(&[b0, 0x80 | len, 0, 0, 0, 0]);
         assert_eq!(masked(0x81, 0).check(Role::Server, false, 1 << 20), Ok(()));
-        assert_eq!(masked(0xc1, 0).check(Role::Server, false, 1 << 20), Err(FrameError::ReservedBits));
+        assert_eq!(
+            masked(0xc1, 0).check(Role::Server, false, 1 << 20),
+            Err(FrameError::ReservedBits)
+        );
         assert_eq!(masked(0xc1, 0).check(Role::Server, true, 1 << 20), Ok(()));
-        assert_eq!(masked(0xa1, 0).check(Role::Server, true, 1 << 20), Err(FrameError::ReservedBits));
-        assert_eq!(masked(0x83, 0).check(Role::Server, false, 1 << 20), Err(FrameError::InvalidOpcode(3)));
-        assert_eq!(masked(0x8b, 0).check(Role::Server, false, 1 << 20), Err(FrameError::InvalidOpcode(11)));
-        assert_eq!(masked(0x09, 0).check(Role::Server, false, 1 << 20), Err(FrameError::FragmentedControl));
-        assert_eq!(masked(0xc9, 0).check(Role::Server, true, 1 << 20), Err(FrameError::ReservedBits));
-        assert_eq!(parse(&[0x89, 0xfe, 0, 126, 0, 0, 0, 0]).check(Role::Server, false, 1 << 20), Err(FrameError::ControlTooLong(126)));
-        assert_eq!(parse(&[0x81, 0]).check(Role::Server, false, 10), Err(FrameError::Unmasked));
-        assert_eq!(masked(0x81, 0).check(Role::Client, false, 10), Err(FrameError::Masked));
-        assert_eq!(parse(&[0x82, 11]).check(Role::Client, false, 10), Err(FrameError::TooBig { size: 11, limit: 10 }));
+        assert_eq!(
+            masked(0xa1, 0).check(Role::Server, true, 1 << 20),
+            Err(FrameError::ReservedBits)
+        );
+        assert_eq!(
+            masked(0x83, 0).check(Role::Server, false, 1 << 20),
+            Err(FrameError::InvalidOpcode(3))
+        );
+        assert_eq!(
+            masked(0x8b, 0).check(Role::Server, false, 1 << 20),
+            Err(FrameError::InvalidOpcode(11))
+        );
+        assert_eq!(
+            masked(0x09, 0).check(Role::Server, false, 1 << 20),
+            Err(FrameError::FragmentedControl)
+        );
+        assert_eq!(
+            masked(0xc9, 0).check(Role::Server, true, 1 << 20),
+            Err(FrameError::ReservedBits)
+        );
+        assert_eq!(
+            parse(&[0x89, 0xfe, 0, 126, 0, 0, 0, 0]).check(Role::Server, false, 1 << 20),
+            Err(FrameError::ControlTooLong(126))
+        );
+        assert_eq!(
+            parse(&[0x81, 0]).check(Role::Server, false, 10),
+            Err(FrameError::Unmasked)
+        );
+        assert_eq!(
+            masked(0x81, 0).check(Role::Client, false, 10),
+            Err(FrameError::Masked)
+        );
+        assert_eq!(
+            parse(&[0x82, 11]).check(Role::Client, false, 10),
+            Err(FrameError::TooBig {
+                size: 11,
+                limit: 10
+            })
+        );
     }
 
     proptest! {

@@ -9,7 +9,12 @@
 #[inline]
 fn rotate(mask: [u8; 4], offset: usize) -> [u8; 4] {
     let s = offset & 3;
-    [mask[s], mask[(s + 1) & 3], mask[(s + 2) & 3], mask[(s + 3) & 3]]
+    [
+        mask[s],
+        mask[(s + 1) & 3],
+        mask[(s + 2) & 3],
+        mask[(s + 3) & 3],
+    ]
 }
 
 /// XOR `buf` in place with `mask`, starting at payload position `offset`.
@@ -47,7 +52,9 @@ const BLOCK: usize = 32;
 
 #[inline(always)]
 fn wide_key(key: [u8; 4]) -> u64 {
-    u64::from_ne_bytes([key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3]])
+    u64::from_ne_bytes([
+        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
+    ])
 }
 
 #[inline(always)]

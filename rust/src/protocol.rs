@@ -10,11 +10,11 @@
 
 use sha1::{Digest, Sha1};
 
-use crate::deflate::{Compressor, DeflateParams, Decompressor};
+use crate::deflate::{Compressor, Decompressor, DeflateParams};
 use crate::error::{is_valid_close_code, ProtocolError, SendError};
 use crate::frame::{
-    encode_frame, encode_header, is_control, FrameHeader, Role, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN,
-    OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT,
+    encode_frame, encode_header, is_control, FrameHeader, Role, MAX_CONTROL_PAYLOAD,
+    MAX_HEADER_LEN, OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT,
 };
 use crate::mask::copy_masked;
 use crate::utf8::Utf8Validator;
@@ -327,7 +327,11 @@ impl Protocol {
     }
 
     fn start_frame(&mut self, h: FrameHeader) -> Result<(), ProtocolError> {
-        h.check(self.cfg.role, self.inflater.is_some(), self.cfg.max_frame_size)?;
+        h.check(
+            self.cfg.role,
+            self.inflater.is_some(),
+            self.cfg.max_frame_size,
+        )?;
         let inc = Incoming {
             header: h,
             remaining: h.payload_len,
@@ -379,7 +383,10 @@ impl Protocol {
         let before = self.data.len();
         if self.msg_compressed {
             let limit = self.msg_start.saturating_add(self.cfg.max_message_size);
-            let inflater = self.inflater.as_mut().expect("rsv1 accepted only with deflate");
+            let inflater = self
+                .inflater
+                .as_mut()
+                .expect("rsv1 accepted only with deflate");
             let input = match h.mask {
                 Some(key) => {
                     self.scratch.clear();
@@ -419,7 +426,10 @@ impl Protocol {
                 if self.msg_compressed {
                     let before = self.data.len();
                     let limit = self.msg_start.saturating_add(self.cfg.max_message_size);
-                    let inflater = self.inflater.as_mut().expect("rsv1 accepted only with deflate");
+                    let inflater = self
+                        .inflater
+                        .as_mut()
+                        .expect("rsv1 accepted only with deflate");
                     inflater.finish(&mut self.data, limit)?;
                     if self.msg_opcode == OP_TEXT {
                         self.utf8.feed(&self.data[before..])?;
@@ -460,13 +470,22 @@ impl Protocol {
         let reason = std::str::from_utf8(&self.ctrl[reason_start..])
             .map_err(|_| ProtocolError::InvalidCloseReason)?
             .to_owned();
-        self.push_event(EventKind::Close, code, reason_start, self.ctrl.len() - reason_start);
+        self.push_event(
+            EventKind::Close,
+            code,
+            reason_start,
+            self.ctrl.len() - reason_start,
+        );
         self.close_received = Some((code, reason));
         // Nothing after a close frame is data (RFC 6455 section 5.5.1).
         self.discard_input = true;
         if self.close_sent.is_none() {
             // Echo the status code, as section 5.5.1 suggests.
-            let reply = if code == CLOSE_NO_STATUS { None } else { Some(code) };
+            let reply = if code == CLOSE_NO_STATUS {
+                None
+            } else {
+                Some(code)
+            };
             self.write_close(reply, "");
         }
         self.state = State::Closed;
@@ -509,7 +528,12 @@ impl Protocol {
     }
 
     /// Validate fragmentation order for a data frame and return (opcode on the wire, compress).
-    fn begin_data_frame(&mut self, opcode: u8, len: usize, fin: bool) -> Result<(u8, bool), SendError> {
+    fn begin_data_frame(
+        &mut self,
+        opcode: u8,
+        len: usize,
+        fin: bool,
+    ) -> Result<(u8, bool), SendError> {
         self.check_can_send()?;
         let first = match (opcode, self.send_opcode) {
             (OP_CONTINUATION, 0) => return Err(SendError::UnexpectedContinuation),
@@ -518,13 +542,17 @@ impl Protocol {
             _ => return Err(SendError::ExpectedContinuation),
         };
         if first {
-            self.send_compressed = self.deflater.is_some() && (len >= self.cfg.compress_min_size || !fin);
+            self.send_compressed =
+                self.deflater.is_some() && (len >= self.cfg.compress_min_size || !fin);
             self.send_opcode = opcode;
         }
         if fin {
             self.send_opcode = 0;
         }
-        Ok((if first { opcode } else { OP_CONTINUATION }, first && self.send_compressed))
+        Ok((
+            if first { opcode } else { OP_CONTINUATION },
+            first && self.send_compressed,
+        ))
     }
 
     /// Queue one data frame: `opcode` is text, binary, or continuation for later fragments.
@@ -533,7 +561,10 @@ impl Protocol {
         if self.send_compressed {
             let mut compressed = std::mem::take(&mut self.scratch);
             compressed.clear();
-            let deflater = self.deflater.as_mut().expect("compression needs a deflater");
+            let deflater = self
+                .deflater
+                .as_mut()
+                .expect("compression needs a deflater");
             let result = deflater.compress(payload, fin, &mut compressed);
             if result.is_ok() {
                 self.write_frame(fin, rsv1, wire_op, &compressed);
@@ -555,7 +586,12 @@ impl Protocol {
     /// compressed), queue only the header and return `Ok(true)`; the caller must then
     /// write `payload_len` payload bytes right after [`Protocol::data_to_send`].
     /// Returns `Ok(false)` without doing anything when masking or compression applies.
-    pub fn send_frame_header(&mut self, opcode: u8, payload_len: usize, fin: bool) -> Result<bool, SendError> {
+    pub fn send_frame_header(
+        &mut self,
+        opcode: u8,
+        payload_len: usize,
+        fin: bool,
+    ) -> Result<bool, SendError> {
         let would_compress = if opcode == OP_CONTINUATION {
             self.send_compressed
         } else {
@@ -749,7 +785,6 @@ fn truncate_reason(reason: &str) -> &str {
     }
     &reason[..end]
 }
-
 
 #[cfg(test)]
 #[path = "protocol_tests.rs"]

@@ -18,7 +18,14 @@ fn client() -> Protocol {
 }
 
 fn frame(opcode: u8, fin: bool, payload: &[u8]) -> Frame {
-    Frame { fin, rsv1: false, rsv2: false, rsv3: false, opcode, payload: payload.to_vec() }
+    Frame {
+        fin,
+        rsv1: false,
+        rsv2: false,
+        rsv3: false,
+        opcode,
+        payload: payload.to_vec(),
+    }
 }
 
 /// A frame as a client sends it (masked).
@@ -27,7 +34,10 @@ fn masked(opcode: u8, fin: bool, payload: &[u8]) -> Vec<u8> {
 }
 
 fn events(p: &Protocol) -> Vec<(EventKind, u16, Vec<u8>)> {
-    p.events().iter().map(|e| (e.kind, e.code, p.payload(e).to_vec())).collect()
+    p.events()
+        .iter()
+        .map(|e| (e.kind, e.code, p.payload(e).to_vec()))
+        .collect()
 }
 
 fn sent_frames(p: &mut Protocol) -> Vec<Frame> {
@@ -52,7 +62,12 @@ fn assert_failing(p: &mut Protocol, code: u16) {
     let frames = sent_frames(p);
     let last = frames.last().expect("a close frame was sent");
     assert_eq!(last.opcode, OP_CLOSE);
-    assert_eq!(u16::from_be_bytes([last.payload[0], last.payload[1]]), code, "{:?}", p.error());
+    assert_eq!(
+        u16::from_be_bytes([last.payload[0], last.payload[1]]),
+        code,
+        "{:?}",
+        p.error()
+    );
     assert!(p.close_expected());
 }
 
@@ -100,7 +115,10 @@ fn fragmented_message_with_interleaved_ping_is_reassembled() {
     p.receive_data(&buf);
     assert_eq!(
         events(&p),
-        vec![(EventKind::Ping, 0, b"p".to_vec()), (EventKind::Text, 0, b"Hello".to_vec())]
+        vec![
+            (EventKind::Ping, 0, b"p".to_vec()),
+            (EventKind::Text, 0, b"Hello".to_vec())
+        ]
     );
     assert_eq!(sent_frames(&mut p), vec![frame(OP_PONG, true, b"p")]);
 }
@@ -108,7 +126,7 @@ fn fragmented_message_with_interleaved_ping_is_reassembled() {
 #[test]
 fn message_spanning_several_reads_is_delivered_once() {
     let mut p = server();
-    let wire = masked(OP_BINARY, true, &[7u8; 100_000]);
+    let wire = masked(OP_BINARY, true, &vec![7u8; 100_000]);
     for (i, chunk) in wire.chunks(4096).enumerate() {
         p.receive_data(chunk);
         if i + 1 < wire.len().div_ceil(4096) {
@@ -204,7 +222,10 @@ fn close_is_echoed_and_completes_the_handshake() {
     let mut p = server();
     p.receive_data(&masked(OP_CLOSE, true, &close_payload(1000, "bye")));
     assert_eq!(events(&p), vec![(EventKind::Close, 1000, b"bye".to_vec())]);
-    assert_eq!(sent_frames(&mut p), vec![frame(OP_CLOSE, true, &close_payload(1000, ""))]);
+    assert_eq!(
+        sent_frames(&mut p),
+        vec![frame(OP_CLOSE, true, &close_payload(1000, ""))]
+    );
     assert_eq!(p.state(), State::Closed);
     assert!(p.close_expected());
 }
@@ -213,7 +234,10 @@ fn close_is_echoed_and_completes_the_handshake() {
 fn empty_close_is_answered_with_empty_close() {
     let mut p = server();
     p.receive_data(&masked(OP_CLOSE, true, b""));
-    assert_eq!(events(&p), vec![(EventKind::Close, CLOSE_NO_STATUS, vec![])]);
+    assert_eq!(
+        events(&p),
+        vec![(EventKind::Close, CLOSE_NO_STATUS, vec![])]
+    );
     assert_eq!(sent_frames(&mut p), vec![frame(OP_CLOSE, true, b"")]);
 }
 
@@ -222,7 +246,9 @@ fn bad_close_payloads_fail_with_the_right_code() {
     let mut p = server();
     p.receive_data(&masked(OP_CLOSE, true, &[0x03]));
     assert_failing(&mut p, 1002);
-    for code in [0u16, 999, 1004, 1005, 1006, 1015, 1016, 2000, 2999, 5000, 65535] {
+    for code in [
+        0u16, 999, 1004, 1005, 1006, 1015, 1016, 2000, 2999, 5000, 65535,
+    ] {
         let mut p = server();
         p.receive_data(&masked(OP_CLOSE, true, &code.to_be_bytes()));
         assert_failing(&mut p, 1002);
@@ -236,10 +262,17 @@ fn bad_close_payloads_fail_with_the_right_code() {
 
 #[test]
 fn valid_close_codes_are_echoed() {
-    for code in [1000u16, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999] {
+    for code in [
+        1000u16, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999,
+        4000, 4999,
+    ] {
         let mut p = server();
         p.receive_data(&masked(OP_CLOSE, true, &code.to_be_bytes()));
-        assert_eq!(sent_frames(&mut p), vec![frame(OP_CLOSE, true, &code.to_be_bytes())], "code {code}");
+        assert_eq!(
+            sent_frames(&mut p),
+            vec![frame(OP_CLOSE, true, &code.to_be_bytes())],
+            "code {code}"
+        );
     }
 }
 
@@ -259,7 +292,10 @@ fn we_initiate_close_and_peer_answers() {
     let mut p = client();
     p.send_close(Some(1000), "done").unwrap();
     assert_eq!(p.state(), State::Closing);
-    assert_eq!(sent_frames(&mut p), vec![frame(OP_CLOSE, true, &close_payload(1000, "done"))]);
+    assert_eq!(
+        sent_frames(&mut p),
+        vec![frame(OP_CLOSE, true, &close_payload(1000, "done"))]
+    );
     assert_eq!(p.send_message(OP_TEXT, b"x"), Err(SendError::Closing));
     p.receive_data(&frame(OP_CLOSE, true, &close_payload(1000, "")).serialize(None));
     assert_eq!(p.state(), State::Closed);
@@ -299,18 +335,33 @@ fn client_masks_are_unpredictable_without_fixed_key() {
 #[test]
 fn sending_fragments_checks_the_order() {
     let mut p = server();
-    assert_eq!(p.send_frame(OP_CONTINUATION, b"x", true), Err(SendError::UnexpectedContinuation));
+    assert_eq!(
+        p.send_frame(OP_CONTINUATION, b"x", true),
+        Err(SendError::UnexpectedContinuation)
+    );
     p.send_frame(OP_TEXT, b"a", false).unwrap();
-    assert_eq!(p.send_frame(OP_BINARY, b"b", true), Err(SendError::ExpectedContinuation));
+    assert_eq!(
+        p.send_frame(OP_BINARY, b"b", true),
+        Err(SendError::ExpectedContinuation)
+    );
     p.send_frame(OP_CONTINUATION, b"b", true).unwrap();
-    assert_eq!(sent_frames(&mut p), vec![frame(OP_TEXT, false, b"a"), frame(OP_CONTINUATION, true, b"b")]);
+    assert_eq!(
+        sent_frames(&mut p),
+        vec![
+            frame(OP_TEXT, false, b"a"),
+            frame(OP_CONTINUATION, true, b"b")
+        ]
+    );
 }
 
 #[test]
 fn zero_copy_header_only_on_the_server() {
     let mut p = server();
     assert_eq!(p.send_frame_header(OP_BINARY, 70_000, true), Ok(true));
-    assert_eq!(p.take_output(), vec![0x82, 0x7f, 0, 0, 0, 0, 0, 1, 0x11, 0x70]);
+    assert_eq!(
+        p.take_output(),
+        vec![0x82, 0x7f, 0, 0, 0, 0, 0, 1, 0x11, 0x70]
+    );
     let mut c = client();
     assert_eq!(c.send_frame_header(OP_BINARY, 70_000, true), Ok(false));
     assert!(c.take_output().is_empty());
@@ -320,8 +371,14 @@ fn zero_copy_header_only_on_the_server() {
 fn control_payload_limits_on_send() {
     let mut p = server();
     assert_eq!(p.send_ping(&[0; 126]), Err(SendError::ControlTooLong(126)));
-    assert_eq!(p.send_close(Some(1000), &"x".repeat(124)), Err(SendError::ControlTooLong(126)));
-    assert_eq!(p.send_close(Some(1005), ""), Err(SendError::InvalidCloseCode(1005)));
+    assert_eq!(
+        p.send_close(Some(1000), &"x".repeat(124)),
+        Err(SendError::ControlTooLong(126))
+    );
+    assert_eq!(
+        p.send_close(Some(1005), ""),
+        Err(SendError::InvalidCloseCode(1005))
+    );
 }
 
 #[test]

@@ -127,7 +127,9 @@ mod tests {
     use proptest::prelude::*;
 
     fn std_result(data: &[u8]) -> Result<(), usize> {
-        std::str::from_utf8(data).map(|_| ()).map_err(|e| e.valid_up_to())
+        std::str::from_utf8(data)
+            .map(|_| ())
+            .map_err(|e| e.valid_up_to())
     }
 
     #[test]

@@ -17,8 +17,12 @@ pub fn with_bytes<R>(obj: &Bound<'_, PyAny>, f: impl FnOnce(&[u8]) -> R) -> PyRe
         // be resized while it is borrowed.
         return Ok(f(unsafe { b.as_bytes() }));
     }
-    let buf = PyBuffer::<u8>::get(obj)
-        .map_err(|_| PyTypeError::new_err(format!("expected a bytes-like object, got {}", type_name(obj))))?;
+    let buf = PyBuffer::<u8>::get(obj).map_err(|_| {
+        PyTypeError::new_err(format!(
+            "expected a bytes-like object, got {}",
+            type_name(obj)
+        ))
+    })?;
     let ptr = buf
         .as_slice_ptr()
         .ok_or_else(|| PyTypeError::new_err("buffer must be C-contiguous"))?;
@@ -33,10 +37,17 @@ pub fn with_bytes_mut<R>(obj: &Bound<'_, PyAny>, f: impl FnOnce(&mut [u8]) -> R)
         // SAFETY: as in `with_bytes`; the bytearray is uniquely borrowed by `f`.
         return Ok(f(unsafe { b.as_bytes_mut() }));
     }
-    let buf = PyBuffer::<u8>::get(obj)
-        .map_err(|_| PyTypeError::new_err(format!("expected a writable buffer, got {}", type_name(obj))))?;
+    let buf = PyBuffer::<u8>::get(obj).map_err(|_| {
+        PyTypeError::new_err(format!(
+            "expected a writable buffer, got {}",
+            type_name(obj)
+        ))
+    })?;
     if buf.readonly() {
-        return Err(PyTypeError::new_err(format!("{} is read-only: pass a bytearray or writable memoryview", type_name(obj))));
+        return Err(PyTypeError::new_err(format!(
+            "{} is read-only: pass a bytearray or writable memoryview",
+            type_name(obj)
+        )));
     }
     let mut ptr = buf
         .as_slice_ptr()
@@ -46,5 +57,7 @@ pub fn with_bytes_mut<R>(obj: &Bound<'_, PyAny>, f: impl FnOnce(&mut [u8]) -> R)
 }
 
 fn type_name(obj: &Bound<'_, PyAny>) -> String {
-    obj.get_type().name().map_or_else(|_| "object".into(), |n| n.to_string())
+    obj.get_type()
+        .name()
+        .map_or_else(|_| "object".into(), |n| n.to_string())
 }

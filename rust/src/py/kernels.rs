@@ -19,7 +19,12 @@ fn mask_key(mask: &Bound<'_, PyAny>) -> PyResult<[u8; 4]> {
 /// apply_mask(data, mask, offset=0) -> bytes: a masked copy of `data`.
 #[pyfunction]
 #[pyo3(signature = (data, mask, offset = 0))]
-fn apply_mask<'py>(py: Python<'py>, data: &Bound<'py, PyAny>, mask: &Bound<'py, PyAny>, offset: usize) -> PyResult<Bound<'py, PyBytes>> {
+fn apply_mask<'py>(
+    py: Python<'py>,
+    data: &Bound<'py, PyAny>,
+    mask: &Bound<'py, PyAny>,
+    offset: usize,
+) -> PyResult<Bound<'py, PyBytes>> {
     let key = mask_key(mask)?;
     with_bytes(data, |src| {
         // Write straight into an uninitialised bytes object: one pass over the data.
@@ -27,10 +32,14 @@ fn apply_mask<'py>(py: Python<'py>, data: &Bound<'py, PyAny>, mask: &Bound<'py, 
         // n writable bytes (or NULL with an exception set); we fill all of them
         // before anyone else can see the object.
         unsafe {
-            let len = isize::try_from(src.len()).map_err(|_| PyValueError::new_err("data too large"))?;
+            let len =
+                isize::try_from(src.len()).map_err(|_| PyValueError::new_err("data too large"))?;
             let obj = pyo3::ffi::PyBytes_FromStringAndSize(std::ptr::null(), len);
             let bytes = Bound::from_owned_ptr_or_err(py, obj)?.cast_into_unchecked::<PyBytes>();
-            let dst = std::slice::from_raw_parts_mut(pyo3::ffi::PyBytes_AsString(obj).cast::<u8>(), src.len());
+            let dst = std::slice::from_raw_parts_mut(
+                pyo3::ffi::PyBytes_AsString(obj).cast::<u8>(),
+                src.len(),
+            );
             copy_masked(dst, src, key, offset);
             Ok(bytes)
         }
@@ -40,7 +49,11 @@ fn apply_mask<'py>(py: Python<'py>, data: &Bound<'py, PyAny>, mask: &Bound<'py, 
 /// apply_mask_inplace(buffer, mask, offset=0): XOR a writable buffer in place.
 #[pyfunction]
 #[pyo3(signature = (buffer, mask, offset = 0))]
-fn apply_mask_inplace(buffer: &Bound<'_, PyAny>, mask: &Bound<'_, PyAny>, offset: usize) -> PyResult<()> {
+fn apply_mask_inplace(
+    buffer: &Bound<'_, PyAny>,
+    mask: &Bound<'_, PyAny>,
+    offset: usize,
+) -> PyResult<()> {
     let key = mask_key(mask)?;
     with_bytes_mut(buffer, |buf| crate::mask::apply_mask(buf, key, offset))
 }
@@ -106,12 +119,29 @@ struct PyFrame {
 impl PyFrame {
     #[new]
     #[pyo3(signature = (opcode, payload, *, fin = true, rsv1 = false, rsv2 = false, rsv3 = false))]
-    fn new(py: Python<'_>, opcode: u8, payload: &Bound<'_, PyAny>, fin: bool, rsv1: bool, rsv2: bool, rsv3: bool) -> PyResult<Self> {
+    fn new(
+        py: Python<'_>,
+        opcode: u8,
+        payload: &Bound<'_, PyAny>,
+        fin: bool,
+        rsv1: bool,
+        rsv2: bool,
+        rsv3: bool,
+    ) -> PyResult<Self> {
         if opcode > 0x0f {
-            return Err(PyValueError::new_err(format!("opcode {opcode} does not fit in 4 bits")));
+            return Err(PyValueError::new_err(format!(
+                "opcode {opcode} does not fit in 4 bits"
+            )));
         }
         let payload = with_bytes(payload, |p| PyBytes::new(py, p).unbind())?;
-        Ok(Self { opcode, payload, fin, rsv1, rsv2, rsv3 })
+        Ok(Self {
+            opcode,
+            payload,
+            fin,
+            rsv1,
+            rsv2,
+            rsv3,
+        })
     }
 
     /// parse(data, *, mask_required=None) -> (Frame, consumed) | None
@@ -120,7 +150,13 @@ impl PyFrame {
     /// `None` skips the masking rule. Raises ProtocolError for frames that break RFC 6455.
     #[staticmethod]
     #[pyo3(signature = (data, *, mask_required = None, rsv1_allowed = false, max_size = usize::MAX))]
-    fn parse(py: Python<'_>, data: &Bound<'_, PyAny>, mask_required: Option<bool>, rsv1_allowed: bool, max_size: usize) -> PyResult<Option<(Self, usize)>> {
+    fn parse(
+        py: Python<'_>,
+        data: &Bound<'_, PyAny>,
+        mask_required: Option<bool>,
+        rsv1_allowed: bool,
+        max_size: usize,
+    ) -> PyResult<Option<(Self, usize)>> {
         let parsed = with_bytes(data, |d| -> Result<_, crate::error::FrameError> {
             if let Some(h) = FrameHeader::parse(d)? {
                 match mask_required {
@@ -130,7 +166,11 @@ impl PyFrame {
                     }
                     None => {
                         // Check everything but masking by pretending the mask bit matches.
-                        let role = if h.mask.is_some() { Role::Server } else { Role::Client };
+                        let role = if h.mask.is_some() {
+                            Role::Server
+                        } else {
+                            Role::Client
+                        };
                         h.check(role, rsv1_allowed, max_size)?;
                     }
                 }
@@ -153,7 +193,11 @@ impl PyFrame {
 
     /// serialize(mask=None) -> bytes: the frame on the wire, masked with `mask` if given.
     #[pyo3(signature = (mask = None))]
-    fn serialize<'py>(&self, py: Python<'py>, mask: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyBytes>> {
+    fn serialize<'py>(
+        &self,
+        py: Python<'py>,
+        mask: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
         let key = mask.map(mask_key).transpose()?;
         let frame = Frame {
             fin: self.fin,
@@ -167,19 +211,31 @@ impl PyFrame {
     }
 
     fn __eq__(&self, py: Python<'_>, other: &Self) -> bool {
-        (self.opcode, self.fin, self.rsv1, self.rsv2, self.rsv3) == (other.opcode, other.fin, other.rsv1, other.rsv2, other.rsv3)
+        (self.opcode, self.fin, self.rsv1, self.rsv2, self.rsv3)
+            == (other.opcode, other.fin, other.rsv1, other.rsv2, other.rsv3)
             && self.payload.as_bytes(py) == other.payload.as_bytes(py)
     }
 
     fn __repr__(&self, py: Python<'_>) -> String {
         let payload = self.payload.bind(py);
-        let shown = payload.repr().map_or_else(|_| "?".into(), |r| r.to_string());
-        format!("Frame(opcode={}, payload={shown}, fin={}, rsv1={})", self.opcode, py_bool(self.fin), py_bool(self.rsv1))
+        let shown = payload
+            .repr()
+            .map_or_else(|_| "?".into(), |r| r.to_string());
+        format!(
+            "Frame(opcode={}, payload={shown}, fin={}, rsv1={})",
+            self.opcode,
+            py_bool(self.fin),
+            py_bool(self.rsv1)
+        )
     }
 }
 
 fn py_bool(b: bool) -> &'static str {
-    if b { "True" } else { "False" }
+    if b {
+        "True"
+    } else {
+        "False"
+    }
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

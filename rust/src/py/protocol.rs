@@ -53,9 +53,24 @@ macro_rules! data_event {
     };
 }
 
-data_event!(PyTextMessage, "TextMessage", PyString, "A complete text message.");
-data_event!(PyBinaryMessage, "BinaryMessage", PyBytes, "A complete binary message.");
-data_event!(PyPing, "Ping", PyBytes, "A ping frame (a pong was already queued if auto_pong).");
+data_event!(
+    PyTextMessage,
+    "TextMessage",
+    PyString,
+    "A complete text message."
+);
+data_event!(
+    PyBinaryMessage,
+    "BinaryMessage",
+    PyBytes,
+    "A complete binary message."
+);
+data_event!(
+    PyPing,
+    "Ping",
+    PyBytes,
+    "A ping frame (a pong was already queued if auto_pong)."
+);
 data_event!(PyPong, "Pong", PyBytes, "A pong frame.");
 
 /// A close frame from the peer, or the transport's end (code 1006).
@@ -72,22 +87,30 @@ impl PyClose {
     #[new]
     #[pyo3(signature = (code, reason = None))]
     fn new(py: Python<'_>, code: u16, reason: Option<Py<PyString>>) -> Self {
-        Self { code, reason: reason.unwrap_or_else(|| PyString::new(py, "").unbind()) }
+        Self {
+            code,
+            reason: reason.unwrap_or_else(|| PyString::new(py, "").unbind()),
+        }
     }
 
     fn __eq__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<bool> {
         match other.cast::<Self>() {
-            Ok(o) => Ok(self.code == o.get().code && PyAnyMethods::eq(self.reason.bind(py).as_any(), o.get().reason.bind(py))?),
+            Ok(o) => Ok(self.code == o.get().code
+                && PyAnyMethods::eq(self.reason.bind(py).as_any(), o.get().reason.bind(py))?),
             Err(_) => Ok(false),
         }
     }
 
     fn __hash__(&self, py: Python<'_>) -> PyResult<isize> {
-        Ok(self.reason.bind(py).hash()? ^ isize::from(self.code as i16))
+        Ok(self.reason.bind(py).hash()? ^ isize::from(self.code.cast_signed()))
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        Ok(format!("Close(code={}, reason={})", self.code, self.reason.bind(py).repr()?))
+        Ok(format!(
+            "Close(code={}, reason={})",
+            self.code,
+            self.reason.bind(py).repr()?
+        ))
     }
 }
 
@@ -102,15 +125,21 @@ fn protocol_err(py: Python<'_>, e: &ProtocolError) -> PyErr {
         ProtocolError::Frame(FrameError::TooBig { .. }) | ProtocolError::MessageTooBig { .. } => {
             errors::payload_too_big(py, e.to_string())
         }
-        ProtocolError::Deflate(d) if e.close_code() == 1009 => errors::payload_too_big(py, d.to_string()),
-        ProtocolError::InvalidUtf8(_) | ProtocolError::InvalidCloseReason => errors::invalid_utf8(py, e.to_string()),
+        ProtocolError::Deflate(d) if e.close_code() == 1009 => {
+            errors::payload_too_big(py, d.to_string())
+        }
+        ProtocolError::InvalidUtf8(_) | ProtocolError::InvalidCloseReason => {
+            errors::invalid_utf8(py, e.to_string())
+        }
         _ => errors::protocol_error(py, e.to_string()),
     }
 }
 
 fn send_err(py: Python<'_>, e: SendError) -> PyErr {
     match e {
-        SendError::ControlTooLong(_) | SendError::InvalidCloseCode(_) => PyValueError::new_err(e.to_string()),
+        SendError::ControlTooLong(_) | SendError::InvalidCloseCode(_) => {
+            PyValueError::new_err(e.to_string())
+        }
         SendError::Deflate(d) => errors::protocol_error(py, d.to_string()),
         _ => errors::invalid_state(py, e.to_string()),
     }
@@ -137,10 +166,16 @@ impl PyProtocol {
         let role = match side {
             "server" => Role::Server,
             "client" => Role::Client,
-            other => return Err(PyValueError::new_err(format!("side must be 'server' or 'client', not {other:?}"))),
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "side must be 'server' or 'client', not {other:?}"
+                )))
+            }
         };
         if compression_level > 9 {
-            return Err(PyValueError::new_err(format!("compression_level must be 0..9, not {compression_level}")));
+            return Err(PyValueError::new_err(format!(
+                "compression_level must be 0..9, not {compression_level}"
+            )));
         }
         let mut cfg = Config::new(role);
         cfg.max_message_size = max_size;
@@ -162,7 +197,9 @@ impl PyProtocol {
                     .map_err(|_| PyValueError::new_err("mask_key must be exactly 4 bytes"))?,
             );
         }
-        Ok(Self { inner: Protocol::new(cfg) })
+        Ok(Self {
+            inner: Protocol::new(cfg),
+        })
     }
 
     // ---- receiving data ----
@@ -189,12 +226,37 @@ impl PyProtocol {
                     let s = PyString::from_bytes(py, payload)?.unbind();
                     Bound::new(py, PyTextMessage { data: s })?.into_any()
                 }
-                EventKind::Binary => Bound::new(py, PyBinaryMessage { data: PyBytes::new(py, payload).unbind() })?.into_any(),
-                EventKind::Ping => Bound::new(py, PyPing { data: PyBytes::new(py, payload).unbind() })?.into_any(),
-                EventKind::Pong => Bound::new(py, PyPong { data: PyBytes::new(py, payload).unbind() })?.into_any(),
+                EventKind::Binary => Bound::new(
+                    py,
+                    PyBinaryMessage {
+                        data: PyBytes::new(py, payload).unbind(),
+                    },
+                )?
+                .into_any(),
+                EventKind::Ping => Bound::new(
+                    py,
+                    PyPing {
+                        data: PyBytes::new(py, payload).unbind(),
+                    },
+                )?
+                .into_any(),
+                EventKind::Pong => Bound::new(
+                    py,
+                    PyPong {
+                        data: PyBytes::new(py, payload).unbind(),
+                    },
+                )?
+                .into_any(),
                 EventKind::Close => {
                     let reason = PyString::from_bytes(py, payload)?.unbind();
-                    Bound::new(py, PyClose { code: ev.code, reason })?.into_any()
+                    Bound::new(
+                        py,
+                        PyClose {
+                            code: ev.code,
+                            reason,
+                        },
+                    )?
+                    .into_any()
                 }
             };
             list.append(obj)?;
@@ -218,7 +280,12 @@ impl PyProtocol {
 
     /// Queue a continuation frame of a fragmented message.
     #[pyo3(signature = (data, fin))]
-    fn send_continuation(&mut self, py: Python<'_>, data: &Bound<'_, PyAny>, fin: bool) -> PyResult<()> {
+    fn send_continuation(
+        &mut self,
+        py: Python<'_>,
+        data: &Bound<'_, PyAny>,
+        fin: bool,
+    ) -> PyResult<()> {
         self.send_data(py, OP_CONTINUATION, data, fin)
     }
 
@@ -245,7 +312,9 @@ impl PyProtocol {
     /// Queue a close frame. `code=None` sends one without a status code.
     #[pyo3(signature = (code = Some(1000), reason = ""))]
     fn send_close(&mut self, py: Python<'_>, code: Option<u16>, reason: &str) -> PyResult<()> {
-        self.inner.send_close(code, reason).map_err(|e| send_err(py, e))
+        self.inner
+            .send_close(code, reason)
+            .map_err(|e| send_err(py, e))
     }
 
     /// Fail the connection with `code`: a close frame is queued and input is ignored.
@@ -291,7 +360,9 @@ impl PyProtocol {
     /// The exception describing why the connection failed, or None.
     #[getter]
     fn error(&self, py: Python<'_>) -> Option<Py<PyAny>> {
-        self.inner.error().map(|e| protocol_err(py, e).into_value(py).into_any())
+        self.inner
+            .error()
+            .map(|e| protocol_err(py, e).into_value(py).into_any())
     }
 
     /// (code, reason) of the close frame received, or None.
@@ -308,7 +379,13 @@ impl PyProtocol {
 }
 
 impl PyProtocol {
-    fn send_data(&mut self, py: Python<'_>, opcode: u8, data: &Bound<'_, PyAny>, fin: bool) -> PyResult<()> {
+    fn send_data(
+        &mut self,
+        py: Python<'_>,
+        opcode: u8,
+        data: &Bound<'_, PyAny>,
+        fin: bool,
+    ) -> PyResult<()> {
         let r = if let Ok(s) = data.cast::<PyString>() {
             self.inner.send_frame(opcode, s.to_str()?.as_bytes(), fin)
         } else {
