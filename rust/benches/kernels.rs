@@ -42,7 +42,14 @@ fn parse(c: &mut Criterion) {
     let mut g = c.benchmark_group("parse");
     let mut wire = Vec::new();
     for i in 0..1000u32 {
-        let f = Frame { fin: true, rsv1: false, rsv2: false, rsv3: false, opcode: OP_BINARY, payload: b"0123456789abcdef".to_vec() };
+        let f = Frame {
+            fin: true,
+            rsv1: false,
+            rsv2: false,
+            rsv3: false,
+            opcode: OP_BINARY,
+            payload: b"0123456789abcdef".to_vec(),
+        };
         wire.extend(f.serialize(Some(i.to_be_bytes())));
     }
     g.throughput(Throughput::Bytes(wire.len() as u64));
