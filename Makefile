@@ -47,8 +47,11 @@ format: ## apply ruff format and cargo fmt
 	$(PY) -m ruff check --fix python tests bench cython_ext/wsfast_backend.py setup.py
 	cargo fmt --all
 
-bench: build ## micro-benchmarks (pytest-benchmark)
-	$(PY) -m pytest bench -q --benchmark-only --benchmark-columns=median,ops --benchmark-sort=name
+bench: build ## micro-benchmarks (pytest-benchmark), then ratios from the same run
+	mkdir -p bench/results
+	$(PY) -m pytest bench/bench_*.py -q -p no:cacheprovider --benchmark-only --benchmark-warmup=on --benchmark-min-rounds=20 \
+		--benchmark-columns=median,ops --benchmark-sort=name --benchmark-json=bench/results/micro.json
+	$(PY) bench/report.py bench/results/micro.json
 
 clean: ## remove build products
 	rm -rf target dist build python/wsfast/*.so cython_ext/*.c
