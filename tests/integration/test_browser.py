@@ -15,11 +15,15 @@ faster and deterministic.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import re
 import shutil
 import signal
+import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -28,9 +32,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from websockets.exceptions import ConnectionClosedOK
 from websockets.sync.client import ClientConnection, connect
 
-from wsfast.demo import DEFAULT_SYMBOLS, build_server
+from wsfast.demo import DEFAULT_SYMBOLS, build_server, main
 from wsfast.server import Server
 
 pytestmark = pytest.mark.timeout(90)
@@ -155,6 +160,45 @@ def test_bad_chat_gets_an_error_not_a_close(demo: Server) -> None:
         assert recv_json(ws, "error")["error"] == "empty chat message"
         ws.send(b"x")
         assert recv_binary(ws) == b"x"
+
+
+def test_cli_serves_the_demo_until_sigint() -> None:
+    # `python -m wsfast demo` on a free port; Ctrl-C closes the clients with 1001, exits 0.
+    process = subprocess.Popen(
+        [sys.executable, "-m", "wsfast", "demo", "--host", "127.0.0.1", "--port", "0"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        banner = process.stdout.readline()
+        match = re.search(r"http://127\.0\.0\.1:(\d+)/", banner)
+        assert match, banner
+        port = int(match.group(1))
+        assert http_get(f"http://127.0.0.1:{port}/")[0] == 200
+        with connect(f"ws://127.0.0.1:{port}/ws") as ws:
+            recv_json(ws, "tick")
+            process.send_signal(signal.SIGINT)
+            with pytest.raises(ConnectionClosedOK):
+                while True:
+                    ws.recv(timeout=WAIT)
+            assert ws.close_code == 1001
+        _, stderr = process.communicate(timeout=WAIT)
+        assert process.returncode == 0, stderr
+        assert "Traceback" not in stderr
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+def test_main_reports_a_busy_port(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        assert main(argparse.Namespace(host="127.0.0.1", port=port)) == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
 
 
 # ---- a real browser ----------------------------------------------------------------------

@@ -36,7 +36,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from wsfast.connection import Connection
-from wsfast.exceptions import WsfastError
+from wsfast.exceptions import ConnectionClosed
 from wsfast.server import Handler, HTTPResponse, Request, Server, serve
 
 if TYPE_CHECKING:
@@ -47,6 +47,7 @@ __all__ = [
     "TICK_INTERVAL",
     "DemoApp",
     "DemoHandler",
+    "Peer",
     "build_server",
     "http_handler",
     "main",
@@ -89,8 +90,8 @@ class Peer(Protocol):
         """Queue a text (``str``) or binary (``bytes``) message."""
 
     @property
-    def extensions(self) -> Any:
-        """The negotiated extensions (a string, or a sequence of strings)."""
+    def extensions(self) -> str | None:
+        """The negotiated Sec-WebSocket-Extensions value, or None."""
 
 
 P = TypeVar("P", bound=Peer)
@@ -122,27 +123,11 @@ def page() -> bytes:
     return resources.files(__name__).joinpath("index.html").read_bytes()
 
 
-def extensions_header(extensions: Any) -> str:
-    """Format negotiated extensions for the page, whatever shape the server reports.
-
-    Args:
-        extensions: ``None``, a header value, or a sequence of extension strings.
-
-    Returns:
-        The extensions as a ``Sec-WebSocket-Extensions`` value, ``""`` when there are none.
-    """
-    if not extensions:
-        return ""
-    if isinstance(extensions, str):
-        return extensions
-    return ", ".join(str(extension) for extension in extensions)
-
-
 def _send_each(data: str | bytes, peers: Iterable[Peer]) -> None:
     for peer in list(peers):
         try:
             peer.send(data)
-        except WsfastError:
+        except ConnectionClosed:
             # The peer is closing; its on_close removes it from the room.
             continue
 
@@ -193,7 +178,7 @@ class DemoApp(Generic[P]):
             "type": "welcome",
             "id": member.id,
             "name": member.name,
-            "compression": extensions_header(peer.extensions),
+            "compression": peer.extensions or "",
             "history": list(self._history),
         }
         peer.send(_dumps(welcome))
@@ -284,6 +269,9 @@ def _clean(value: Any, limit: int) -> str:
     """Collapse whitespace and cut to ``limit`` characters; non-strings become ``""``."""
     if not isinstance(value, str):
         return ""
+    # JSON can carry lone surrogates ("\ud800"), which cannot be sent as UTF-8: one such
+    # chat message would fail every broadcast, and every welcome through the history.
+    value = value.encode("utf-8", "replace").decode("utf-8")
     return " ".join(value.split())[:limit]
 
 
@@ -357,6 +345,7 @@ def build_server(
     )
     handler.app = DemoApp(server.broadcast, rng=rng)
     try:
+        server.listen()
         server.call_every(TICK_INTERVAL, handler.app.tick)
     except BaseException:
         server.close()
