@@ -477,6 +477,7 @@ class Server:
         if self.handler is None and not self.routes:
             raise ValueError("serve() needs a handler or routes")
         self._connections: set[Connection] = set()
+        self._port = config.port
         self._loop: Any = None
         self._sockets: list[socket.socket] = []
         self._thread: threading.Thread | None = None
@@ -492,9 +493,7 @@ class Server:
     @property
     def port(self) -> int:
         """The TCP port listened on (the real one when created with port 0)."""
-        if not self._sockets:
-            return self.config.port
-        return int(self._sockets[0].getsockname()[1])
+        return self._port
 
     @property
     def host(self) -> str:
@@ -561,6 +560,7 @@ class Server:
             if shortest is not None:
                 loop.sweep_interval = min(max(shortest / 5.0, 0.01), 1.0)
             self._sockets.append(sock)
+            self._port = int(sock.getsockname()[1])
             self._loop = loop
         return self
 

@@ -1,0 +1,730 @@
+# SPDX-License-Identifier: MIT
+"""The epoll server over real sockets: routing, handshake, HTTP, flow control, timers, TLS, CLI."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import ipaddress
+import logging
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from websockets.exceptions import ConnectionClosedError, ConnectionClosedOK, InvalidStatus
+from websockets.sync.client import connect
+
+import wsfast
+from wsfast.connection import Connection
+from wsfast.exceptions import ConnectionClosed
+from wsfast.server import App, Handler, HandshakeResponse, Request, serve
+
+from .server_util import Echo, RawClient, on_loop, running, wait_for
+
+
+class Recorder(Handler):
+    """Echoes, and records every callback."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[Any, ...]] = []
+        self.conns: list[Connection] = []
+        self.closed = threading.Event()
+
+    def on_open(self, conn: Connection) -> None:
+        self.conns.append(conn)
+        self.events.append(("open",))
+
+    def on_message(self, conn: Connection, data: str | bytes) -> None:
+        self.events.append(("message", data))
+        if data == "boom":
+            raise RuntimeError("handler exploded")
+        conn.send(data)
+
+    def on_ping(self, conn: Connection, data: bytes) -> None:
+        self.events.append(("ping", data))
+
+    def on_pong(self, conn: Connection, data: bytes) -> None:
+        self.events.append(("pong", data))
+
+    def on_close(self, conn: Connection, code: int, reason: str) -> None:
+        self.events.append(("close", code, reason))
+        self.closed.set()
+
+    def on_error(self, conn: Connection, exc: Exception) -> None:
+        self.events.append(("error", exc))
+
+    def on_drain(self, conn: Connection) -> None:
+        self.events.append(("drain",))
+
+
+def uri(server: Any, path: str = "/") -> str:
+    return f"ws://127.0.0.1:{server.port}{path}"
+
+
+def http_get(port: int, path: str, headers: str = "") -> tuple[int, bytes]:
+    with RawClient(port) as raw:
+        raw.sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}\r\n".encode())
+        response = raw.read_all()
+    head, _, body = response.partition(b"\r\n\r\n")
+    return int(head.split(b" ")[1]), body
+
+
+# ---- messages and connections ---------------------------------------------------------
+
+
+def test_server_echoes_text_and_binary() -> None:
+    with running() as server, connect(uri(server)) as ws:
+        ws.send("héllo")
+        assert ws.recv() == "héllo"
+        ws.send(b"\x00\xff" * 1000)
+        assert ws.recv() == b"\x00\xff" * 1000
+
+
+def test_connection_exposes_request_and_user_data() -> None:
+    handler = Recorder()
+    with (
+        running(handler, subprotocols=["chat"]) as server,
+        connect(
+            uri(server, "/room?id=7"),
+            subprotocols=["chat"],
+            additional_headers={"X-Token": "abc"},
+        ) as ws,
+    ):
+        ws.send("x")
+        assert ws.recv() == "x"
+        conn = handler.conns[0]
+        assert conn.path == "/room"
+        assert conn.query == "id=7"
+        assert conn.request.get("x-token") == "abc"
+        assert ("X-Token", "abc") in conn.headers
+        assert conn.subprotocol == "chat" == ws.subprotocol
+        assert conn.extensions is not None and conn.extensions.startswith("permessage-deflate")
+        host, port = conn.remote_address or ("", 0)
+        assert host == "127.0.0.1" and port == ws.socket.getsockname()[1]
+        assert conn.state is wsfast.State.OPEN
+        conn.data["user"] = "ann"
+        assert conn.data == {"user": "ann"}
+        assert conn in server.connections
+    handler.closed.wait(5)
+    assert conn.state is wsfast.State.CLOSED
+    assert ("close", 1000, "") in handler.events
+    assert conn not in server.connections
+
+
+def test_sending_on_a_closed_connection_raises_connection_closed() -> None:
+    handler = Recorder()
+    with running(handler) as server:
+        with connect(uri(server)) as ws:
+            ws.send("x")
+            ws.recv()
+        assert handler.closed.wait(5)
+        conn = handler.conns[0]
+        with pytest.raises(ConnectionClosed) as info:
+            on_loop(server, lambda: conn.send("late"))
+        assert info.value.code == 1000
+
+
+def test_request_head_and_first_frame_in_one_packet_are_both_handled() -> None:
+    with running() as server, RawClient(server.port) as raw:
+        frame = wsfast.Frame(wsfast.Opcode.TEXT, b"early").serialize(b"abcd")
+        raw.handshake("/", extra=frame)
+        reply = raw.recv_frame()
+        assert (reply.opcode, reply.payload) == (wsfast.Opcode.TEXT, b"early")
+
+
+def test_server_sends_fragmented_messages() -> None:
+    class Fragmenter(Handler):
+        def on_message(self, conn: Connection, data: str | bytes) -> None:
+            conn.send_text("frag", fin=False)
+            conn.send_continuation("men", fin=False)
+            conn.send_continuation("ted", fin=True)
+
+    with running(Fragmenter()) as server, connect(uri(server)) as ws:
+        ws.send("go")
+        assert ws.recv() == "fragmented"
+
+
+def test_unmasked_client_frame_fails_with_1002() -> None:
+    with running() as server, RawClient(server.port) as raw:
+        raw.handshake()
+        raw.send_frame(wsfast.Opcode.TEXT, b"x", mask=False)
+        code, _, _ = raw.recv_until_close()
+        assert code == 1002
+        assert raw.at_eof()
+
+
+def test_app_decorators_and_routes() -> None:
+    app = App()
+    seen: list[str] = []
+
+    @app.on("message")
+    def shout(conn: Connection, data: str | bytes) -> None:
+        conn.send(str(data).upper())
+
+    @app.on("open")
+    def opened(conn: Connection) -> None:
+        seen.append(conn.path)
+
+    @app.route("/echo")
+    class Route(Echo):
+        pass
+
+    with pytest.raises(ValueError, match="unknown event"):
+        app.on("nope")
+    with running(app) as server:
+        with connect(uri(server, "/any")) as ws:
+            ws.send("hi")
+            assert ws.recv() == "HI"
+        with connect(uri(server, "/echo")) as ws:
+            ws.send("hi")
+            assert ws.recv() == "hi"
+    assert seen == ["/any"]
+
+
+def test_routes_pick_the_handler_by_path() -> None:
+    class Upper(Handler):
+        def on_message(self, conn: Connection, data: str | bytes) -> None:
+            conn.send(str(data).upper())
+
+    with running(None, routes={"/echo": Echo, "/upper": Upper()}) as server:
+        with connect(uri(server, "/echo?x=1")) as ws:
+            ws.send("a")
+            assert ws.recv() == "a"
+        with connect(uri(server, "/upper")) as ws:
+            ws.send("a")
+            assert ws.recv() == "A"
+        with pytest.raises(InvalidStatus) as info:
+            connect(uri(server, "/other"))
+        assert info.value.response.status_code == 404
+
+
+# ---- handshake ---------------------------------------------------------------------------
+
+
+class Gate(Echo):
+    def on_handshake(self, request: Request) -> HandshakeResponse | None:
+        if request.get("Authorization") != "Bearer good":
+            return HandshakeResponse.reject(401, "who are you?", [("WWW-Authenticate", "Bearer")])
+        return HandshakeResponse.accept("v2", headers=[("X-Server", "wsfast")])
+
+
+def test_handshake_hook_rejects_with_401_and_body() -> None:
+    with running(Gate()) as server:
+        with pytest.raises(InvalidStatus) as info:
+            connect(uri(server), additional_headers={"Authorization": "Bearer bad"})
+        response = info.value.response
+        assert response.status_code == 401
+        assert response.body == b"who are you?"
+        assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
+def test_handshake_hook_accepts_with_subprotocol_and_headers() -> None:
+    with (
+        running(Gate()) as server,
+        connect(
+            uri(server),
+            additional_headers={"Authorization": "Bearer good"},
+            subprotocols=["v1", "v2"],
+        ) as ws,
+    ):
+        assert ws.subprotocol == "v2"
+        assert ws.response.headers["X-Server"] == "wsfast"
+        ws.send("ok")
+        assert ws.recv() == "ok"
+
+
+def test_subprotocol_defaults_to_the_first_supported_offer() -> None:
+    with running(subprotocols=["b", "a"]) as server:
+        with connect(uri(server), subprotocols=["x", "a", "b"]) as ws:
+            assert ws.subprotocol == "a"
+        with connect(uri(server), subprotocols=["x"]) as ws:
+            assert ws.subprotocol is None
+
+
+def test_handshake_hook_exception_gives_500() -> None:
+    class Broken(Echo):
+        def on_handshake(self, request: Request) -> HandshakeResponse | None:
+            raise RuntimeError("broken hook")
+
+    with running(Broken()) as server, pytest.raises(InvalidStatus) as info:
+        connect(uri(server))
+    assert info.value.response.status_code == 500
+
+
+def test_origin_allow_list() -> None:
+    with running(origins=["https://good.example"]) as server:
+        with connect(uri(server), origin="https://good.example") as ws:  # type: ignore[arg-type]
+            ws.send("x")
+            assert ws.recv() == "x"
+        with pytest.raises(InvalidStatus) as info:
+            connect(uri(server), origin="https://evil.example")  # type: ignore[arg-type]
+        assert info.value.response.status_code == 403
+        with pytest.raises(InvalidStatus) as info:
+            connect(uri(server))
+        assert info.value.response.status_code == 403
+
+
+def test_bad_upgrade_requests_get_an_http_error() -> None:
+    with running() as server:
+        with RawClient(server.port) as raw:
+            raw.sock.sendall(raw.request_bytes().replace(b"Version: 13", b"Version: 8"))
+            head = raw.read_head()
+            assert head.startswith(b"HTTP/1.1 426 ")
+            assert b"Sec-WebSocket-Version: 13" in head
+        with RawClient(server.port) as raw:
+            raw.sock.sendall(b"GARBAGE\r\n\r\n")
+            assert raw.read_all().startswith(b"HTTP/1.1 400 ")
+        with RawClient(server.port) as raw:
+            raw.sock.sendall(b"GET / HTTP/1.1\r\nX: " + b"a" * 20000)
+            assert raw.read_all().startswith(b"HTTP/1.1 431 ")
+
+
+# ---- plain HTTP -------------------------------------------------------------------------
+
+
+def test_plain_http_health_check_and_defaults() -> None:
+    with running(None, routes={"/ws": Echo}) as server:
+        assert http_get(server.port, "/health") == (200, b"ok")
+        status, _ = http_get(server.port, "/ws")
+        assert status == 426
+        status, _ = http_get(server.port, "/nothing")
+        assert status == 404
+
+
+def test_plain_http_handler_serves_pages() -> None:
+    def pages(request: Request) -> Any:
+        if request.path == "/":
+            return 200, [("Content-Type", "text/html")], f"<p>{request.query}</p>"
+        return None
+
+    with running(http_handler=pages) as server:
+        with RawClient(server.port) as raw:
+            raw.sock.sendall(b"GET /?q=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+            response = raw.read_all()
+        assert response.startswith(b"HTTP/1.1 200 ")
+        assert b"Content-Type: text/html" in response
+        assert response.endswith(b"<p>q=1</p>")
+        assert http_get(server.port, "/health") == (200, b"ok")
+        # The default handler serves every path: a plain GET elsewhere is told to upgrade.
+        assert http_get(server.port, "/elsewhere")[0] == 426
+
+
+def test_incomplete_request_head_is_dropped_after_handshake_timeout() -> None:
+    with running(handshake_timeout=0.2) as server, RawClient(server.port) as raw:
+        raw.sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        start = time.monotonic()
+        assert raw.at_eof(5.0)
+        assert 0.1 < time.monotonic() - start < 3.0
+
+
+# ---- errors -----------------------------------------------------------------------------
+
+
+def test_handler_exception_closes_with_1011_and_server_keeps_serving(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    handler = Recorder()
+    with caplog.at_level(logging.ERROR, logger="wsfast.server"), running(handler) as server:
+        with connect(uri(server)) as ws:
+            ws.send("boom")
+            with pytest.raises(ConnectionClosedError) as info:
+                ws.recv()
+            assert info.value.rcvd is not None and info.value.rcvd.code == 1011
+        with connect(uri(server)) as ws:
+            ws.send("still here")
+            assert ws.recv() == "still here"
+    errors = [e for e in handler.events if e[0] == "error"]
+    assert len(errors) == 1 and str(errors[0][1]) == "handler exploded"
+    assert any("handler error" in r.message for r in caplog.records)
+
+
+def test_exception_in_on_open_closes_with_1011() -> None:
+    class BadOpen(Echo):
+        def on_open(self, conn: Connection) -> None:
+            raise ValueError("no")
+
+    with running(BadOpen()) as server, connect(uri(server)) as ws:
+        with pytest.raises(ConnectionClosedError) as info:
+            ws.recv()
+        assert info.value.rcvd is not None and info.value.rcvd.code == 1011
+
+
+# ---- ping, keepalive, timeouts ------------------------------------------------------------
+
+
+def test_ping_and_pong_reach_the_handler() -> None:
+    handler = Recorder()
+    with running(handler) as server, connect(uri(server)) as ws:
+        ws.ping(b"client").wait(5)
+        on_loop(server, lambda: handler.conns[0].ping(b"server"))
+        wait_for(lambda: ("pong", b"server") in handler.events)
+        assert ("ping", b"client") in handler.events
+
+
+def test_keepalive_pings_keep_a_responsive_client_open() -> None:
+    handler = Recorder()
+    with (
+        running(handler, ping_interval=0.05, ping_timeout=0.5) as server,
+        connect(uri(server)) as ws,
+    ):
+        wait_for(lambda: sum(e[0] == "pong" for e in handler.events) >= 3)
+        ws.send("alive")
+        assert ws.recv() == "alive"
+
+
+def test_keepalive_timeout_fails_with_1011() -> None:
+    with (
+        running(ping_interval=0.1, ping_timeout=0.2) as server,
+        RawClient(server.port) as raw,
+    ):
+        raw.handshake()
+        start = time.monotonic()
+        code, reason, frames = raw.recv_until_close()
+        assert code == 1011 and reason == "keepalive ping timeout"
+        assert frames and frames[0].opcode == wsfast.Opcode.PING
+        assert 0.2 < time.monotonic() - start < 3.0
+
+
+def test_idle_timeout_closes_with_1001_and_messages_reset_it() -> None:
+    with running(idle_timeout=0.3) as server, connect(uri(server)) as ws:
+        for _ in range(6):
+            time.sleep(0.1)
+            ws.send("tick")
+            assert ws.recv() == "tick"
+        with pytest.raises(ConnectionClosedOK) as info:
+            ws.recv(timeout=5)
+        assert info.value.rcvd is not None
+        assert (info.value.rcvd.code, info.value.rcvd.reason) == (1001, "idle timeout")
+
+
+def test_close_timeout_drops_a_client_that_never_answers() -> None:
+    handler = Recorder()
+    with running(handler, close_timeout=0.2) as server, RawClient(server.port) as raw:
+        raw.handshake()
+        raw.send_frame(wsfast.Opcode.TEXT, b"hi")
+        assert raw.recv_frame().payload == b"hi"
+        on_loop(server, lambda: handler.conns[0].close(4000, "bye"))
+        code, reason, _ = raw.recv_until_close()
+        assert (code, reason) == (4000, "bye")
+        assert raw.at_eof(5.0)
+        assert handler.closed.wait(5)
+        assert handler.events[-1] == ("close", 1006, "")
+
+
+# ---- flow control -------------------------------------------------------------------------
+
+
+class Flooder(Handler):
+    """On "flood N SIZE", sends N binary messages of SIZE bytes in one callback."""
+
+    def __init__(self) -> None:
+        self.conns: list[Connection] = []
+        self.buffered: list[int] = []
+        self.drained = threading.Event()
+
+    def on_open(self, conn: Connection) -> None:
+        self.conns.append(conn)
+
+    def on_message(self, conn: Connection, data: str | bytes) -> None:
+        _, count, size = str(data).split()
+        payload = os.urandom(int(size))
+        for _ in range(int(count)):
+            if conn.state is not wsfast.State.OPEN:
+                break
+            conn.send(payload)
+            self.buffered.append(conn.buffered_amount)
+
+    def on_drain(self, conn: Connection) -> None:
+        self.drained.set()
+        conn.send("drained")
+
+
+def test_slow_consumer_is_closed_with_1008() -> None:
+    handler = Flooder()
+    limit = (256 << 10, 64 << 10)
+    with (
+        running(handler, write_limit=limit, slow_consumer="close") as server,
+        RawClient(server.port) as raw,
+    ):
+        raw.handshake()
+        raw.send_frame(wsfast.Opcode.TEXT, b"flood 200 65536")
+        wait_for(lambda: len(handler.buffered) == 5)
+        conn = handler.conns[0]
+        assert conn.state is not wsfast.State.OPEN
+        # Bounded: the high-water mark plus one message, not 200 messages.
+        assert max(handler.buffered) <= limit[0] + 65536 + 1024
+        code, reason, frames = raw.recv_until_close()
+        assert (code, reason) == (1008, "slow consumer")
+        assert len(frames) == len(handler.buffered) - 1
+
+
+def test_slow_consumer_messages_are_dropped_and_memory_stays_bounded() -> None:
+    handler = Flooder()
+    limit = (256 << 10, 64 << 10)
+    with (
+        running(handler, write_limit=limit, slow_consumer="drop") as server,
+        RawClient(server.port, rcvbuf=4096) as raw,
+    ):
+        raw.handshake()
+        raw.send_frame(wsfast.Opcode.TEXT, b"flood 100 65536")
+        wait_for(lambda: len(handler.buffered) == 100)
+        conn = handler.conns[0]
+        assert conn.dropped >= 90
+        assert max(handler.buffered) <= limit[0] + 65536 + 1024
+        assert conn.state is wsfast.State.OPEN
+
+        # A timer keeps sending to a client that never reads: memory stays bounded.
+        peak: list[int] = []
+
+        def tick() -> None:
+            conn.send(b"x" * 65536)
+            peak.append(conn.buffered_amount)
+
+        timer = server.call_every(0.002, tick)
+        wait_for(lambda: len(peak) >= 200)
+        timer.cancel()
+        assert max(peak) <= limit[0] + 65536 + 1024
+        assert conn.dropped >= 250
+
+
+def test_on_drain_fires_once_output_falls_below_the_low_water_mark() -> None:
+    handler = Flooder()
+    high, low = 16 << 20, 1 << 20
+    with (
+        running(handler, write_limit=(high, low)) as server,
+        RawClient(server.port, rcvbuf=4096) as raw,
+    ):
+        raw.handshake()
+        raw.send_frame(wsfast.Opcode.TEXT, b"flood 16 1048576")
+        wait_for(lambda: len(handler.buffered) == 16)
+        conn = handler.conns[0]
+        time.sleep(0.2)
+        # More than the kernel takes: the client has not read anything yet.
+        assert not conn.writable
+        assert not handler.drained.is_set()
+        frames = 0
+        while True:
+            frame = raw.recv_frame()
+            if frame.opcode == wsfast.Opcode.TEXT:
+                break
+            frames += 1
+        assert frame.payload == b"drained"
+        assert frames == 16
+        assert handler.drained.is_set() and conn.writable
+
+
+# ---- server lifecycle -------------------------------------------------------------------
+
+
+def test_graceful_close_sends_1001_to_every_client() -> None:
+    handler = Recorder()
+    server = serve(handler, "127.0.0.1", 0, ping_interval=None).start()
+    with contextlib.ExitStack() as stack:
+        clients = [stack.enter_context(connect(uri(server))) for _ in range(3)]
+        wait_for(lambda: len(server.connections) == 3)
+        server.close()
+        for ws in clients:
+            with pytest.raises(ConnectionClosedOK) as info:
+                ws.recv(timeout=5)
+            assert info.value.rcvd is not None and info.value.rcvd.code == 1001
+    assert not server.is_serving
+    assert [e[1] for e in handler.events if e[0] == "close"] == [1001] * 3
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", server.port), timeout=1).close()
+
+
+def test_close_from_a_handler_and_drain_deadline() -> None:
+    class Quit(Handler):
+        def on_message(self, conn: Connection, data: str | bytes) -> None:
+            conn.server.close(drain=0.2)
+
+    server = serve(Quit(), "127.0.0.1", 0, ping_interval=None).start()
+    with RawClient(server.port) as raw:
+        raw.handshake()
+        raw.send_frame(wsfast.Opcode.TEXT, b"quit")
+        code, _, _ = raw.recv_until_close()
+        assert code == 1001
+        # This client never answers: the drain deadline drops it.
+        assert raw.at_eof(5.0)
+    server.close()
+    assert not server.is_serving
+
+
+def test_timers_callbacks_and_broadcast() -> None:
+    with running() as server, contextlib.ExitStack() as stack:
+        clients = [stack.enter_context(connect(uri(server))) for _ in range(3)]
+        wait_for(lambda: len(server.connections) == 3)
+        ticks: list[float] = []
+        timer = server.call_every(0.02, lambda: ticks.append(time.monotonic()))
+        fired = threading.Event()
+        server.call_later(0.05, fired.set)
+        cancelled = server.call_later(0.05, fired.clear)
+        cancelled.cancel()
+        assert fired.wait(5)
+        wait_for(lambda: len(ticks) >= 3)
+        timer.cancel()
+        assert on_loop(server, lambda: server.broadcast("all")) == 3
+        server.broadcast(b"from another thread")
+        for ws in clients:
+            assert ws.recv(timeout=5) == "all"
+            assert ws.recv(timeout=5) == b"from another thread"
+
+
+def test_server_is_a_context_manager() -> None:
+    with serve(Echo(), "127.0.0.1", 0, ping_interval=None) as server:
+        assert server.is_serving and server.url == f"ws://127.0.0.1:{server.port}"
+        with connect(uri(server)) as ws:
+            ws.send("x")
+            assert ws.recv() == "x"
+    assert not server.is_serving
+
+
+def test_invalid_options_are_refused() -> None:
+    with pytest.raises(ValueError):
+        serve(Echo(), port=0, write_limit=(1, 2))
+    with pytest.raises(ValueError):
+        serve(Echo(), port=0, slow_consumer="block")  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        serve(None)
+    with pytest.raises(TypeError):
+        serve(Echo(), compression="yes")
+
+
+# ---- TLS ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1, made at test time."""
+    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    directory = tmp_path_factory.mktemp("tls")
+    certfile, keyfile = directory / "cert.pem", directory / "key.pem"
+    certfile.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    keyfile.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return certfile, keyfile
+
+
+def test_tls_echo_and_health_check(certificate: tuple[Path, Path]) -> None:
+    certfile, keyfile = certificate
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(certfile, keyfile)
+    client_context = ssl.create_default_context(cafile=str(certfile))
+    with running(ssl=server_context) as server:
+        assert server.url.startswith("wss://")
+        with connect(f"wss://127.0.0.1:{server.port}/", ssl=client_context) as ws:
+            ws.send("secret")
+            assert ws.recv() == "secret"
+            big = os.urandom(900_000)
+            ws.send(big)
+            assert ws.recv() == big
+        with (
+            socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock,
+            client_context.wrap_socket(sock, server_hostname="127.0.0.1") as tls,
+        ):
+            tls.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            response = b""
+            while chunk := tls.recv(4096):
+                response += chunk
+        assert response.startswith(b"HTTP/1.1 200 ") and response.endswith(b"ok")
+
+
+def test_tls_handshake_failure_does_not_hurt_the_server(certificate: tuple[Path, Path]) -> None:
+    certfile, keyfile = certificate
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(certfile, keyfile)
+    client_context = ssl.create_default_context(cafile=str(certfile))
+    with running(ssl=server_context) as server:
+        with RawClient(server.port) as raw:
+            raw.sock.sendall(b"GET / HTTP/1.1\r\n\r\n")  # plaintext to a TLS port
+            assert raw.at_eof(5.0)
+        with connect(f"wss://127.0.0.1:{server.port}/", ssl=client_context) as ws:
+            ws.send("fine")
+            assert ws.recv() == "fine"
+
+
+# ---- CLI ------------------------------------------------------------------------------------
+
+
+def start_cli(*args: str) -> tuple[subprocess.Popen[str], int]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wsfast", *args, "--host", "127.0.0.1", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert line.startswith("wsfast echo listening on ws://127.0.0.1:"), line
+    return proc, int(line.rsplit(":", 1)[1])
+
+
+def stop_cli(proc: subprocess.Popen[str]) -> int:
+    proc.send_signal(signal.SIGINT)
+    try:
+        _, stderr = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert "Traceback" not in stderr, stderr
+    return proc.returncode
+
+
+@pytest.mark.parametrize("compression", [True, False])
+def test_cli_echo_server(compression: bool) -> None:
+    args = ["echo"] if compression else ["echo", "--no-compression"]
+    proc, port = start_cli(*args)
+    try:
+        with connect(f"ws://127.0.0.1:{port}/", max_size=None) as ws:
+            big = b"z" * (3 << 20)  # over the library default of 1 MiB, under 64 MiB
+            ws.send(big)
+            assert ws.recv() == big
+            ws.send(["frag", "mented"])
+            assert ws.recv() == "fragmented"
+            negotiated = [e.name for e in ws.protocol.extensions]
+            assert negotiated == (["permessage-deflate"] if compression else [])
+            assert stop_cli(proc) == 0
+            with pytest.raises(ConnectionClosedOK) as info:
+                ws.recv(timeout=5)
+            assert info.value.rcvd is not None and info.value.rcvd.code == 1001
+    finally:
+        if proc.poll() is None:
+            stop_cli(proc)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
