@@ -9,8 +9,8 @@
 
 The browser is driven over the Chrome DevTools Protocol rather than with ``--dump-dom``: with
 ``--virtual-time-budget`` the page's clock races ahead of real WebSocket traffic, so a dump
-shows a page that has not yet received its messages. Polling the page in real time is both
-faster and deterministic.
+shows a page that has not yet received its messages. Polling the page in real time, each wait
+bounded by a deadline, is faster and does not depend on that heuristic.
 """
 
 from __future__ import annotations
