@@ -13,17 +13,20 @@ much as a tuple), compared by value:
 
 from __future__ import annotations
 
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 from wsfast._native import rust as _rust
 
 __all__ = ["BinaryMessage", "Close", "Event", "Ping", "Pong", "TextMessage"]
 
-TextMessage = _rust.TextMessage
-BinaryMessage = _rust.BinaryMessage
-Ping = _rust.Ping
-Pong = _rust.Pong
-Close = _rust.Close
+if TYPE_CHECKING:  # the stubs in _rust.pyi describe these classes
+    from wsfast._rust import BinaryMessage, Close, Ping, Pong, TextMessage
+else:
+    TextMessage = _rust.TextMessage
+    BinaryMessage = _rust.BinaryMessage
+    Ping = _rust.Ping
+    Pong = _rust.Pong
+    Close = _rust.Close
 
 #: Any event returned by ``Protocol.events_received()``.
 Event: TypeAlias = "TextMessage | BinaryMessage | Ping | Pong | Close"
