@@ -44,9 +44,9 @@ from wsfast.exceptions import (
 )
 from wsfast.frames import State
 
-__all__ = ["ClientConnection", "DeflateConfig", "PongWaiter", "connect"]
+__all__ = ["ClientConnection", "PongWaiter", "connect"]
 
-#: What to offer for permessage-deflate (a ``wsfast._rust.DeflateConfig``).
+# What to offer for permessage-deflate; exported as ``wsfast.DeflateConfig``.
 DeflateConfig = rust.DeflateConfig
 
 #: A received message: ``str`` for text, ``bytes`` for binary.
@@ -369,7 +369,9 @@ class ClientConnection:
         if data not in pongs:
             return  # unsolicited, allowed by RFC 6455 section 5.5.3
         for key in list(pongs):
-            pongs.pop(key)._resolve()
+            waiter = pongs.pop(key, None)
+            if waiter is not None:
+                waiter._resolve()
             if key == data:
                 break
 
@@ -693,7 +695,7 @@ def connect(
         subprotocols: subprotocols to offer, in order of preference.
         headers: extra request headers (a mapping or ``(name, value)`` pairs).
         compression: True offers permessage-deflate with default parameters, a
-            :data:`DeflateConfig` offers those parameters (and its ``level``), False
+            ``wsfast.DeflateConfig`` offers those parameters (and its ``level``), False
             offers nothing.
         max_size: largest message accepted, in bytes (after decompression); None for
             no limit. A larger message fails the connection with 1009.

@@ -37,7 +37,8 @@ from websockets.extensions.permessage_deflate import (
 )
 from websockets.sync.server import Server, ServerConnection, serve
 
-from wsfast.client import ClientConnection, DeflateConfig, connect
+from wsfast import DeflateConfig
+from wsfast.client import ClientConnection, connect
 from wsfast.exceptions import (
     ConnectionClosed,
     ConnectionClosedError,
@@ -296,6 +297,45 @@ def test_client_rejects_message_of_wrong_type(echo_url: str) -> None:
             ws.send(12345)  # type: ignore[arg-type]
         ws.send("still open")
         assert ws.recv(5) == "still open"
+
+
+def test_client_sends_from_one_thread_while_another_receives(echo_url: str) -> None:
+    count = 2000
+    with connect(echo_url) as ws:
+        errors: list[BaseException] = []
+
+        def sender(prefix: str) -> None:
+            try:
+                for i in range(count):
+                    ws.send(f"{prefix}{i}")
+                    if i % 500 == 0:
+                        ws.ping()
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=sender, args=(p,)) for p in "ab"]
+        for thread in threads:
+            thread.start()
+        received = [ws.recv(10) for _ in range(2 * count)]
+        for thread in threads:
+            thread.join(10)
+        assert not errors
+        # Each sender's messages arrive whole and in its order.
+        for prefix in "ab":
+            mine = [m for m in received if isinstance(m, str) and m.startswith(prefix)]
+            assert mine == [f"{prefix}{i}" for i in range(count)]
+
+
+def test_pong_waiter_waits_while_another_thread_receives(echo_url: str) -> None:
+    with connect(echo_url) as ws:
+        got: list[str | bytes] = []
+        reader = threading.Thread(target=lambda: got.append(ws.recv(10)))
+        reader.start()
+        time.sleep(0.05)
+        assert ws.ping().wait(5)
+        ws.send("wake the reader")
+        reader.join(10)
+        assert got == ["wake the reader"]
 
 
 # ---- fragmentation -------------------------------------------------------------------
