@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from wsfast._native import BACKEND, build_info
 from wsfast._native import rust as _rust
+from wsfast.client import ClientConnection, PongWaiter, connect
+from wsfast.config import ServerConfig
+from wsfast.connection import Connection
 from wsfast.events import BinaryMessage, Close, Event, Ping, Pong, TextMessage
 from wsfast.exceptions import (
     ConnectionClosed,
@@ -38,6 +41,7 @@ from wsfast.frames import (
     Opcode,
     State,
 )
+from wsfast.server import App, Handler, HandshakeResponse, HTTPResponse, Request, Server, serve
 
 __version__ = "0.1.0"
 
@@ -68,9 +72,12 @@ __all__ = [
     "PING",
     "PONG",
     "TEXT",
+    "App",
     "BinaryMessage",
+    "ClientConnection",
     "Close",
     "CloseCode",
+    "Connection",
     "ConnectionClosed",
     "ConnectionClosedError",
     "ConnectionClosedOK",
@@ -79,6 +86,9 @@ __all__ = [
     "Deflater",
     "Event",
     "Frame",
+    "HTTPResponse",
+    "Handler",
+    "HandshakeResponse",
     "Inflater",
     "InvalidHandshake",
     "InvalidHeader",
@@ -91,8 +101,12 @@ __all__ = [
     "PayloadTooBig",
     "Ping",
     "Pong",
+    "PongWaiter",
     "Protocol",
     "ProtocolError",
+    "Request",
+    "Server",
+    "ServerConfig",
     "State",
     "TextMessage",
     "Utf8Validator",
@@ -101,5 +115,7 @@ __all__ = [
     "apply_mask",
     "apply_mask_inplace",
     "build_info",
+    "connect",
+    "serve",
     "validate_utf8",
 ]
