@@ -49,6 +49,7 @@ cdef enum:
     MODE_HTTP = 0  # reading a request head: bytes go to proto._on_http_data
     MODE_WS = 1    # upgraded: bytes go to the Rust core
     MODE_DONE = 2  # write what is queued, then close the socket
+    MODE_LINGER = 3  # response written and write side shut: wait for the client's EOF
 
 #: Slow-consumer policies (Transport.policy).
 POLICY_CLOSE = 0
@@ -622,7 +623,7 @@ cdef class Transport(_Pollable):
         cdef object received
         cdef object sent
         if self.core is None:
-            raise RuntimeError("the connection is not open yet")
+            raise _InvalidState("the connection is not open yet")
         if self.closed or RS.state(self.core.p) != 1:
             received = self.core.close_received or (1006, "")
             sent = self.core.close_sent
@@ -877,7 +878,14 @@ cdef class Transport(_Pollable):
         if self.want_out:
             self.want_out = False
             self.loop._set_events(self, EPOLLIN)
-        if self.mode == MODE_DONE or (core is not None and RS.close_expected(core.p)):
+        if self.mode == MODE_DONE:
+            # Lingering close: closing with unread input would send an RST that can
+            # destroy the response in flight, so shut our side and wait for EOF.
+            shutdown(self.fd, SHUT_WR)
+            self.mode = MODE_LINGER
+            self.close_deadline = self.loop.now + (self.close_timeout or 2.0)
+            return 0
+        if core is not None and RS.close_expected(core.p):
             self._teardown()
             return 0
         if self.paused and self._buffered() <= self.low_water:
@@ -963,7 +971,10 @@ cdef class Transport(_Pollable):
     cdef int _check_deadlines(self, double now) except -1:
         cdef int state
         if self.mode != MODE_WS:
-            if self.handshake_timeout > 0 and now - self.created >= self.handshake_timeout:
+            if self.mode == MODE_LINGER:
+                if now >= self.close_deadline:
+                    self._teardown()
+            elif self.handshake_timeout > 0 and now - self.created >= self.handshake_timeout:
                 self._teardown()
             return 0
         if self.close_deadline > 0 and now >= self.close_deadline:

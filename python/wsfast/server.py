@@ -556,9 +556,9 @@ class Server:
                 config.idle_timeout,
                 config.close_timeout,
             ]
-            shortest = min((t for t in timeouts if t is not None), default=None)
-            if shortest is not None:
-                loop.sweep_interval = min(max(shortest / 5.0, 0.01), 1.0)
+            # The sweep also ends lingering HTTP closes, so it always runs.
+            shortest = min((t for t in timeouts if t is not None), default=5.0)
+            loop.sweep_interval = min(max(shortest / 5.0, 0.01), 1.0)
             self._sockets.append(sock)
             self._port = int(sock.getsockname()[1])
             self._loop = loop

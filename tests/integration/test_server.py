@@ -690,7 +690,7 @@ def start_cli(*args: str) -> tuple[subprocess.Popen[str], int]:
     )
     assert proc.stdout is not None
     line = proc.stdout.readline()
-    assert line.startswith("wsfast echo listening on ws://127.0.0.1:"), line
+    assert line.startswith(f"wsfast {args[0]} listening on ws://127.0.0.1:"), line
     return proc, int(line.rsplit(":", 1)[1])
 
 
@@ -725,6 +725,19 @@ def test_cli_echo_server(compression: bool) -> None:
     finally:
         if proc.poll() is None:
             stop_cli(proc)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def test_cli_serves_a_handler_given_as_module_and_attribute() -> None:
+    proc, port = start_cli("serve", "tests.integration.server_util:Echo")
+    try:
+        with connect(f"ws://127.0.0.1:{port}/") as ws:
+            ws.send("served")
+            assert ws.recv() == "served"
+    finally:
+        assert stop_cli(proc) == 0
         for stream in (proc.stdout, proc.stderr):
             if stream is not None:
                 stream.close()
