@@ -1,0 +1,67 @@
+# SPDX-License-Identifier: MIT
+"""Every conformance case against ``wsfast echo`` (a subprocess), over raw sockets.
+
+The tester is a hand-written client (``wire.py``): it upgrades by hand, masks its
+frames, and checks each frame the server sends. Two servers run for the whole module:
+one with the default max-size (64 MiB) and one started with ``--max-size 1048576``
+for the limit cases.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conformance.cases import CASES, LIMIT, Case
+from tests.conformance.peers import ServerProcess
+from tests.conformance.wire import RawPeer, check, client_handshake
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[bool, ServerProcess]]:
+    """The default server and the limited one, keyed by ``case.limited``."""
+    logs = tmp_path_factory.mktemp("conformance-server")
+    procs = {
+        False: ServerProcess(logs / "default.log", None),
+        True: ServerProcess(logs / "limited.log", LIMIT),
+    }
+    try:
+        for proc in procs.values():
+            proc.start()
+        yield procs
+    finally:
+        for proc in procs.values():
+            proc.stop()
+
+
+def _run(case: Case, server: ServerProcess) -> None:
+    sock, agreement, rest, problems = client_handshake(server.port, case.deflate)
+    with sock:
+        assert not problems, f"handshake: {problems}"
+        tester = RawPeer(sock, client=True, agreement=agreement, received=rest)
+        tester.play(case)
+        observed = tester.finish(case)
+    check(case, observed, client_under_test=False)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_server(case: Case, servers: dict[bool, ServerProcess]) -> None:
+    """The echo server does what RFC 6455 / RFC 7692 require for this case."""
+    server = servers[case.limited]
+    server.ensure()
+    before = server.peak_memory() if case.bounded_memory else 0
+    try:
+        _run(case, server)
+    finally:
+        assert server.alive(), f"server exited during {case.id}: {server.log_tail()}"
+    if case.bounded_memory:
+        growth = server.peak_memory() - before
+        assert growth < 64 << 20, f"server peak memory grew by {growth >> 20} MiB"
+
+
+def test_server_log_path(servers: dict[bool, ServerProcess]) -> None:
+    """The fixture really runs two servers on different ports."""
+    assert servers[False].port != servers[True].port
+    assert isinstance(servers[False].log_path, Path)
