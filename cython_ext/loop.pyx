@@ -541,7 +541,7 @@ cdef class Transport(_Pollable):
     cdef readonly object remote_address
     cdef int mode
     cdef bint in_pending
-    cdef bint want_out
+    cdef uint32_t events  # the current epoll registration
     cdef readonly bint closed
     # Raw bytes queued before the core's output (HTTP responses, TLS records).
     cdef list wbuf
@@ -572,6 +572,7 @@ cdef class Transport(_Pollable):
         self.kind = KIND_TRANSPORT
         self.fd = -1
         self.mode = MODE_HTTP
+        self.events = EPOLLIN
         self.wbuf = []
         self.high_water = 4 << 20
         self.low_water = 1 << 20
@@ -775,11 +776,14 @@ cdef class Transport(_Pollable):
         cdef size_t n = 0
         if self.closed:
             return 0
-        if RS.state(self.core.p) >= 2 and self.close_deadline == 0:
+        if RS.state(self.core.p) >= 2 and self.close_deadline == 0 and self.close_timeout > 0:
             self.close_deadline = self.loop.now + self.close_timeout
         self.core.output(&n)
         if n or self.core.chunks or RS.close_expected(self.core.p):
             self.loop._schedule(self)
+            # Auto-replies (pongs, close echoes) count against the high-water mark too.
+            if not self.paused and self._buffered() > self.high_water:
+                self.paused = True
         return 0
 
     cdef int _eof(self) except -1:
@@ -846,6 +850,8 @@ cdef class Transport(_Pollable):
         cdef Core core = self.core
         cdef const uint8_t *out
         cdef size_t n = 0, remaining
+        cdef uint32_t events
+        cdef bint drained
         cdef ssize_t r
         if self.closed:
             return 0
@@ -870,14 +876,21 @@ cdef class Transport(_Pollable):
             remaining = self._flush_vectored()
             if self.closed:
                 return 0
+        drained = self.paused and remaining <= self.low_water
+        if drained:
+            self.paused = False
+        # Backpressure: while paused, stop reading too, so a peer that sends
+        # (pings, requests) but never reads cannot make us queue without bound.
+        events = (0 if self.paused else EPOLLIN) | (EPOLLOUT if remaining else 0)
+        if events != self.events:
+            self.events = events
+            self.loop._set_events(self, events)
+        if drained:
+            self.proto._on_drain()
+            if self.closed:
+                return 0
         if remaining:
-            if not self.want_out:
-                self.want_out = True
-                self.loop._set_events(self, EPOLLIN | EPOLLOUT)
             return 0
-        if self.want_out:
-            self.want_out = False
-            self.loop._set_events(self, EPOLLIN)
         if self.mode == MODE_DONE:
             # Lingering close: closing with unread input would send an RST that can
             # destroy the response in flight, so shut our side and wait for EOF.
@@ -887,10 +900,6 @@ cdef class Transport(_Pollable):
             return 0
         if core is not None and RS.close_expected(core.p):
             self._teardown()
-            return 0
-        if self.paused and self._buffered() <= self.low_water:
-            self.paused = False
-            self.proto._on_drain()
         return 0
 
     cdef size_t _flush_vectored(self) except? 0:

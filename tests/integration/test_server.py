@@ -521,6 +521,32 @@ def test_on_drain_fires_once_output_falls_below_the_low_water_mark() -> None:
         assert handler.drained.is_set() and conn.writable
 
 
+def test_peer_that_sends_but_never_reads_is_paused_not_buffered() -> None:
+    handler = Recorder()
+    high = 64 << 10
+    with (
+        running(handler, write_limit=(high, high // 4)) as server,
+        RawClient(server.port, rcvbuf=4096) as raw,
+    ):
+        raw.handshake()
+        wait_for(lambda: handler.conns)
+        conn = handler.conns[0]
+        ping = wsfast.Frame(wsfast.Opcode.PING, b"p" * 125).serialize(b"abcd")
+        raw.sock.settimeout(0.5)
+        sent = 0
+        with pytest.raises(TimeoutError):
+            # Every ping asks for a pong; once pongs pile up the server stops reading,
+            # so this blocks when the socket buffers are full.
+            for _ in range(200_000):
+                raw.sock.sendall(ping * 64)
+                sent += 64
+        amount = on_loop(server, lambda: conn.buffered_amount)
+        assert not conn.writable
+        # At most the high-water mark plus the pongs of one receive buffer.
+        assert high < amount <= high + (256 << 10) // 131 * 127 + 1024
+        assert sent < 200_000 * 64
+
+
 # ---- server lifecycle -------------------------------------------------------------------
 
 
