@@ -35,10 +35,11 @@ test-rust: ## cargo tests of the protocol core
 test-python: ## pytest (unit, property, integration, conformance)
 	$(PY) -m pytest -q
 
-lint: ## ruff, mypy, cargo fmt, clippy
+lint: ## ruff, mypy, cython-lint, cargo fmt, clippy
 	$(PY) -m ruff check python tests bench cython_ext/wsfast_backend.py setup.py
 	$(PY) -m ruff format --check python tests bench cython_ext/wsfast_backend.py setup.py
 	$(PY) -m mypy
+	cython-lint --max-line-length 100 cython_ext/*.pyx cython_ext/includes/*.pxd
 	cargo fmt --all --check
 	cargo clippy --quiet --all-targets -p wsfast-rs -- -D warnings
 

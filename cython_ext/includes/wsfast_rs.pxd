@@ -1,8 +1,6 @@
 # SPDX-License-Identifier: MIT
 # Declarations of the Rust C API (includes/wsfast_rs.h).
 
-
-
 cdef extern from "wsfast_rs.h":
     int WSF_ABI_VERSION
 
@@ -36,7 +34,8 @@ cdef extern from "wsfast_rs.h":
         size_t (*receive_data)(wsf_protocol *, const uint8_t *, size_t) noexcept nogil
         size_t (*receive_eof)(wsf_protocol *) noexcept nogil
         const wsf_event *(*events)(wsf_protocol *) noexcept nogil
-        int32_t (*send_frame)(wsf_protocol *, uint8_t, const uint8_t *, size_t, int32_t) noexcept nogil
+        int32_t (*send_frame)(
+            wsf_protocol *, uint8_t, const uint8_t *, size_t, int32_t) noexcept nogil
         int32_t (*send_frame_header)(wsf_protocol *, uint8_t, size_t, int32_t) noexcept nogil
         int32_t (*send_control)(wsf_protocol *, uint8_t, const uint8_t *, size_t) noexcept nogil
         int32_t (*send_close)(wsf_protocol *, int32_t, const uint8_t *, size_t) noexcept nogil
