@@ -154,3 +154,51 @@ def test_event_values_compare_and_print() -> None:
     assert repr(Close(1000, "ok")) == "Close(code=1000, reason='ok')"
     assert repr(BinaryMessage(bytes(100))) == "BinaryMessage(data=<100 bytes>)"
     assert len({Ping(b"x"), Ping(b"x")}) == 1
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        wsfast.DeflateParams(),
+        wsfast.DeflateParams(server_no_context_takeover=True, client_no_context_takeover=True),
+        wsfast.DeflateParams(server_max_window_bits=9, client_max_window_bits=10),
+    ],
+)
+def test_compressed_messages_round_trip_between_client_and_server(
+    params: wsfast.DeflateParams,
+) -> None:
+    client = Protocol("client", deflate=params)
+    server = Protocol("server", deflate=params)
+    texts = ["hello " * 50, "κόσμε " * 30, "", "x"]
+    for t in texts:
+        client.send_text(t)
+    client.send_binary(bytes(range(256)) * 40)
+    wire = b"".join(client.data_to_send())
+    # The first frame carries RSV1 and is smaller than its payload.
+    assert wire[0] & 0x40
+    server.receive_data(wire)
+    assert server.events_received() == [
+        *(TextMessage(t) for t in texts),
+        BinaryMessage(bytes(range(256)) * 40),
+    ]
+    for t in texts:
+        server.send_text(t)
+    client.receive_data(b"".join(server.data_to_send()))
+    assert client.events_received() == [TextMessage(t) for t in texts]
+
+
+def test_decompression_bomb_fails_with_1009_without_inflating_it_all() -> None:
+    deflater = wsfast.Deflater(side="client")
+    bomb = deflater.compress(bytes(50 << 20))  # 50 MiB of zeros, a few KiB compressed
+    assert len(bomb) < 100_000
+    server = Protocol("server", deflate=wsfast.DeflateParams(), max_size=1 << 20)
+    server.receive_data(Frame(Opcode.BINARY, bomb, rsv1=True).serialize(KEY))
+    assert server.events_received() == []
+    assert_failing(server, 1009)
+    assert isinstance(server.error, wsfast.PayloadTooBig)
+
+
+def test_rsv1_without_negotiated_compression_fails_with_1002() -> None:
+    server = Protocol("server")
+    server.receive_data(Frame(Opcode.TEXT, b"x", rsv1=True).serialize(KEY))
+    assert_failing(server, 1002)
