@@ -1551,10 +1551,10 @@ COMBINATIONS: list[Deflate] = [
 
 def _parameters() -> None:
     # Repeats make back-references into earlier messages (context takeover) and at a
-    # distance of 1 KiB (beyond a 512-byte window): an endpoint that ignores the
-    # agreed parameters produces data the tester's own inflater rejects.
+    # distance of 5000 bytes (beyond windows of 9 to 12 bits): an endpoint that ignores
+    # the agreed parameters produces data the tester's own inflater rejects.
     hello = b"Hello, permessage-deflate! " * 4
-    block = _rand(1024, 13)
+    block = _rand(5000, 13)
     messages: list[Item] = [
         Deflated(TEXT, hello),
         Deflated(TEXT, hello),

@@ -228,7 +228,17 @@ class Inflater:
         if self.reset:
             # A fresh inflater: data that refers to an earlier message cannot decode.
             self._d = zlib.decompressobj(-self.bits)
-        return self._d.decompress(data + TAIL)
+        if self.bits == 15:
+            return self._d.decompress(data + TAIL)
+        # zlib accepts any distance into the output of the current inflate() call, so
+        # a window over 2**bits inside one message would go unnoticed. Inflating in
+        # 256-byte steps keeps the reachable history at 2**bits + 256 bytes.
+        out: list[bytes] = []
+        pending = data + TAIL
+        while pending:
+            out.append(self._d.decompress(pending, 256))
+            pending = self._d.unconsumed_tail
+        return b"".join(out)
 
 
 # ---- received frames ----------------------------------------------------------------
