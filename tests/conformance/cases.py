@@ -24,6 +24,7 @@ Categories follow the public Autobahn TestSuite numbering; the cases are our own
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
 
@@ -288,7 +289,7 @@ def _add(
     id: str,
     description: str,
     rfc: str,
-    send: list[Item] | tuple[Item, ...],
+    send: Sequence[Item],
     expect: Outcome,
     **options: object,
 ) -> None:
@@ -557,8 +558,16 @@ def _pings() -> None:
     )
 
 
+#: The three ways of writing a case: whole, one write per frame, byte by byte.
+WRITES: list[tuple[str, dict[str, object]]] = [
+    ("in one write", {}),
+    ("one write per frame", {"per_frame": True}),
+    ("byte by byte", {"chunk": 1}),
+]
+
+
 def _reserved_bits() -> None:
-    frames = {
+    frames: dict[str, Callable[..., Wire]] = {
         "text": (lambda **kw: text("Hello", **kw)),
         "binary": (lambda **kw: binary(b"\x00\xff", **kw)),
         "ping": (lambda **kw: ping(b"ping", **kw)),
@@ -576,11 +585,7 @@ def _reserved_bits() -> None:
             )
     bad = text("bad", rsv2=True, rsv3=True)
     for minor, (how, opts) in enumerate(
-        (
-            ("in one write", {}),
-            ("one write per frame", {"per_frame": True}),
-            ("byte by byte", {"chunk": 1}),
-        ),
+        WRITES,
         1,
     ):
         _add(
@@ -687,11 +692,7 @@ def _fragmentation() -> None:
         fail(1002),
     )
     for n, (how, opts) in enumerate(
-        (
-            ("in one write", {}),
-            ("one write per frame", {"per_frame": True}),
-            ("byte by byte", {"chunk": 1}),
-        ),
+        WRITES,
         3,
     ):
         _add(
@@ -703,11 +704,7 @@ def _fragmentation() -> None:
             **opts,
         )
     for n, (how, opts) in enumerate(
-        (
-            ("in one write", {}),
-            ("one write per frame", {"per_frame": True}),
-            ("byte by byte", {"chunk": 1}),
-        ),
+        WRITES,
         6,
     ):
         _add(
@@ -719,11 +716,7 @@ def _fragmentation() -> None:
             **opts,
         )
     for n, (how, opts) in enumerate(
-        (
-            ("in one write", {}),
-            ("one write per frame", {"per_frame": True}),
-            ("byte by byte", {"chunk": 1}),
-        ),
+        WRITES,
         9,
     ):
         _add(
