@@ -1,0 +1,825 @@
+# SPDX-License-Identifier: MIT
+"""End-to-end benchmark: wsfast against picows, websockets, aiohttp and a raw-TCP ceiling.
+
+    python bench/e2e/run.py                      # full run (about 12 minutes on 2 cores)
+    python bench/e2e/run.py --quick --only wsfast,ceiling   # smoke test, under a minute
+
+What it does, in order:
+
+1. Creates (or reuses) ``bench/.venv`` with the peers from PyPI (picows, uvloop,
+   websockets, aiohttp, matplotlib) and installs wsfast from this checkout with a
+   normal, non-editable ``pip install`` (rebuilt whenever the sources changed).
+2. Builds the C tools (``loadgen.c``, ``tcp_echo.c``) with gcc into ``bench/e2e/build``.
+3. For every workload and repetition, runs each server in turn (round robin, so slow
+   drift of the machine hits every server alike), the server pinned to CPU 0 and the
+   load generator to CPU 1 with ``taskset``. The load generator reads the server's CPU
+   time from ``/proc/<pid>/stat`` over the measured window and its RSS from
+   ``/proc/<pid>/status``.
+4. Writes every raw run and the medians to ``bench/results/e2e-<timestamp>.json`` and
+   ``e2e-latest.json``, a markdown table to ``e2e-latest.md`` (also printed), and a
+   chart to ``e2e-latest.png``.
+
+Everything listens on and connects to 127.0.0.1 only; every child runs in its own
+process group and is killed on exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import hashlib
+import json
+import os
+import platform
+import random
+import resource
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import zlib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+VENV = REPO / "bench" / ".venv"
+BUILD = HERE / "build"
+RESULTS = REPO / "bench" / "results"
+PEERS = ["picows", "uvloop", "websockets", "aiohttp", "matplotlib"]
+SERVER_CPU = "0"
+CLIENT_CPU = "1"
+ALL_SERVERS = ["wsfast", "picows", "websockets", "aiohttp", "ceiling"]
+WSFAST_SOURCES = ["rust", "cython_ext", "python", "pyproject.toml", "setup.py", "Cargo.toml"]
+KiB = 1024
+MiB = 1024 * 1024
+
+
+# ---- environment ---------------------------------------------------------------------
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def venv_python() -> Path:
+    return VENV / "bin" / "python"
+
+
+def pip(*args: str) -> None:
+    cmd = [str(venv_python()), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    subprocess.run([*cmd, *args], check=True)
+
+
+def wsfast_source_hash() -> str:
+    """Hash of every tracked or new file that goes into the wsfast wheel."""
+    listing = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", *WSFAST_SOURCES],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    digest = hashlib.sha256()
+    for name in sorted(listing):
+        path = REPO / name
+        if path.is_file():
+            digest.update(name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def ensure_venv(reinstall: bool) -> None:
+    """Create bench/.venv with the peers; (re)install wsfast when its sources changed."""
+    if not venv_python().exists():
+        log(f"creating {VENV}")
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+    marker = VENV / ".peers-installed"
+    if not marker.exists():
+        log(f"installing peers from PyPI: {' '.join(PEERS)}")
+        pip(*PEERS)
+        marker.write_text("\n".join(PEERS) + "\n")
+    stamp = VENV / ".wsfast-source"
+    current = wsfast_source_hash()
+    if reinstall or not stamp.exists() or stamp.read_text() != current:
+        log("installing wsfast from this checkout (pip install, non-editable)")
+        lock = ["flock", "/tmp/wsfast-build.lock"] if shutil.which("flock") else []
+        cmd = [str(venv_python()), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+        subprocess.run([*lock, *cmd, "--force-reinstall", "--no-deps", str(REPO)], check=True)
+        stamp.write_text(current)
+
+
+def build_tools() -> None:
+    BUILD.mkdir(exist_ok=True)
+    for name in ("loadgen", "tcp_echo"):
+        source, binary = HERE / f"{name}.c", BUILD / name
+        if binary.exists() and binary.stat().st_mtime >= source.stat().st_mtime:
+            continue
+        log(f"gcc {source.name}")
+        cmd = ["gcc", "-O2", "-Wall", "-Wextra", "-Werror", "-o", str(binary), str(source)]
+        subprocess.run(cmd, check=True)
+
+
+def versions() -> dict[str, str]:
+    code = (
+        "import importlib.metadata as m, json, sys\n"
+        "names = ['wsfast', 'picows', 'uvloop', 'websockets', 'aiohttp', 'matplotlib']\n"
+        "out = {n: m.version(n) for n in names}\n"
+        "out['python'] = sys.version.split()[0]\n"
+        "print(json.dumps(out))\n"
+    )
+    result = subprocess.run([str(venv_python()), "-c", code], capture_output=True, text=True)
+    found: dict[str, str] = json.loads(result.stdout) if result.returncode == 0 else {}
+    gcc = subprocess.run(["gcc", "--version"], capture_output=True, text=True).stdout
+    found["gcc"] = gcc.splitlines()[0] if gcc else "?"
+    return found
+
+
+def machine() -> dict[str, Any]:
+    model = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
+    ).stdout.strip()
+    dirty = bool(
+        subprocess.run(
+            ["git", "status", "--porcelain", "--", *WSFAST_SOURCES],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    )
+    return {
+        "cpu": model,
+        "cpus": os.cpu_count(),
+        "kernel": platform.release(),
+        "commit": commit + ("+dirty" if dirty else ""),
+    }
+
+
+# ---- payloads ------------------------------------------------------------------------
+
+
+def json_payload(size: int = KiB) -> bytes:
+    """A market-data-like JSON text of exactly ``size`` bytes (seeded, varying values)."""
+    rng = random.Random(20261126)
+    trades = []
+    text = ""
+    while True:
+        trades.append(
+            {
+                "id": rng.randrange(10**9, 10**10),
+                "sym": rng.choice(["BTC-USD", "ETH-USD", "SOL-USD", "XRP-USD"]),
+                "px": round(rng.uniform(10, 70000), 2),
+                "qty": round(rng.expovariate(2.0), 6),
+                "side": rng.choice(["buy", "sell"]),
+                "ts": 1764115200000 + rng.randrange(10**6),
+            }
+        )
+        candidate = json.dumps({"type": "trades", "data": trades}, separators=(",", ":"))
+        if len(candidate) + 12 > size:
+            break
+        text = candidate
+    pad = size - len(text) - len(',"pad":""')
+    text = text[:-1] + ',"pad":"' + "x" * pad + '"}'
+    data = text.encode()
+    assert len(data) == size, len(data)
+    json.loads(data)
+    return data
+
+
+def raw_deflate(data: bytes, wbits: int = 15) -> bytes:
+    """One message as RFC 7692 sends it: raw deflate, sync flush, 00 00 ff ff removed."""
+    compressor = zlib.compressobj(6, zlib.DEFLATED, -wbits)
+    out = compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    assert out.endswith(b"\x00\x00\xff\xff")
+    return out[:-4]
+
+
+# ---- processes -----------------------------------------------------------------------
+
+
+def _raise_nofile() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+@dataclass
+class ServerProcess:
+    name: str
+    port: int
+    proc: subprocess.Popen[str]
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+
+children: list[subprocess.Popen[str]] = []
+
+
+def kill(proc: subprocess.Popen[str], grace: float = 2.0) -> None:
+    """Stop a child and its process group: SIGTERM, then SIGKILL after ``grace``."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(grace)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            pass
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(5)
+    if proc in children:
+        children.remove(proc)
+
+
+def kill_all() -> None:
+    for proc in list(children):
+        kill(proc, grace=1.0)
+
+
+def server_command(
+    name: str, port: int, *, compression: bool, fanout: bool, window_bits: int | None
+) -> list[str] | None:
+    """The command line of one server, or None if it cannot serve this workload."""
+    py = str(venv_python())
+    servers = HERE / "servers"
+    extra = ["--compression"] if compression else []
+    if name == "ceiling":
+        if compression or fanout or window_bits:
+            return None
+        return [str(BUILD / "tcp_echo"), "--port", str(port)]
+    if name == "wsfast":
+        if fanout or window_bits:
+            script = [py, str(servers / "wsfast_echo.py"), "--port", str(port), *extra]
+            if fanout:
+                script.append("--fanout")
+            if window_bits:
+                script += ["--window-bits", str(window_bits)]
+            return script
+        cmd = [py, "-m", "wsfast", "echo", "--host", "127.0.0.1", "--port", str(port)]
+        return [*cmd, "--max-size", "64MiB", *([] if compression else ["--no-compression"])]
+    if window_bits:
+        return None
+    if name == "picows" and compression:
+        return None
+    script = [py, str(servers / f"{name}_echo.py"), "--port", str(port), *extra]
+    return [*script, "--fanout"] if fanout else script
+
+
+def start_server(name: str, port: int, cmd: list[str]) -> ServerProcess:
+    proc = subprocess.Popen(
+        ["taskset", "-c", SERVER_CPU, *cmd],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=str(HERE),
+        start_new_session=True,
+        preexec_fn=_raise_nofile,
+    )
+    children.append(proc)
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 30
+    lines = []
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if "listening on" in line:
+            os.set_blocking(proc.stdout.fileno(), False)
+            return ServerProcess(name, port, proc)
+    kill(proc)
+    raise RuntimeError(f"{name} did not start: {''.join(lines)[-500:]}")
+
+
+def drain_output(server: ServerProcess) -> str:
+    """Read whatever the server printed (non-blocking), for error reports."""
+    assert server.proc.stdout is not None
+    try:
+        return server.proc.stdout.read() or ""
+    except (OSError, TypeError):
+        return ""
+
+
+def run_loadgen(args: list[str], timeout: float) -> dict[str, Any]:
+    cmd = ["taskset", "-c", CLIENT_CPU, str(BUILD / "loadgen"), *args]
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+        preexec_fn=_raise_nofile,
+    )
+    children.append(proc)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill(proc)
+        return {"error": f"loadgen timed out after {timeout:.0f} s", "msgs_per_s": 0}
+    finally:
+        if proc in children:
+            children.remove(proc)
+    lines = [line for line in out.splitlines() if line.startswith("{")]
+    if not lines:
+        return {"error": f"loadgen exit {proc.returncode}: {err.strip()[-300:]}", "msgs_per_s": 0}
+    result: dict[str, Any] = json.loads(lines[-1])
+    return result
+
+
+# ---- workloads -----------------------------------------------------------------------
+
+
+@dataclass
+class Workload:
+    id: str
+    kind: str  # echo | latency | idle | deflate | fanout | idle-deflate
+    mode: str  # loadgen mode
+    size: int = 64
+    conns: int = 1
+    window: int = 1
+    compression: bool = False
+    fanout: bool = False
+    window_bits: int | None = None
+    loadgen_extra: list[str] = field(default_factory=list)
+    servers: Sequence[str] = tuple(ALL_SERVERS)
+    fresh_server: bool = False  # a new server process for every run (memory)
+
+
+def size_name(size: int) -> str:
+    return (
+        f"{size // MiB}MiB" if size >= MiB else f"{size // KiB}KiB" if size >= KiB else f"{size}B"
+    )
+
+
+def workloads(quick: bool, files: dict[str, Path]) -> list[Workload]:
+    text_json = ["--text", "--payload", str(files["json"])]
+    deflate = ["--deflate", "--payload-z", str(files["json_z"])]
+    prime_offer = ["--prime", "1", "--offer", "permessage-deflate; client_max_window_bits"]
+    all_: list[Workload] = []
+    sizes = [64, KiB, 64 * KiB, MiB]
+    for size in sizes:
+        for conns in (1, 64):
+            name = f"echo-{size_name(size)}-c{conns}"
+            all_.append(Workload(name, "echo", "echo", size, conns, 16))
+    all_.append(Workload("latency-64B", "latency", "latency", 64))
+    for n in (1000, 10000):
+        all_.append(Workload(f"idle-{n}", "idle", "idle", 64, n, fresh_server=True))
+    all_.append(
+        Workload(
+            "deflate-1KiB-json-c64",
+            "deflate",
+            "echo",
+            KiB,
+            64,
+            16,
+            compression=True,
+            loadgen_extra=[*text_json, *deflate],
+            servers=("wsfast", "websockets", "aiohttp"),
+        )
+    )
+    all_.append(
+        Workload(
+            "fanout-64B-c64",
+            "fanout",
+            "fanout",
+            64,
+            64,
+            16,
+            fanout=True,
+            servers=("wsfast", "picows", "websockets", "aiohttp"),
+        )
+    )
+    for bits in (9, 12, 15):
+        all_.append(
+            Workload(
+                f"idle-deflate-wb{bits}-1000",
+                "idle-deflate",
+                "idle",
+                KiB,
+                1000,
+                compression=True,
+                window_bits=bits,
+                loadgen_extra=[*text_json, *deflate, *prime_offer],
+                servers=("wsfast",),
+                fresh_server=True,
+            )
+        )
+    all_.append(
+        Workload(
+            "idle-deflate-default-1000",
+            "idle-deflate",
+            "idle",
+            KiB,
+            1000,
+            compression=True,
+            loadgen_extra=[*text_json, *deflate, *prime_offer],
+            servers=("wsfast", "websockets", "aiohttp"),
+            fresh_server=True,
+        )
+    )
+    if quick:
+        keep = {
+            "echo-64B-c64",
+            "echo-64KiB-c64",
+            "latency-64B",
+            "idle-1000",
+            "deflate-1KiB-json-c64",
+            "fanout-64B-c64",
+        }
+        all_ = [w for w in all_ if w.id in keep]
+    return all_
+
+
+# ---- the run -------------------------------------------------------------------------
+
+
+class PortAllocator:
+    def __init__(self, start: int) -> None:
+        self.next = start
+
+    def __call__(self) -> int:
+        self.next += 1
+        return self.next
+
+
+def loadgen_args(w: Workload, server: ServerProcess, warmup: float, duration: float) -> list[str]:
+    args = [w.mode, "--port", str(server.port), "--server-pid", str(server.pid)]
+    args += ["--conns", str(w.conns), "--window", str(w.window), "--size", str(w.size)]
+    args += ["--warmup", str(warmup), "--duration", str(duration), *w.loadgen_extra]
+    if server.name == "ceiling":
+        args.append("--ceiling")
+    return args
+
+
+@contextmanager
+def terminate_on_signal() -> Iterator[None]:
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        kill_all()
+
+
+def run_all(
+    selected: list[Workload], servers: list[str], reps: int, warmup: float, duration: float
+) -> list[dict[str, Any]]:
+    port = PortAllocator(19000 + os.getpid() % 2000 * 10)
+    runs: list[dict[str, Any]] = []
+    long_lived: dict[tuple[str, bool, bool], ServerProcess] = {}
+
+    def get_server(w: Workload, name: str) -> ServerProcess | None:
+        cmd_key = (name, w.compression, w.fanout)
+        if not w.fresh_server and w.window_bits is None:
+            running = long_lived.get(cmd_key)
+            if running is not None and running.alive():
+                return running
+        p = port()
+        cmd = server_command(
+            name, p, compression=w.compression, fanout=w.fanout, window_bits=w.window_bits
+        )
+        if cmd is None:
+            return None
+        server = start_server(name, p, cmd)
+        if not w.fresh_server and w.window_bits is None:
+            long_lived[cmd_key] = server
+        return server
+
+    try:
+        for w in selected:
+            names = [s for s in servers if s in w.servers]
+            for rep in range(reps):
+                order = names[rep % len(names) :] + names[: rep % len(names)] if names else []
+                for name in order:
+                    if server_command(
+                        name, 1, compression=w.compression, fanout=w.fanout,
+                        window_bits=w.window_bits,
+                    ) is None:  # fmt: skip
+                        continue
+                    record: dict[str, Any] = {"workload": w.id, "server": name, "rep": rep}
+                    try:
+                        server = get_server(w, name)
+                    except RuntimeError as exc:
+                        record.update(error=str(exc), msgs_per_s=0)
+                        runs.append(record)
+                        log(f"  {w.id:28} {name:10} FAILED to start: {exc}")
+                        continue
+                    assert server is not None
+                    hold = duration if w.kind.startswith("idle") else duration + warmup
+                    result = run_loadgen(loadgen_args(w, server, warmup, duration), hold + 60)
+                    if not server.alive():
+                        tail = drain_output(server)[-300:]
+                        result.setdefault("error", "")
+                        result["error"] = (result["error"] + f"; server died: {tail}").strip("; ")
+                    record.update(result)
+                    runs.append(record)
+                    log(f"  {w.id:28} {name:10} rep {rep}: {brief(record)}")
+                    if w.fresh_server or w.window_bits is not None:
+                        kill(server.proc)
+                    elif not server.alive():
+                        long_lived.pop((name, w.compression, w.fanout), None)
+                        kill(server.proc)
+            # servers for fan-out or compression are not needed by later workloads
+            for key in [k for k in long_lived if k[1] or k[2]]:
+                kill(long_lived.pop(key).proc)
+    finally:
+        for server in long_lived.values():
+            kill(server.proc)
+    return runs
+
+
+def brief(r: dict[str, Any]) -> str:
+    if r.get("error"):
+        return f"ERROR {r['error']}"
+    if r.get("mode") == "latency":
+        return f"p50 {r['p50_us']:.1f} us p99 {r['p99_us']:.1f} us"
+    if r.get("mode") == "idle":
+        return f"{r['bytes_per_conn']:.0f} B/conn (setup {r['setup_s']:.2f} s)"
+    flag = " SATURATED" if r.get("saturated") else ""
+    return (
+        f"{r['msgs_per_s']:,.0f} msg/s, {r['msgs_per_server_cpu_s']:,.0f} msg/cpu-s, "
+        f"loadgen {r['loadgen_cpu']:.2f}{flag}"
+    )
+
+
+# ---- summary -------------------------------------------------------------------------
+
+METRICS = [
+    "msgs_per_s",
+    "msgs_per_server_cpu_s",
+    "server_cpu_share",
+    "loadgen_cpu",
+    "p50_us",
+    "p99_us",
+    "p999_us",
+    "bytes_per_conn",
+]
+
+
+def summarize(runs: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
+    """Medians per workload and server, and ratios to picows and to the ceiling."""
+    summary: dict[str, dict[str, dict[str, Any]]] = {}
+    for r in runs:
+        summary.setdefault(r["workload"], {}).setdefault(r["server"], {"runs": []})["runs"].append(
+            r
+        )
+    for per_server in summary.values():
+        for entry in per_server.values():
+            good = [r for r in entry.pop("runs") if not r.get("error")]
+            entry["reps_ok"] = len(good)
+            for metric in METRICS:
+                values = [r[metric] for r in good if metric in r and r[metric] is not None]
+                if values:
+                    entry[metric] = statistics.median(values)
+            entry["saturated"] = any(r.get("saturated") for r in good)
+    for workload, per_server in summary.items():
+        errors: dict[str, set[str]] = {}
+        for r in runs:
+            if r["workload"] == workload and r.get("error"):
+                errors.setdefault(r["server"], set()).add(str(r["error"]))
+        for name, entry in per_server.items():
+            entry["errors"] = sorted(errors.get(name, set()))
+        for ref in ("picows", "ceiling"):
+            base = per_server.get(ref, {})
+            for entry in per_server.values():
+                for metric in ("msgs_per_s", "msgs_per_server_cpu_s"):
+                    if base.get(metric) and entry.get(metric):
+                        entry[f"{metric}_x_{ref}"] = entry[metric] / base[metric]
+    return summary
+
+
+def fmt(value: Any, spec: str = ",.0f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def ratio(entry: dict[str, Any], key: str) -> str:
+    value = entry.get(key)
+    return "-" if value is None else f"{value:.2f}x"
+
+
+def table(summary: dict[str, dict[str, dict[str, Any]]], meta: dict[str, Any]) -> str:
+    lines = [
+        f"End-to-end results ({meta['date']}, {meta['reps']} reps x {meta['duration']} s after "
+        f"{meta['warmup']} s warm-up, medians; server on CPU {SERVER_CPU}, load generator on "
+        f"CPU {CLIENT_CPU}; {meta['machine']['cpu']}, commit {meta['machine']['commit']})",
+        "",
+        "| workload | server | msgs/s | msgs per server-CPU-s | server CPU | "
+        "x picows (msgs/s) | x picows (per CPU-s) | x ceiling (msgs/s) | loadgen CPU | "
+        "saturated | errors |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
+    ]
+    lat, mem = [], []
+    for workload, per_server in summary.items():
+        for name, e in per_server.items():
+            errs = "; ".join(e["errors"])[:120] if e["errors"] else ""
+            if workload.startswith("latency"):
+                lat.append(
+                    f"| {workload} | {name} | {fmt(e.get('p50_us'), '.1f')} | "
+                    f"{fmt(e.get('p99_us'), '.1f')} | {fmt(e.get('p999_us'), '.1f')} | "
+                    f"{fmt(e.get('msgs_per_s'))} | {errs} |"
+                )
+            elif workload.startswith("idle"):
+                mem.append(
+                    f"| {workload} | {name} | {fmt(e.get('bytes_per_conn'))} | "
+                    f"{fmt((e.get('bytes_per_conn') or 0) / 1024, '.2f')} | {errs} |"
+                )
+            else:
+                lines.append(
+                    f"| {workload} | {name} | {fmt(e.get('msgs_per_s'))} | "
+                    f"{fmt(e.get('msgs_per_server_cpu_s'))} | "
+                    f"{fmt(e.get('server_cpu_share'), '.2f')} | "
+                    f"{ratio(e, 'msgs_per_s_x_picows')} | "
+                    f"{ratio(e, 'msgs_per_server_cpu_s_x_picows')} | "
+                    f"{ratio(e, 'msgs_per_s_x_ceiling')} | {fmt(e.get('loadgen_cpu'), '.2f')} | "
+                    f"{'yes' if e.get('saturated') else ''} | {errs} |"
+                )
+    if lat:
+        lines += [
+            "",
+            "| latency | server | p50 us | p99 us | p99.9 us | round trips/s | errors |",
+            "| --- | --- | ---: | ---: | ---: | ---: | --- |",
+            *lat,
+        ]
+    if mem:
+        lines += [
+            "",
+            "| memory (server RSS delta / N) | server | bytes per connection | KiB | errors |",
+            "| --- | --- | ---: | ---: | --- |",
+            *mem,
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def chart(summary: dict[str, dict[str, dict[str, Any]]], path: Path, title: str) -> None:
+    """2x2 chart: msgs/s and msgs per server-CPU-second (echo), latency, memory."""
+    payload = json.dumps({"summary": summary, "path": str(path), "title": title})
+    proc = subprocess.run(
+        [str(venv_python()), "-c", CHART_CODE], input=payload, text=True, capture_output=True
+    )
+    if proc.returncode != 0:
+        log(f"chart failed: {proc.stderr[-500:]}")
+
+
+# matplotlib lives in the bench venv, not necessarily in the interpreter running this file.
+CHART_CODE = r"""
+import json, sys
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+data = json.load(sys.stdin)
+s = data["summary"]
+servers = ["wsfast", "picows", "websockets", "aiohttp", "ceiling"]
+colors = {"wsfast": "#d62728", "picows": "#1f77b4", "websockets": "#2ca02c",
+          "aiohttp": "#9467bd", "ceiling": "#7f7f7f"}
+fig, axes = plt.subplots(2, 2, figsize=(14, 9))
+
+def bars(ax, workloads, metric, label, log=True, scale=1.0):
+    width = 0.8 / len(servers)
+    for i, name in enumerate(servers):
+        xs, ys = [], []
+        for j, w in enumerate(workloads):
+            v = s.get(w, {}).get(name, {}).get(metric)
+            if v:
+                xs.append(j + (i - len(servers) / 2 + 0.5) * width)
+                ys.append(v * scale)
+        if xs:
+            ax.bar(xs, ys, width, label=name, color=colors[name])
+    ax.set_xticks(range(len(workloads)))
+    ax.set_xticklabels(workloads, rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel(label)
+    if log:
+        ax.set_yscale("log")
+    ax.grid(axis="y", alpha=0.3)
+
+echo = [w for w in s if w.startswith(("echo", "deflate", "fanout"))]
+bars(axes[0][0], echo, "msgs_per_s", "messages per second (log)")
+axes[0][0].set_title("Throughput")
+axes[0][0].legend(fontsize=8)
+bars(axes[0][1], echo, "msgs_per_server_cpu_s", "messages per server CPU-second (log)")
+axes[0][1].set_title("Efficiency (msgs/s divided by the server's CPU share)")
+lat = [w for w in s if w.startswith("latency")]
+width = 0.35
+for i, name in enumerate(servers):
+    e = s.get("latency-64B", {}).get(name, {})
+    if e.get("p50_us"):
+        axes[1][0].bar(i - width / 2, e["p50_us"], width, color=colors[name])
+        axes[1][0].bar(i + width / 2, e["p99_us"], width, color=colors[name], alpha=0.45)
+axes[1][0].set_xticks(range(len(servers)))
+axes[1][0].set_xticklabels(servers)
+axes[1][0].set_ylabel("round trip, microseconds")
+axes[1][0].set_title("Latency 64 B, one connection (solid p50, light p99)")
+axes[1][0].grid(axis="y", alpha=0.3)
+mem = [w for w in s if w.startswith("idle")]
+bars(axes[1][1], mem, "bytes_per_conn", "KiB per connection", log=False, scale=1 / 1024)
+axes[1][1].set_title("Memory per idle connection (server RSS delta / N)")
+fig.suptitle(data["title"], fontsize=10)
+fig.tight_layout()
+fig.savefig(data["path"], dpi=110)
+"""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="1 rep, 1 s, a subset: smoke test")
+    parser.add_argument("--reps", type=int, default=3, help="repetitions (default 3)")
+    parser.add_argument("--duration", type=float, default=3.0, help="measured seconds per run")
+    parser.add_argument("--warmup", type=float, default=1.0, help="warm-up seconds per run")
+    parser.add_argument(
+        "--only", default="", help="comma-separated servers and/or workload ids (or prefixes)"
+    )
+    parser.add_argument("--reinstall", action="store_true", help="reinstall wsfast anyway")
+    parser.add_argument("--no-chart", action="store_true", help="skip the PNG")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.reps, args.duration, args.warmup = 1, 1.0, 0.3
+    if not 1 <= args.reps <= 20 or not 0 < args.duration <= 60 or not 0 <= args.warmup <= 10:
+        parser.error("--reps 1..20, --duration 0..60, --warmup 0..10")
+    if os.cpu_count() is None or (os.cpu_count() or 1) < 2:
+        log("warning: fewer than 2 CPUs; server and load generator will share a core")
+    for tool in ("gcc", "taskset", "git"):
+        if not shutil.which(tool):
+            log(f"{tool} is required")
+            return 2
+
+    ensure_venv(args.reinstall)
+    build_tools()
+    files = {"json": BUILD / "payload-1KiB.json", "json_z": BUILD / "payload-1KiB.json.deflate"}
+    files["json"].write_bytes(json_payload())
+    files["json_z"].write_bytes(raw_deflate(json_payload()))
+
+    only = [x.strip() for x in args.only.split(",") if x.strip()]
+    servers = [s for s in ALL_SERVERS if s in only] or list(ALL_SERVERS)
+    wanted = [x for x in only if x not in ALL_SERVERS]
+    selected = [
+        w
+        for w in workloads(args.quick, files)
+        if not wanted or any(w.id == x or w.id.startswith(x) for x in wanted)
+    ]
+    if not selected:
+        parser.error(f"no workload matches {wanted}")
+
+    started = time.monotonic()
+    now = _dt.datetime.now(_dt.UTC)
+    meta: dict[str, Any] = {
+        "date": now.strftime("%Y-%m-%d %H:%M UTC"),
+        "reps": args.reps,
+        "duration": args.duration,
+        "warmup": args.warmup,
+        "quick": args.quick,
+        "servers": servers,
+        "machine": machine(),
+        "versions": versions(),
+        "pinning": {"server_cpu": SERVER_CPU, "loadgen_cpu": CLIENT_CPU},
+        "workloads": [w.__dict__ | {"loadgen_extra": " ".join(w.loadgen_extra)} for w in selected],
+    }
+    log(f"{len(selected)} workloads x {len(servers)} servers x {args.reps} reps")
+    with terminate_on_signal():
+        runs = run_all(selected, servers, args.reps, args.warmup, args.duration)
+    summary = summarize(runs)
+    meta["elapsed_s"] = round(time.monotonic() - started, 1)
+    RESULTS.mkdir(exist_ok=True)
+    document = {"meta": meta, "summary": summary, "runs": runs}
+    stamp = now.strftime("%Y%m%dT%H%M%SZ")
+    text = json.dumps(document, indent=1, sort_keys=True)
+    (RESULTS / f"e2e-{stamp}.json").write_text(text)
+    (RESULTS / "e2e-latest.json").write_text(text)
+    rendered = table(summary, meta)
+    (RESULTS / "e2e-latest.md").write_text(rendered)
+    print(rendered)
+    if not args.no_chart:
+        title = (
+            f"wsfast end-to-end, {meta['date']}, medians of {args.reps} x {args.duration} s; "
+            f"server CPU {SERVER_CPU}, load generator CPU {CLIENT_CPU}"
+        )
+        chart(summary, RESULTS / "e2e-latest.png", title)
+    log(f"done in {meta['elapsed_s']} s; results in {RESULTS}/e2e-{stamp}.json")
+    failed = [r for r in runs if r.get("error")]
+    return 1 if failed and len(failed) == len(runs) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
