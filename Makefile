@@ -5,7 +5,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help build cython dev wheel run test test-rust test-python lint format bench clean
+.PHONY: help build cython dev wheel run test test-rust test-python lint format bench fuzz clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -53,6 +53,15 @@ bench: build ## micro-benchmarks (pytest-benchmark), then ratios from the same r
 	$(PY) -m pytest bench/bench_*.py -q -p no:cacheprovider --benchmark-only --benchmark-warmup=on --benchmark-min-rounds=20 \
 		--benchmark-columns=median,ops --benchmark-sort=name --benchmark-json=bench/results/micro.json
 	$(PY) bench/report.py bench/results/micro.json
+
+FUZZ_SECONDS ?= 60
+fuzz: ## run each cargo-fuzz target for FUZZ_SECONDS from the committed seeds
+	command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz
+	cd rust && for t in protocol handshake deflate; do \
+		mkdir -p fuzz/corpus/$$t && cp fuzz/seeds/$$t/* fuzz/corpus/$$t/ && \
+		RUSTC_BOOTSTRAP=1 cargo fuzz run -O $$t fuzz/corpus/$$t -- \
+			-max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 || exit 1; \
+	done
 
 clean: ## remove build products
 	rm -rf target dist build python/wsfast/*.so cython_ext/*.c
