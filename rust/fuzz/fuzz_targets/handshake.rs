@@ -4,7 +4,9 @@
 #![no_main]
 
 use _rust::deflate::{accept_response, negotiate_server, DeflateConfig};
-use _rust::handshake::{parse_extensions, parse_request, parse_response, validate_request, validate_response};
+use _rust::handshake::{
+    parse_extensions, parse_request, parse_response, validate_request, validate_response,
+};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -16,7 +18,12 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(Some((resp, n))) = parse_response(data, 4096) {
         assert!(n <= data.len());
-        let _ = validate_response(&resp, "dGhlIHNhbXBsZSBub25jZQ==", &["chat".to_owned()], Some("permessage-deflate"));
+        let _ = validate_response(
+            &resp,
+            "dGhlIHNhbXBsZSBub25jZQ==",
+            &["chat".to_owned()],
+            Some("permessage-deflate"),
+        );
     }
     if let Ok(text) = std::str::from_utf8(data) {
         if let Ok(exts) = parse_extensions(&[text]) {

@@ -10,9 +10,17 @@ use _rust::protocol::{Config, EventKind, Protocol};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&flags, rest)) = data.split_first() else { return };
-    let Some((&step, input)) = rest.split_first() else { return };
-    let mut cfg = Config::new(if flags & 1 == 0 { Role::Server } else { Role::Client });
+    let Some((&flags, rest)) = data.split_first() else {
+        return;
+    };
+    let Some((&step, input)) = rest.split_first() else {
+        return;
+    };
+    let mut cfg = Config::new(if flags & 1 == 0 {
+        Role::Server
+    } else {
+        Role::Client
+    });
     cfg.max_message_size = 4096;
     cfg.max_frame_size = 2048;
     if flags & 2 != 0 {
