@@ -11,6 +11,7 @@ from libc.stdint cimport int32_t, uint8_t, uint16_t, uint32_t
 include "includes/wsfast_rs.pxd"
 include "core.pyx"
 include "loop.pyx"
+include "client.pyx"
 
 #: Identifies this extension in wsfast.build_info.
 BUILD = "cython"

@@ -10,8 +10,12 @@
 The layers follow the rest of wsfast: the opening handshake is built and checked in
 Rust (``wsfast._rust``), every frame goes through the Rust protocol core behind the
 Cython ``Core`` class, and this module only moves bytes between the socket and the
-core. One ``recv_into`` feeds the core one buffer; every message that buffer
-completed is queued, so most calls to :meth:`ClientConnection.recv` only pop a queue.
+core. The receive path is Cython (``ClientReader`` in ``cython_ext/client.pyx``): one
+``recv()`` system call, with the GIL released, fills a buffer that goes to the core in
+one call, and each message is built straight from the core's event records when
+:meth:`ClientConnection.recv` asks for it. :meth:`ClientConnection.recv_view`,
+:meth:`ClientConnection.recv_into` and :meth:`ClientConnection.run` skip even that
+object for the hottest loops.
 
 Threads: one thread may receive (``recv``, iteration, ``PongWaiter.wait``) while
 others send; sends are serialised by a lock, so frames never interleave. With TLS,
@@ -29,8 +33,7 @@ import ssl as ssl_module
 import threading
 import time
 import urllib.parse
-from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import Any, Final, TypeAlias
 
@@ -54,8 +57,7 @@ Data: TypeAlias = str | bytes
 #: Extra request headers: a mapping or ``(name, value)`` pairs.
 HeadersLike: TypeAlias = Mapping[str, str] | Iterable[tuple[str, str]]
 
-# Event kinds returned by Core.receive_data (cython_ext/core.pyx).
-_EV_BINARY: Final = 2
+# Control event kinds returned by ClientReader.read (cython_ext/client.pyx).
 _EV_CLOSE: Final = 8
 _EV_PONG: Final = 10
 
@@ -162,10 +164,13 @@ class ClientConnection:
         self._close_timeout = close_timeout
         self._local_address: Any = sock.getsockname()
         self._remote_address: Any = sock.getpeername()
-        # Messages completed by received buffers, oldest first.
-        self._messages: deque[Data] = deque()
-        # One reusable receive buffer; the core copies what it keeps.
-        self._buffer = bytearray(read_buffer)
+        # The receive path: reads into its own buffer (plain TCP) or is fed what
+        # the TLS socket decrypted into ours; it holds the messages not yet returned.
+        self._reader: Any = cy.ClientReader(
+            core, None if self._tls else sock, read_buffer, self._fill
+        )
+        # TLS reads go through this buffer; plain TCP only drains into it at the end.
+        self._buffer = bytearray(read_buffer if self._tls else 4096)
         self._view = memoryview(self._buffer)
         self._read_lock = threading.Lock()
         self._write_lock = threading.Lock()
@@ -234,12 +239,7 @@ class ClientConnection:
                 message received before has been returned.
             ConnectionClosedError: likewise, after an abnormal closure.
         """
-        # Fast path: a message of an earlier batch is waiting.
-        messages = self._messages
-        if messages:
-            return messages.popleft()
-        self._fill(timeout)
-        return messages.popleft()
+        return self._reader.recv(timeout)  # type: ignore[no-any-return]
 
     def recv_many(self, timeout: float | None = None) -> list[Data]:
         """Return every message received so far, waiting for at least one.
@@ -254,12 +254,81 @@ class ClientConnection:
             TimeoutError: if no message came in time.
             ConnectionClosed: once the connection is closed and drained.
         """
-        messages = self._messages
-        if not messages:
-            self._fill(timeout)
-        batch = list(messages)
-        messages.clear()
-        return batch
+        return self._reader.recv_many(timeout)  # type: ignore[no-any-return]
+
+    def recv_view(self, timeout: float | None = None) -> memoryview:
+        """Return the next message as a read-only memoryview, without copying it.
+
+        DANGER: borrowed memory. The view points into the connection's receive
+        buffers, which the next receive call reuses. It is valid only until the next
+        call to any receive method on this connection (``recv*``, :meth:`run`,
+        iteration, :meth:`PongWaiter.wait`, :meth:`close`), from any thread. After
+        that it may show other bytes, or point at freed memory: reading it then is
+        undefined behaviour, and may crash the interpreter. Copy what you keep
+        (``bytes(view)``); never store the view or pass it to another thread.
+
+        Text messages come as their UTF-8 bytes (already validated). Use this for
+        the hottest loops that parse each message at once, e.g. ``orjson.loads(view)``.
+
+        Args:
+            timeout: seconds to wait at most; None waits until a message comes.
+
+        Returns:
+            A memoryview of the message payload (format "B", read-only).
+
+        Raises:
+            TimeoutError: if no message came in time.
+            ConnectionClosed: once the connection is closed and drained.
+        """
+        return self._reader.recv_view(timeout)  # type: ignore[no-any-return]
+
+    def recv_into(self, buffer: bytearray | memoryview, timeout: float | None = None) -> int:
+        """Copy the next message into ``buffer`` (from its start) and return its length.
+
+        No object is created per message: the payload goes from the connection's
+        receive buffer straight into yours, which you may reuse for every call.
+        Text messages are copied as UTF-8 bytes.
+
+        Args:
+            buffer: a writable, C-contiguous bytes-like object (``bytearray``,
+                writable ``memoryview``, numpy ``uint8`` array...).
+            timeout: seconds to wait at most; None waits until a message comes.
+
+        Returns:
+            The message length in bytes; ``buffer[:length]`` holds the message.
+
+        Raises:
+            ValueError: if the message is longer than ``buffer``; it stays queued,
+                so a retry with a larger buffer returns it.
+            TimeoutError: if no message came in time.
+            ConnectionClosed: once the connection is closed and drained.
+        """
+        return self._reader.recv_into(buffer, timeout)  # type: ignore[no-any-return]
+
+    def run(self, handler: Callable[[Any], object], *, view: bool = False) -> bool:
+        """Call ``handler(message)`` for every message, in a loop compiled in Cython.
+
+        The least overhead per message: no Python-level ``recv`` call and no queue.
+        The loop ends when ``handler`` returns ``False`` (exactly ``False``: any other
+        value, None included, continues), or when the connection closes normally.
+        Exceptions from ``handler`` propagate; unread messages stay queued.
+
+        Args:
+            handler: called with each message, ``str`` for text and ``bytes`` for
+                binary, or a memoryview if ``view`` is true.
+            view: pass a read-only memoryview of the payload instead of a new
+                ``str``/``bytes``. DANGER: borrowed memory, valid only while
+                ``handler`` runs (the same rules as :meth:`recv_view`): never keep
+                it after ``handler`` returns.
+
+        Returns:
+            True if ``handler`` stopped the loop, False if the connection closed
+            normally.
+
+        Raises:
+            ConnectionClosedError: if the connection closes abnormally.
+        """
+        return self._reader.run(handler, view)  # type: ignore[no-any-return]
 
     def __iter__(self) -> Iterator[Data]:
         """Yield messages until the connection closes normally.
@@ -279,8 +348,8 @@ class ClientConnection:
         if not self._read_lock.acquire(timeout=-1 if timeout is None else max(timeout, 0.0)):
             raise TimeoutError("timed out waiting for another thread's recv")
         try:
-            messages = self._messages
-            while not messages:
+            pending = self._reader.pending
+            while not pending():
                 if self._terminated:
                     raise self._closed_error()
                 self._read_once(deadline)
@@ -293,21 +362,24 @@ class ClientConnection:
         Raises:
             TimeoutError: if nothing arrived before ``deadline``.
         """
-        try:
-            n = self._recv_into(deadline)
-        except TimeoutError:
-            raise
-        except OSError:
-            # Reset or aborted: the same as an end of file without a closing handshake.
-            n = 0
-        # A Cython fast path belongs here: recv_into the core's own buffer and append
-        # the messages straight to the deque, without the (kind, payload) tuples.
-        if n:
-            events = self._core.receive_data(self._view[:n])
+        reader = self._reader
+        if not self._tls:
+            # The hot path: poll (with a deadline), recv and feed, all in Cython.
+            timeout = -1.0 if deadline is None else max(deadline - time.monotonic(), 0.0)
+            controls = reader.read(timeout)
         else:
+            try:
+                n = self._recv_into(deadline)
+            except TimeoutError:
+                raise
+            except OSError:
+                # Reset or aborted: an end of file without a closing handshake.
+                n = 0
+            controls = reader.feed(self._view[:n])  # empty: end of file
+        if reader.eof:
             self._eof = True
-            events = self._core.receive_eof()
-        self._handle(events)
+        if controls is not None:
+            self._handle(controls)
 
     def _recv_into(self, deadline: float | None) -> int:
         """One ``recv_into`` of the reusable buffer, bounded by ``deadline``."""
@@ -338,24 +410,16 @@ class ClientConnection:
         finally:
             sock.settimeout(None)
 
-    def _handle(self, events: list[tuple[int, Any]]) -> None:
-        """Queue the messages of one batch and act on its control events."""
-        append = self._messages.append
-        control = False
+    def _handle(self, controls: list[tuple[int, Any]]) -> None:
+        """Act on the control events of one batch (its messages stay in the reader)."""
         closing = False
-        for kind, payload in events:
-            if kind <= _EV_BINARY:
-                append(payload)
-            else:
-                control = True
-                if kind == _EV_PONG:
-                    self._pong_received(payload)
-                elif kind == _EV_CLOSE:
-                    closing = True
-                # Pings need nothing here: the core queued the pong already.
+        for kind, payload in controls:
+            if kind == _EV_PONG:
+                self._pong_received(payload)
+            elif kind == _EV_CLOSE:
+                closing = True
+            # Pings need nothing here: the core queued the pong already.
         core = self._core
-        if not control and not core.close_expected():
-            return
         # Write what the core queued: pongs, the reply to a close frame, or the close
         # frame that fails the connection after a protocol error.
         with self._write_lock:
@@ -592,6 +656,9 @@ class ClientConnection:
         if self._terminated:
             return
         self._eof = True
+        # Keep the messages not yet returned: end of file makes the core reuse its
+        # buffers.
+        self._reader.keep_pending()
         self._core.receive_eof()
         self._terminated = True
         self._sock.close()
@@ -784,5 +851,7 @@ def connect(
         raise
     if consumed < len(received):
         # The server may send frames right behind its 101 response.
-        connection._handle(core.receive_data(bytes(received[consumed:])))
+        controls = connection._reader.feed(bytes(received[consumed:]))
+        if controls is not None:
+            connection._handle(controls)
     return connection
