@@ -755,6 +755,15 @@ int main(int argc, char **argv) {
         srv1 = server_cpu_s();
     }
 
+    /* Close politely where a frame boundary allows it (code 1000), then just exit. */
+    static const unsigned char close_frame[8] = {0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8};
+    for (int i = 0; i < opt.conns; i++) {
+        struct conn *c = &conns[i];
+        if (c->st == ST_OPEN && c->partial == 0 && c->ctrl_len == 0)
+            if (send(c->fd, close_frame, sizeof close_frame, MSG_NOSIGNAL | MSG_DONTWAIT) > 0)
+                shutdown(c->fd, SHUT_WR);
+    }
+
     double wall = tm1 > tm0 && tm0 ? (double)(tm1 - tm0) / 1e9 : 0;
     double lg_cpu = wall > 0 ? (cpu1 - cpu0) / wall : 0;
     double msgs_s = wall > 0 ? (double)echoes / wall : 0;

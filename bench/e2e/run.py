@@ -220,6 +220,7 @@ class ServerProcess:
     name: str
     port: int
     proc: subprocess.Popen[str]
+    log_path: Path
 
     @property
     def pid(self) -> int:
@@ -285,37 +286,37 @@ def server_command(
 
 
 def start_server(name: str, port: int, cmd: list[str]) -> ServerProcess:
-    proc = subprocess.Popen(
-        ["taskset", "-c", SERVER_CPU, *cmd],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=str(HERE),
-        start_new_session=True,
-        preexec_fn=_raise_nofile,
-    )
+    """Start a server pinned to SERVER_CPU; its output goes to a log file, never a pipe
+    (a pipe nobody reads would block a server that logs every dropped connection)."""
+    logs = BUILD / "logs"
+    logs.mkdir(exist_ok=True)
+    log_path = logs / f"{name}-{port}.log"
+    with open(log_path, "w") as log_file:
+        proc = subprocess.Popen(
+            ["taskset", "-c", SERVER_CPU, *cmd],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            cwd=str(HERE),
+            start_new_session=True,
+            preexec_fn=_raise_nofile,
+        )
     children.append(proc)
-    assert proc.stdout is not None
     deadline = time.monotonic() + 30
-    lines = []
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        if "listening on" in line:
-            os.set_blocking(proc.stdout.fileno(), False)
-            return ServerProcess(name, port, proc)
+    while time.monotonic() < deadline and proc.poll() is None:
+        if "listening on" in log_path.read_text(errors="replace"):
+            return ServerProcess(name, port, proc, log_path)
+        time.sleep(0.05)
     kill(proc)
-    raise RuntimeError(f"{name} did not start: {''.join(lines)[-500:]}")
+    raise RuntimeError(f"{name} did not start: {log_path.read_text(errors='replace')[-500:]}")
 
 
-def drain_output(server: ServerProcess) -> str:
-    """Read whatever the server printed (non-blocking), for error reports."""
-    assert server.proc.stdout is not None
+def server_output(server: ServerProcess) -> str:
+    """The server's log, for error reports."""
     try:
-        return server.proc.stdout.read() or ""
-    except (OSError, TypeError):
+        return server.log_path.read_text(errors="replace")
+    except OSError:
         return ""
 
 
@@ -531,7 +532,7 @@ def run_all(
                     hold = duration if w.kind.startswith("idle") else duration + warmup
                     result = run_loadgen(loadgen_args(w, server, warmup, duration), hold + 60)
                     if not server.alive():
-                        tail = drain_output(server)[-300:]
+                        tail = server_output(server)[-300:]
                         result.setdefault("error", "")
                         result["error"] = (result["error"] + f"; server died: {tail}").strip("; ")
                     record.update(result)
