@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
-import os
 import queue
 import statistics
 import subprocess
@@ -184,6 +183,11 @@ class FeedServer:
                 return line
         return None
 
+    def drain(self) -> None:
+        """Drop reports left over from an earlier (failed) run."""
+        while self.next_line(0.0) is not None:
+            pass
+
     def stop(self) -> dict[str, Any] | None:
         e2e.kill(self.proc)
         exit_line = None
@@ -253,13 +257,16 @@ def one_run(
     server: FeedServer, client: Client, w: Workload, count: int, duration: float
 ) -> dict[str, Any]:
     timeout = 60.0 if w.mode == "feed" else duration + 30.0
+    server.drain()
     result = run_client(client, w, server.port, count, duration, timeout)
-    conn = server.next_conn(5.0)
     record: dict[str, Any] = {"workload": w.name, "client": client.name, "count": count}
     record.update(result)
     record.pop("pid", None)
+    record["library"] = record.pop("client", client.name)
+    record["client"] = client.name
     if "skipped" in result or "error" in result:
         return record
+    conn = server.next_conn(5.0)
     if conn is not None:
         record["server_cpu_s"] = conn.get("cpu_s")
         record["server_cpu_share"] = conn["cpu_s"] / max(conn["seconds"], 1e-9)
@@ -346,6 +353,8 @@ METRICS = ["msgs_per_s", "cpu_s_per_m", "server_cpu_share", "p50_us", "p99_us", 
 def summarize(runs: list[dict[str, Any]], clients: list[Client]) -> dict[str, Any]:
     """Medians per workload and client; ratios to the best peer (a non-wsfast client)."""
     peers = {c.name for c in clients if not c.wsfast}
+    order = {c.name: i for i, c in enumerate(clients)}
+    runs = sorted(runs, key=lambda r: order.get(r["client"], len(order)))
     summary: dict[str, dict[str, dict[str, Any]]] = {}
     for r in runs:
         entry = summary.setdefault(r["workload"], {}).setdefault(r["client"], {"runs": []})
@@ -502,7 +511,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("no client or no workload selected")
 
     started = time.monotonic()
-    now = _dt.datetime.now(_dt.timezone.utc)
+    now = _dt.datetime.now(_dt.UTC)
     ensure_env(args.reinstall)
     binary = build_feed_server()
     meta: dict[str, Any] = {
@@ -549,5 +558,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("PYTHONHASHSEED", "0")
     sys.exit(main())

@@ -18,7 +18,7 @@ import _common as c
 from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 
 
-class FeedListener(WSListener):  # type: ignore[misc]
+class FeedListener(WSListener):
     def __init__(self, meter: c.Meter, done: asyncio.Future[None]) -> None:
         self.meter = meter
         self.done = done
@@ -48,7 +48,7 @@ class FeedListener(WSListener):  # type: ignore[misc]
             self.done.set_result(None)
 
 
-class RttListener(WSListener):  # type: ignore[misc]
+class RttListener(WSListener):
     def __init__(self, meter: c.Meter, payload: bytes, duration: float) -> None:
         self.meter = meter
         self.payload = payload
