@@ -25,22 +25,20 @@ connection.
 
 from __future__ import annotations
 
-import base64
 import os
 import select
 import socket
 import ssl as ssl_module
 import threading
 import time
-import urllib.parse
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
-from typing import Any, Final, TypeAlias
+from typing import Any, Final
 
+from wsfast._client_common import ClientHandshake, Data, HeadersLike, closed_error
 from wsfast._native import cy, rust
 from wsfast.exceptions import (
     ConnectionClosed,
-    ConnectionClosedError,
     ConnectionClosedOK,
     InvalidHandshake,
     InvalidState,
@@ -52,23 +50,9 @@ __all__ = ["ClientConnection", "PongWaiter", "connect"]
 # What to offer for permessage-deflate; exported as ``wsfast.DeflateConfig``.
 DeflateConfig = rust.DeflateConfig
 
-#: A received message: ``str`` for text, ``bytes`` for binary.
-Data: TypeAlias = str | bytes
-#: Extra request headers: a mapping or ``(name, value)`` pairs.
-HeadersLike: TypeAlias = Mapping[str, str] | Iterable[tuple[str, str]]
-
 # Control event kinds returned by ClientReader.read (cython_ext/client.pyx).
 _EV_CLOSE: Final = 8
 _EV_PONG: Final = 10
-
-# A closing handshake with these codes both ways is a normal closure; 1005 is a
-# close frame without a status code, which a peer may send when all went well.
-_OK_CLOSE_CODES: Final = frozenset({1000, 1001, 1005})
-_ABNORMAL_CLOSURE: Final = 1006
-_UNLIMITED: Final = 1 << 62
-_DEFAULT_PORTS: Final = {"ws": 80, "wss": 443}
-# Characters left alone when quoting the request target: RFC 3986 reserved ones and "%".
-_TARGET_SAFE: Final = "!#$%&'()*+,/:;=?@[]~"
 
 
 class PongWaiter:
@@ -169,6 +153,12 @@ class ClientConnection:
         self._reader: Any = cy.ClientReader(
             core, None if self._tls else sock, read_buffer, self._fill
         )
+        # The per-message methods go straight to the reader's C methods: an instance
+        # attribute shadows the method of the same name below (which documents it and
+        # does the same), saving a Python-level call per message.
+        self.recv = self._reader.recv  # type: ignore[method-assign]
+        self.recv_view = self._reader.recv_view  # type: ignore[method-assign]
+        self.recv_into = self._reader.recv_into  # type: ignore[method-assign]
         # TLS reads go through this buffer; plain TCP only drains into it at the end.
         self._buffer = bytearray(read_buffer if self._tls else 4096)
         self._view = memoryview(self._buffer)
@@ -674,17 +664,7 @@ class ClientConnection:
 
     def _closed_error(self, *, force_error: bool = False) -> ConnectionClosed:
         """The exception describing how the connection ended (or is ending)."""
-        received = self._core.close_received
-        sent = self._core.close_sent
-        code, reason = received if received is not None else (_ABNORMAL_CLOSURE, "")
-        sent_code, sent_reason = sent if sent is not None else (None, None)
-        ok = (
-            not force_error
-            and code in _OK_CLOSE_CODES
-            and (sent_code is None or sent_code in _OK_CLOSE_CODES)
-        )
-        cls = ConnectionClosedOK if ok else ConnectionClosedError
-        return cls(code, reason, sent_code, sent_reason)
+        return closed_error(self._core, force_error=force_error)
 
     def __enter__(self) -> ClientConnection:
         return self
@@ -699,37 +679,6 @@ class ClientConnection:
 
     def __repr__(self) -> str:
         return f"<ClientConnection {self.state.name} {self._remote_address!r}>"
-
-
-def _parse_url(url: str) -> tuple[bool, str, int, str, str]:
-    """Split a ws:// or wss:// URL into (tls, host, port, Host header, request target)."""
-    parts = urllib.parse.urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme not in _DEFAULT_PORTS:
-        raise ValueError(f"not a ws:// or wss:// URL: {url!r}")
-    host = parts.hostname
-    if not host:
-        raise ValueError(f"no host in URL {url!r}")
-    port = parts.port or _DEFAULT_PORTS[scheme]
-    host_header = f"[{host}]" if ":" in host else host
-    if parts.port is not None and port != _DEFAULT_PORTS[scheme]:
-        host_header += f":{port}"
-    target = urllib.parse.quote(parts.path or "/", safe=_TARGET_SAFE)
-    if parts.query:
-        target += "?" + urllib.parse.quote(parts.query, safe=_TARGET_SAFE)
-    return scheme == "wss", host, port, host_header, target
-
-
-def _header_list(url: str, headers: HeadersLike | None) -> list[tuple[str, str]]:
-    """Extra headers as pairs, plus Authorization for credentials in the URL."""
-    pairs = list(headers.items() if isinstance(headers, Mapping) else headers or ())
-    parts = urllib.parse.urlsplit(url)
-    if parts.username is not None:
-        user = urllib.parse.unquote(parts.username)
-        password = urllib.parse.unquote(parts.password or "")
-        token = base64.b64encode(f"{user}:{password}".encode()).decode()
-        pairs.append(("Authorization", f"Basic {token}"))
-    return pairs
 
 
 def _remaining(deadline: float | None) -> float | None:
@@ -784,22 +733,12 @@ def connect(
         NegotiationError: if the server chose a subprotocol or extension not offered.
         InvalidHandshake: if the response is malformed or the connection closes early.
     """
-    tls, host, port, host_header, target = _parse_url(url)
+    handshake = ClientHandshake(
+        url, subprotocols=subprotocols, headers=headers, compression=compression
+    )
+    tls, host, port = handshake.tls, handshake.host, handshake.port
     if ssl is not None and not tls:
         raise ValueError("ssl is only for wss:// URLs")
-    offered_subprotocols = list(subprotocols)
-    config: Any = None
-    if compression is True:
-        config = DeflateConfig()
-    elif compression is not False and compression is not None:
-        if not isinstance(compression, DeflateConfig):
-            raise TypeError("compression must be a bool or a DeflateConfig")
-        config = compression
-    offer: str | None = None if config is None else rust.deflate_offer(config)
-    key = base64.b64encode(os.urandom(16)).decode()
-    request: bytes = rust.build_request(
-        host_header, target, key, offered_subprotocols, offer, _header_list(url, headers)
-    )
 
     deadline = None if open_timeout is None else time.monotonic() + open_timeout
     sock = socket.create_connection((host, port), timeout=_remaining(deadline))
@@ -808,38 +747,24 @@ def connect(
         if tls:
             context = ssl if ssl is not None else ssl_module.create_default_context()
             sock = context.wrap_socket(sock, server_hostname=server_hostname or host)
-        sock.sendall(request)
+        sock.sendall(handshake.request)
 
         # Read until the response head is complete; bytes after it are frames.
         received = bytearray()
-        while True:
-            parsed = rust.parse_response(received)
-            if parsed is not None:
-                break
+        while (core := handshake.receive(received, max_size=max_size)) is None:
             sock.settimeout(_remaining(deadline))
             chunk = sock.recv(16384)
             if not chunk:
                 raise InvalidHandshake("connection closed during the opening handshake")
             received += chunk
-        response, consumed = parsed
-        subprotocol, extension_values = rust.validate_response(
-            response, key, offered_subprotocols, offer
-        )
-        params = None if config is None else rust.accept_deflate_response(extension_values, config)
-        core = cy.Core(
-            "client",
-            max_size=_UNLIMITED if max_size is None else max_size,
-            deflate=params,
-            compression_level=6 if config is None else config.level,
-        )
         sock.settimeout(None)
         connection = ClientConnection(
             sock,
             core,
-            subprotocol=subprotocol,
-            extensions=tuple(extension_values),
-            deflate_params=params,
-            response_headers=response.headers,
+            subprotocol=handshake.subprotocol,
+            extensions=handshake.extensions,
+            deflate_params=handshake.deflate_params,
+            response_headers=handshake.response_headers,
             close_timeout=close_timeout,
             read_buffer=read_buffer,
         )
@@ -849,9 +774,9 @@ def connect(
     except BaseException:
         sock.close()
         raise
-    if consumed < len(received):
+    if handshake.consumed < len(received):
         # The server may send frames right behind its 101 response.
-        controls = connection._reader.feed(bytes(received[consumed:]))
+        controls = connection._reader.feed(bytes(received[handshake.consumed :]))
         if controls is not None:
             connection._handle(controls)
     return connection
