@@ -273,6 +273,10 @@ cdef class ClientReader:
                 return _bytes(e.data, e.len)
         return None
 
+    cpdef object take(self):
+        """The next message as str/bytes, or None if none is waiting (never reads)."""
+        return self._next()
+
     cpdef object recv(self, timeout=None):
         """The next message, reading as needed (see ``ClientConnection.recv``)."""
         cdef object msg

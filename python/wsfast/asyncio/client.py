@@ -1,0 +1,578 @@
+# SPDX-License-Identifier: MIT
+"""asyncio WebSocket client, in the idiom of ``websockets.asyncio.client``.
+
+::
+
+    async with wsfast.asyncio.connect("ws://127.0.0.1:8000/") as ws:
+        await ws.send("hello")
+        print(await ws.recv())
+        async for message in ws:
+            ...
+
+The connection is an ``asyncio.BufferedProtocol``: the event loop (asyncio's or
+uvloop's) reads straight into the Cython ``ClientReader``'s buffer, and each buffer
+goes to the Rust core in one call. Messages are built from the core's event records
+only when :meth:`ClientConnection.recv` takes them, so a ``recv`` that finds one
+waiting returns without suspending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import ssl as ssl_module
+import time
+from collections.abc import AsyncIterator, Generator, Iterable
+from types import TracebackType
+from typing import Any, Final
+
+from wsfast._client_common import ClientHandshake, Data, HeadersLike, closed_error
+from wsfast._native import cy
+from wsfast.exceptions import (
+    ConnectionClosed,
+    ConnectionClosedOK,
+    InvalidHandshake,
+    InvalidState,
+)
+from wsfast.frames import State
+
+__all__ = ["ClientConnection", "connect"]
+
+# Control event kinds returned by ClientReader (cython_ext/client.pyx).
+_EV_CLOSE: Final = 8
+_EV_PONG: Final = 10
+
+
+class ClientConnection(asyncio.BufferedProtocol):
+    """One asyncio client connection, returned by :func:`connect`.
+
+    Send with :meth:`send`; receive with :meth:`recv` or ``async for``; end with
+    :meth:`close` or an ``async with`` block. One coroutine may receive while
+    others send.
+    """
+
+    def __init__(
+        self,
+        handshake: ClientHandshake,
+        *,
+        max_size: int | None,
+        max_queue: int,
+        close_timeout: float | None,
+        read_buffer: int,
+    ) -> None:
+        """Prepare a connection that performs ``handshake`` (use :func:`connect`)."""
+        self._handshake = handshake
+        self._max_size = max_size
+        self._max_queue = max_queue
+        self._close_timeout = close_timeout
+        self._read_buffer = read_buffer
+        self._loop = asyncio.get_running_loop()
+        self._transport: Any = None
+        self._core: Any = None
+        self._reader: Any = None
+        # Before the upgrade: what the server sent so far.
+        self._received: bytearray | None = bytearray()
+        self._head_buffer = bytearray(16384)
+        self._opened: asyncio.Future[None] = self._loop.create_future()
+        self._closed: asyncio.Future[None] = self._loop.create_future()
+        # The coroutine waiting in recv() for a message, if any.
+        self._waiter: asyncio.Future[None] | None = None
+        self._drain_waiter: asyncio.Future[None] | None = None
+        self._write_paused = False
+        self._read_paused = False
+        self._pongs: dict[bytes, tuple[asyncio.Future[float], float]] = {}
+        self._close_timer: asyncio.TimerHandle | None = None
+        self._lost = False
+
+    # ---- properties --------------------------------------------------------------
+
+    @property
+    def subprotocol(self) -> str | None:
+        """The subprotocol the server chose, or None."""
+        return self._handshake.subprotocol
+
+    @property
+    def extensions(self) -> tuple[str, ...]:
+        """The ``Sec-WebSocket-Extensions`` values the server answered with."""
+        return self._handshake.extensions
+
+    @property
+    def deflate_params(self) -> Any:
+        """The negotiated ``DeflateParams``, or None when messages are not compressed."""
+        return self._handshake.deflate_params
+
+    @property
+    def response_headers(self) -> list[tuple[str, str]]:
+        """The headers of the server's 101 response, as ``(name, value)`` pairs."""
+        return list(self._handshake.response_headers)
+
+    @property
+    def local_address(self) -> Any:
+        """The socket's own address, as ``socket.getsockname()`` returned it."""
+        return self._transport.get_extra_info("sockname")
+
+    @property
+    def remote_address(self) -> Any:
+        """The server's address, as ``socket.getpeername()`` returned it."""
+        return self._transport.get_extra_info("peername")
+
+    @property
+    def state(self) -> State:
+        """OPEN, CLOSING while a closing handshake runs, CLOSED once TCP is closed."""
+        if self._lost:
+            return State.CLOSED
+        if self._core is None:
+            return State.CONNECTING
+        return State(min(self._core.state, State.CLOSING))
+
+    # ---- asyncio.BufferedProtocol ------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Send the upgrade request."""
+        # asyncio and uvloop both set TCP_NODELAY on TCP transports. uvloop's
+        # transports do not derive from asyncio.WriteTransport, hence no isinstance.
+        self._transport = transport
+        write: Any = transport.write  # type: ignore[attr-defined]
+        write(self._handshake.request)
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        """Where the loop writes the next read: the reader's own buffer once open."""
+        reader = self._reader
+        if reader is not None:
+            return reader.get_buffer()  # type: ignore[no-any-return]
+        return memoryview(self._head_buffer)
+
+    def buffer_updated(self, nbytes: int) -> None:
+        """Hand the bytes just read to the core (after the upgrade) and wake recv()."""
+        reader = self._reader
+        if reader is None:
+            self._head_received(nbytes)
+            return
+        # One call into the core per read; messages stay as records until taken.
+        controls = reader.feed_buffer(nbytes)
+        if controls is not None:
+            self._handle(controls)
+        self._after_feed()
+
+    def _after_feed(self) -> None:
+        """Wake the receiver; stop reading while too many messages wait."""
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        if not self._read_paused and self._reader.pending_count() > self._max_queue:
+            self._read_paused = True
+            self._transport.pause_reading()
+
+    def _head_received(self, nbytes: int) -> None:
+        """Collect the response head; once complete, start the WebSocket connection."""
+        received = self._received
+        assert received is not None
+        received += self._head_buffer[:nbytes]
+        try:
+            core = self._handshake.receive(received, max_size=self._max_size)
+        except BaseException as exc:
+            if not self._opened.done():
+                self._opened.set_exception(exc)
+            self._transport.abort()
+            return
+        if core is None:
+            return
+        self._core = core
+        self._reader = cy.ClientReader(core, None, self._read_buffer, None)
+        self._received = None
+        self._opened.set_result(None)
+        rest = received[self._handshake.consumed :]
+        if rest:
+            # The server may send frames right behind its 101 response.
+            controls = self._reader.feed(bytes(rest))
+            if controls is not None:
+                self._handle(controls)
+
+    def eof_received(self) -> bool:
+        """The server closed its side: feed end of file to the core; close the transport."""
+        if self._reader is not None and not self._reader.eof:
+            controls = self._reader.feed(b"")
+            if controls is not None:
+                self._handle(controls)
+            self._after_feed()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """The connection is over: wake every waiter."""
+        self._lost = True
+        if self._close_timer is not None:
+            self._close_timer.cancel()
+            self._close_timer = None
+        if not self._opened.done():
+            self._opened.set_exception(
+                InvalidHandshake("connection closed during the opening handshake")
+            )
+            # connect() may have given up already: no "never retrieved" report.
+            self._opened.exception()
+        if self._reader is not None and not self._reader.eof:
+            self._reader.feed(b"")
+        for future in (self._waiter, self._drain_waiter):
+            if future is not None and not future.done():
+                future.set_result(None)
+        for pong, _ in self._pongs.values():
+            if not pong.done():
+                pong.set_exception(self._closed_error())
+                # Nobody may await it: do not warn about an exception never retrieved.
+                pong.exception()
+        self._pongs.clear()
+        if not self._closed.done():
+            self._closed.set_result(None)
+
+    def pause_writing(self) -> None:
+        """The transport's write buffer is above its high-water mark."""
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        """The transport's write buffer drained below its low-water mark."""
+        self._write_paused = False
+        waiter = self._drain_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _handle(self, controls: list[tuple[int, Any]]) -> None:
+        """Act on the control events of one batch, then write what the core queued."""
+        for kind, payload in controls:
+            if kind == _EV_PONG:
+                self._pong_received(payload)
+        self._write_output()
+        if self._core.close_expected() and not self._lost:
+            # RFC 6455 section 7.1.1: the server closes TCP first; give it time.
+            self._start_close_timer()
+
+    def _start_close_timer(self) -> None:
+        if self._close_timer is None and self._close_timeout is not None:
+            self._close_timer = self._loop.call_later(self._close_timeout, self._abort)
+
+    def _abort(self) -> None:
+        self._close_timer = None
+        self._transport.abort()
+
+    def _pong_received(self, data: bytes) -> None:
+        """Resolve the waiter for ``data`` and every one of an earlier ping."""
+        pongs = self._pongs
+        if data not in pongs:
+            return  # unsolicited, allowed by RFC 6455 section 5.5.3
+        now = time.monotonic()
+        for key in list(pongs):
+            future, sent_at = pongs.pop(key)
+            if not future.done():
+                future.set_result(now - sent_at)
+            if key == data:
+                break
+
+    def _write_output(self) -> None:
+        out = self._core.data_to_send()
+        if out and not self._transport.is_closing():
+            self._transport.write(out)
+
+    def _closed_error(self) -> ConnectionClosed:
+        return closed_error(self._core)
+
+    # ---- receiving ---------------------------------------------------------------
+
+    async def recv(self) -> Data:
+        """Return the next message: ``str`` for text, ``bytes`` for binary.
+
+        Use ``asyncio.wait_for`` or ``asyncio.timeout`` for a deadline; a
+        cancelled ``recv`` loses no message.
+
+        Returns:
+            The message.
+
+        Raises:
+            ConnectionClosedOK: once the connection closed normally and every
+                message received before has been returned.
+            ConnectionClosedError: likewise, after an abnormal closure.
+            RuntimeError: if another coroutine is already waiting in ``recv``.
+        """
+        message = self._reader.take()
+        if message is not None:
+            return message  # type: ignore[no-any-return]
+        return await self._recv_wait()
+
+    async def _recv_wait(self) -> Data:
+        """Wait until a message comes or the connection ends."""
+        if self._waiter is not None:
+            raise RuntimeError("another coroutine is already waiting for the next message")
+        reader = self._reader
+        while True:
+            message = reader.take()
+            if message is not None:
+                return message  # type: ignore[no-any-return]
+            if self._lost or reader.eof or self._core.close_received is not None:
+                raise self._closed_error()
+            if self._read_paused:
+                # Every waiting message was taken: read again.
+                self._read_paused = False
+                self._transport.resume_reading()
+            self._waiter = self._loop.create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+
+    def __aiter__(self) -> AsyncIterator[Data]:
+        """Yield messages until the connection closes normally.
+
+        Raises:
+            ConnectionClosedError: if the connection closes abnormally.
+        """
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Data]:
+        while True:
+            try:
+                yield await self.recv()
+            except ConnectionClosedOK:
+                return
+
+    # ---- sending -----------------------------------------------------------------
+
+    async def send(self, message: str | bytes | bytearray | memoryview) -> None:
+        """Send a message: ``str`` as text, any bytes-like object as binary.
+
+        Waits while the transport's write buffer is above its high-water mark.
+
+        Args:
+            message: the message.
+
+        Raises:
+            ConnectionClosed: if the connection is closing or closed.
+            TypeError: if ``message`` is neither ``str`` nor bytes-like.
+        """
+        if self._lost:
+            raise self._closed_error()
+        try:
+            self._core.send(message)
+        except InvalidState:
+            raise self._closed_error() from None
+        self._transport.write(self._core.data_to_send())
+        if self._write_paused:
+            await self._drain()
+
+    async def _drain(self) -> None:
+        while self._write_paused and not self._lost:
+            self._drain_waiter = self._loop.create_future()
+            try:
+                await self._drain_waiter
+            finally:
+                self._drain_waiter = None
+        if self._lost:
+            raise self._closed_error()
+
+    async def ping(self, data: str | bytes | None = None) -> asyncio.Future[float]:
+        """Send a ping.
+
+        Args:
+            data: the payload (at most 125 bytes; ``str`` is UTF-8 encoded); by
+                default four random bytes.
+
+        Returns:
+            A future that resolves to the round-trip latency in seconds once the
+            pong arrives (``await await ws.ping()``).
+
+        Raises:
+            ConnectionClosed: if the connection is closing or closed.
+            InvalidState: if a ping with the same payload is still unanswered.
+            ValueError: if the payload is longer than 125 bytes.
+        """
+        pongs = self._pongs
+        if data is None:
+            payload = os.urandom(4)
+            while payload in pongs:
+                payload = os.urandom(4)
+        else:
+            payload = data.encode() if isinstance(data, str) else bytes(data)
+            if payload in pongs:
+                raise InvalidState("already waiting for a pong to the same payload")
+        if self._lost:
+            raise self._closed_error()
+        try:
+            self._core.send_ping(payload)
+        except InvalidState:
+            raise self._closed_error() from None
+        future: asyncio.Future[float] = self._loop.create_future()
+        pongs[payload] = (future, time.monotonic())
+        self._write_output()
+        return future
+
+    # ---- closing -----------------------------------------------------------------
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Perform the closing handshake, then close TCP.
+
+        Waits up to ``close_timeout`` for the server's close frame and end of file
+        (RFC 6455 section 7.1.1), then aborts the connection in any case. Messages
+        that arrive meanwhile stay available to :meth:`recv`. Calling ``close()``
+        again, or after the server closed, does nothing more than wait for the end.
+
+        Args:
+            code: the close code to send.
+            reason: the close reason (at most 123 bytes of UTF-8).
+
+        Raises:
+            ValueError: if the code or the reason cannot be sent.
+        """
+        if not self._lost:
+            try:
+                self._core.send_close(code, reason)
+            except InvalidState:
+                pass  # a close frame went out already; wait for the end as usual
+            self._write_output()
+            # Messages still arriving must not stall the closing handshake.
+            if self._read_paused:
+                self._read_paused = False
+                self._transport.resume_reading()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._closed), self._close_timeout)
+            except TimeoutError:
+                self._transport.abort()
+        await self._closed
+
+    async def wait_closed(self) -> None:
+        """Wait until the connection is closed."""
+        await self._closed
+
+    async def __aenter__(self) -> ClientConnection:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        return f"<wsfast.asyncio.ClientConnection {self.state.name}>"
+
+
+# A class named like a function, so that it supports both ``await`` and ``async with``.
+class connect:
+    """Open a WebSocket connection to ``url``.
+
+    Use either ``ws = await connect(url)`` or ``async with connect(url) as ws:``
+    (which closes the connection at the end of the block).
+
+    Args:
+        url: ``ws://host[:port]/path?query`` or ``wss://...``; IPv6 hosts in brackets.
+        subprotocols: subprotocols to offer, in order of preference.
+        headers: extra request headers (a mapping or ``(name, value)`` pairs).
+        compression: True offers permessage-deflate with default parameters, a
+            ``wsfast.DeflateConfig`` offers those parameters, False offers nothing.
+        max_size: largest message accepted, in bytes (after decompression); None for
+            no limit. A larger message fails the connection with 1009.
+        max_queue: stop reading from the socket while more messages than this wait
+            to be received (TCP then slows the server down).
+        open_timeout: seconds for TCP connect, TLS and the opening handshake together.
+        close_timeout: seconds :meth:`ClientConnection.close` waits for the server.
+        ssl: the TLS context for wss:// (default: ``ssl.create_default_context()``).
+        server_hostname: the name to check the certificate against (default: the host).
+        read_buffer: bytes per read.
+
+    Raises:
+        ValueError: if the URL or a header, subprotocol or option is invalid.
+        OSError: if the TCP connection or the TLS handshake fails.
+        TimeoutError: if the handshake takes longer than ``open_timeout``.
+        InvalidStatus: if the server answers with another status than 101 (``.status``).
+        InvalidHeader: if a required response header is missing or wrong.
+        NegotiationError: if the server chose a subprotocol or extension not offered.
+        InvalidHandshake: if the response is malformed or the connection closes early.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        subprotocols: Iterable[str] = (),
+        headers: HeadersLike | None = None,
+        compression: bool | Any = True,
+        max_size: int | None = 1 << 20,
+        max_queue: int = 4096,
+        open_timeout: float | None = 10.0,
+        close_timeout: float | None = 10.0,
+        ssl: ssl_module.SSLContext | None = None,
+        server_hostname: str | None = None,
+        read_buffer: int = 256 * 1024,
+    ) -> None:
+        self._handshake = ClientHandshake(
+            url, subprotocols=subprotocols, headers=headers, compression=compression
+        )
+        if ssl is not None and not self._handshake.tls:
+            raise ValueError("ssl is only for wss:// URLs")
+        if max_queue < 1:
+            raise ValueError(f"max_queue must be positive, not {max_queue}")
+        self._max_size = max_size
+        self._max_queue = max_queue
+        self._close_timeout = close_timeout
+        self._read_buffer = read_buffer
+        self._ssl = ssl
+        self._server_hostname = server_hostname
+        self._open_timeout = open_timeout
+        self._connection: ClientConnection | None = None
+
+    async def _open(self) -> ClientConnection:
+        handshake = self._handshake
+        loop = asyncio.get_running_loop()
+        ssl_context: ssl_module.SSLContext | None = None
+        if handshake.tls:
+            ssl_context = (
+                self._ssl if self._ssl is not None else ssl_module.create_default_context()
+            )
+        connection: ClientConnection | None = None
+
+        def factory() -> ClientConnection:
+            nonlocal connection
+            connection = ClientConnection(
+                handshake,
+                max_size=self._max_size,
+                max_queue=self._max_queue,
+                close_timeout=self._close_timeout,
+                read_buffer=self._read_buffer,
+            )
+            return connection
+
+        try:
+            async with asyncio.timeout(self._open_timeout):
+                await loop.create_connection(
+                    factory,
+                    handshake.host,
+                    handshake.port,
+                    ssl=ssl_context,
+                    server_hostname=(self._server_hostname or handshake.host)
+                    if ssl_context is not None
+                    else None,
+                )
+                assert connection is not None
+                await connection._opened
+        except TimeoutError as exc:
+            if connection is not None:
+                connection._transport.abort()
+            raise TimeoutError("timed out during the opening handshake") from exc
+        except BaseException:
+            if connection is not None and connection._transport is not None:
+                connection._transport.abort()
+            raise
+        return connection
+
+    def __await__(self) -> Generator[Any, None, ClientConnection]:
+        return self._open().__await__()
+
+    async def __aenter__(self) -> ClientConnection:
+        self._connection = await self._open()
+        return self._connection
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._connection is not None
+        await self._connection.close()
