@@ -13,7 +13,8 @@ What it does, in order:
 3. For every workload, starts one feed server pinned to CPU 0 and runs every client script
    of ``clients/`` in turn, pinned to CPU 1, in a different order each repetition. Feed
    workloads first calibrate each client with a short run, then ask the server (``?count=N``)
-   for as many messages as that client consumes in about ``--seconds``.
+   for as many messages as that client consumes in about ``--seconds`` (``--quick`` skips
+   the calibration and asks every client for the same, small count).
 4. Checks every run (message count and payload bytes equal what the server sent, deflate
    negotiated when asked, every echo equal to what was sent), takes medians over the
    repetitions and prints a markdown table; writes the raw runs and the medians to
@@ -57,18 +58,33 @@ class Client:
     script: str
     variant: str = ""
     wsfast: bool = False  # wsfast's own clients are not peers
+    feed_only: bool = False  # a receive-path variant: same as the default in round trips
 
 
 CLIENTS = [
     Client("wsfast", "wsfast_sync.py", wsfast=True),
-    Client("wsfast (recv_many)", "wsfast_sync.py", "many", wsfast=True),
+    Client("wsfast (recv_many)", "wsfast_sync.py", "many", wsfast=True, feed_only=True),
+    Client("wsfast (run handler)", "wsfast_sync.py", "run", wsfast=True, feed_only=True),
+    Client("wsfast (recv_view, no str)", "wsfast_sync.py", "view", wsfast=True, feed_only=True),
     Client("wsfast-asyncio", "wsfast_asyncio.py", wsfast=True),
+    Client("wsfast-asyncio (asyncio loop)", "wsfast_asyncio.py", "asyncio", wsfast=True),
     Client("picows", "picows_core.py"),
     Client("picows-websockets", "picows_websockets.py"),
     Client("aiohttp", "aiohttp_client.py"),
     Client("websockets-asyncio", "websockets_asyncio.py"),
     Client("websockets-sync", "websockets_sync.py"),
     Client("websocket-client", "websocket_client.py"),
+]
+
+
+# Other configurations of the same peers, run with --alt-configs, to check that the default
+# rows above use each peer's best configuration.
+ALT_CLIENTS = [
+    Client("picows (no aiofastnet)", "picows_core.py", "noaiofastnet"),
+    Client("picows (asyncio loop)", "picows_core.py", "asyncio"),
+    Client("picows-websockets (asyncio loop)", "picows_websockets.py", "asyncio"),
+    Client("aiohttp (asyncio loop)", "aiohttp_client.py", "asyncio"),
+    Client("websockets-asyncio (asyncio loop)", "websockets_asyncio.py", "asyncio"),
 ]
 
 
@@ -309,14 +325,17 @@ def run_workload(
     seconds: float,
     rtt_duration: float,
     spin: bool,
+    quick: bool,
 ) -> list[dict[str, Any]]:
     runs: list[dict[str, Any]] = []
     server = FeedServer(binary, w, spin, max_seconds=900)
     try:
         counts: dict[str, int] = {}
-        active = list(clients)
-        if w.mode == "feed":
-            for client in clients:
+        active = [c for c in clients if w.mode == "feed" or not c.feed_only]
+        if w.mode == "feed" and quick:
+            counts = {c.name: 2 * w.calibrate for c in clients}  # no calibration
+        elif w.mode == "feed":
+            for client in list(active):
                 cal = one_run(server, client, w, w.calibrate, rtt_duration)
                 if "skipped" in cal:
                     e2e.log(f"  {w.name:20} {client.name:20} {brief(cal)}")
@@ -325,7 +344,8 @@ def run_workload(
                     continue
                 if cal.get("error"):
                     e2e.log(f"  {w.name:20} {client.name:20} calibration {brief(cal)}")
-                    counts[client.name] = w.calibrate
+                    runs.append(cal | {"rep": 0, "calibration": True})
+                    active.remove(client)
                     continue
                 wanted = int(cal["msgs_per_s"] * seconds)
                 counts[client.name] = max(MIN_COUNT, min(MAX_COUNT, wanted))
@@ -490,19 +510,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rtt-duration", type=float, help="seconds per round-trip run")
     parser.add_argument("--only", help="comma-separated client names")
     parser.add_argument("--workloads", help="comma-separated substrings of workload names")
+    parser.add_argument("--alt-configs", action="store_true", help="add other peer configs")
     parser.add_argument("--no-spin", action="store_true", help="echo server sleeps in epoll")
     parser.add_argument("--reinstall", action="store_true", help="reinstall wsfast in the venv")
     parser.add_argument("--no-chart", action="store_true")
     args = parser.parse_args(argv)
     reps = args.reps or (1 if args.quick else 3)
     seconds = args.seconds or (0.3 if args.quick else 1.5)
-    rtt_duration = args.rtt_duration or (0.5 if args.quick else 2.0)
+    rtt_duration = args.rtt_duration or (0.4 if args.quick else 2.0)
     if not (1 <= reps <= 20 and 0 < seconds <= 10 and 0 < rtt_duration <= 10):
         parser.error("reps in 1..20, seconds and rtt-duration in (0, 10]")
-    clients = CLIENTS
+    clients = CLIENTS + (ALT_CLIENTS if args.alt_configs else [])
     if args.only:
         wanted = set(args.only.split(","))
-        clients = [c for c in CLIENTS if c.name in wanted]
+        clients = [c for c in clients if c.name in wanted]
     selected = WORKLOADS
     if args.workloads:
         keys = args.workloads.split(",")
@@ -531,9 +552,8 @@ def main(argv: list[str] | None = None) -> int:
     runs: list[dict[str, Any]] = []
     with e2e.terminate_on_signal():
         for w in selected:
-            runs += run_workload(
-                binary, w, clients, reps, seconds, rtt_duration, spin=not args.no_spin
-            )
+            spin = not args.no_spin
+            runs += run_workload(binary, w, clients, reps, seconds, rtt_duration, spin, args.quick)
     summary = summarize(runs, clients)
     meta["elapsed_s"] = round(time.monotonic() - started, 1)
     RESULTS.mkdir(exist_ok=True)

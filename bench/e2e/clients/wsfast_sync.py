@@ -1,6 +1,11 @@
 # SPDX-License-Identifier: MIT
-"""wsfast blocking client: ``wsfast.connect``; feed by iteration (``--variant many``:
-``recv_many``), round trips with ``send`` + ``recv``."""
+"""wsfast blocking client: ``wsfast.connect``; round trips with ``send`` + ``recv``.
+
+Feed variants: iteration (default); ``many``: ``recv_many``; ``run``: ``ws.run(handler)``
+(the handler gets each ``str``); ``view``: the opt-in ``recv_view`` loop, a borrowed
+memoryview per message and no ``str`` (measures the zero-copy path; not comparable with
+the other rows). A variant whose method does not exist in the installed wsfast is skipped.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +25,28 @@ def main() -> None:
         msgs = nbytes = 0
         meter.start()
         with wsfast.connect(args.url, compression=args.deflate, max_size=None) as ws:
-            if args.variant == "many":
+            method = {"many": "recv_many", "run": "run", "view": "recv_view"}.get(args.variant)
+            if method and not hasattr(ws, method):
+                c.skip(f"this wsfast has no ClientConnection.{method}")
+            if args.variant == "run":
+                counts = [0, 0]
+
+                def handler(msg: str | bytes) -> None:
+                    counts[0] += 1
+                    counts[1] += len(msg)
+
+                ws.run(handler)
+                msgs, nbytes = counts
+            elif args.variant == "view":
+                recv_view = ws.recv_view
+                try:
+                    while True:
+                        view = recv_view()
+                        msgs += 1
+                        nbytes += len(view)
+                except ConnectionClosedOK:
+                    pass
+            elif args.variant == "many":
                 recv_many = ws.recv_many
                 try:
                     while True:
@@ -36,6 +62,8 @@ def main() -> None:
             meter.stop()
         c.emit_feed("wsfast", config, meter, msgs, nbytes)
         return
+    if args.variant:
+        c.skip(f"the {args.variant!r} variant is for feeds (one in flight: same as recv)")
     payload = c.rtt_payload(args.size)
     samples: list[int] = []
     mismatches = 0
