@@ -463,14 +463,15 @@ import json, sys
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib.ticker import EngFormatter
 
 data = json.load(sys.stdin)
 summary = data["summary"]
-workloads = list(summary)
+workloads = [w for w in data["workloads"] if w in summary]
 fig, axes = plt.subplots(1, len(workloads), figsize=(5 * len(workloads), 5.5), squeeze=False)
 for ax, workload in zip(axes[0], workloads):
     per = summary[workload]
-    names = [n for n, e in per.items() if e.get("msgs_per_s")]
+    names = [n for n in data["clients"] if per.get(n, {}).get("msgs_per_s")]
     values = [per[n]["msgs_per_s"] for n in names]
     colors = ["#d62728" if n.startswith("wsfast") else "#1f77b4" for n in names]
     bars = ax.barh(names[::-1], values[::-1], color=colors[::-1])
@@ -482,6 +483,7 @@ for ax, workload in zip(axes[0], workloads):
     rtt = workload.startswith("round trip")
     ax.set_title(workload, fontsize=10)
     ax.set_xlabel("round trips/s" if rtt else "messages/s")
+    ax.xaxis.set_major_formatter(EngFormatter(sep=""))
     ax.margins(x=0.25)
     ax.grid(axis="x", alpha=0.3)
 fig.suptitle(data["title"], fontsize=10)
@@ -490,8 +492,13 @@ fig.savefig(data["path"], dpi=110)
 """
 
 
-def chart(summary: dict[str, Any], path: Path, title: str) -> None:
-    payload = json.dumps({"summary": summary, "path": str(path), "title": title})
+def chart(summary: dict[str, Any], meta: dict[str, Any], path: Path, title: str) -> None:
+    """Bars of msgs/s (round trips/s) per client, one panel per workload, in run order."""
+    order = {
+        "workloads": [w["name"] for w in meta["workloads"]],
+        "clients": [c["name"] for c in meta["clients"]],
+    }
+    payload = json.dumps({"summary": summary, "path": str(path), "title": title} | order)
     proc = subprocess.run(
         [str(e2e.venv_python()), "-c", CHART_CODE], input=payload, text=True, capture_output=True
     )
@@ -570,7 +577,7 @@ def main(argv: list[str] | None = None) -> int:
             f"wsfast client benchmark, {meta['date']}, medians of {reps} reps; "
             f"feed server CPU {SERVER_CPU}, client CPU {CLIENT_CPU}"
         )
-        chart(summary, RESULTS / "clients-latest.png", title)
+        chart(summary, meta, RESULTS / "clients-latest.png", title)
     e2e.log(f"done in {meta['elapsed_s']} s; results in {RESULTS}/clients-{stamp}.json")
     measured = [r for r in runs if "msgs_per_s" in r or r.get("error")]
     failed = [r for r in measured if r.get("error")]
