@@ -140,3 +140,15 @@ def test_core_reports_protocol_errors() -> None:
 def test_eof_reports_abnormal_closure() -> None:
     core = cy.Core("client")
     assert core.receive_eof() == [(8, (1006, ""))]
+
+
+def test_core_accepts_any_contiguous_buffer_and_rejects_others() -> None:
+    core = cy.Core("server")
+    core.send(bytearray(b"ab"))
+    core.send(memoryview(b"xabcx")[1:4])
+    assert core.data_to_send() == bytes.fromhex("82026162") + bytes.fromhex("8203616263")
+    with pytest.raises(TypeError):
+        core.send(12345)
+    with pytest.raises(BufferError):
+        core.send(memoryview(b"abcdef")[::2])
+    assert core.receive_data(bytearray(masked(Opcode.BINARY, b"z"))) == [(2, b"z")]
