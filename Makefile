@@ -5,10 +5,10 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help build cython dev wheel run test test-rust test-python lint format bench fuzz clean
+.PHONY: help build cython dev wheel run test test-rust test-python lint format bench bench-micro bench-e2e bench-clients bench-quick fuzz clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
 
 build: ## build the Rust and Cython extensions and install wsfast (editable) with test/lint tools
 	flock /tmp/wsfast-build.lock $(PY) -m pip install -q --disable-pip-version-check -e ".[test,lint]"
@@ -48,11 +48,23 @@ format: ## apply ruff format and cargo fmt
 	$(PY) -m ruff check --fix python tests bench cython_ext/wsfast_backend.py setup.py
 	cargo fmt --all
 
-bench: build ## micro-benchmarks (pytest-benchmark), then ratios from the same run
+bench: bench-micro bench-e2e bench-clients ## every benchmark: micro, server end to end, client end to end (~20 min)
+
+bench-micro: build ## micro-benchmarks (pytest-benchmark), then ratios from the same run
 	mkdir -p bench/results
 	$(PY) -m pytest bench/bench_*.py -q -p no:cacheprovider --benchmark-only --benchmark-warmup=on --benchmark-min-rounds=20 \
 		--benchmark-columns=median,ops --benchmark-sort=name --benchmark-json=bench/results/micro.json
 	$(PY) bench/report.py bench/results/micro.json
+
+bench-e2e: ## server end to end: C load generator vs wsfast, picows, websockets, aiohttp, raw TCP (~12 min)
+	$(PY) bench/e2e/run.py
+
+bench-clients: ## client end to end: C feed server vs wsfast, picows, aiohttp, websockets, websocket-client (~5 min)
+	$(PY) bench/e2e/run_clients.py
+
+bench-quick: ## a quick smoke run of both end-to-end harnesses (1 rep, short)
+	$(PY) bench/e2e/run.py --quick --only wsfast,ceiling
+	$(PY) bench/e2e/run_clients.py --quick
 
 FUZZ_SECONDS ?= 60
 fuzz: ## run each cargo-fuzz target for FUZZ_SECONDS from the committed seeds
