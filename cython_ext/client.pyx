@@ -17,6 +17,12 @@
 # Threads: every method runs with the GIL held except the poll()/recv() system calls,
 # and the core is never touched while the GIL is released, so a thread sending on
 # the same connection (Core.send under the GIL) cannot race with a read.
+#
+# Plain TCP (the blocking client): recv() reads in C when a message is needed. It takes
+# the connection's read lock without blocking, reads and feeds, and hands control
+# events to the Python layer (`on_read`); `fill` (Python) only runs when another thread
+# holds the lock, after the connection ended, or for TLS. A round trip is then two
+# system calls (ClientSender's send and one recv) and no Python frame of wsfast's.
 
 from cpython.buffer cimport PyBUF_READ, PyBUF_WRITE
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
@@ -69,10 +75,24 @@ cdef class ClientReader:
     cdef object _buffer_view
     #: True once the transport reached end of file.
     cdef readonly bint eof
+    # The socket's descriptor while it is open, else -1 (see mark_closed).
+    cdef int fd
+    # The fast path (plain TCP): the read lock's methods and the control-event handler.
+    cdef bint fast
+    cdef object _lock_acquire
+    cdef object _lock_release
+    cdef object on_read
+    #: True once the connection's socket is closed (set by :meth:`mark_closed`).
+    cdef readonly bint closed
+    # Seconds to spin on non-blocking reads before sleeping in the kernel; 0 never.
+    cdef double _busy_poll
 
-    def __cinit__(self, Core core not None, sock, size_t size, fill):
+    def __cinit__(self, Core core not None, sock, size_t size, fill, lock=None,
+                  on_read=None, double busy_poll=0.0):
         if size == 0:
             raise ValueError("read buffer size must be positive")
+        if not 0.0 <= busy_poll <= 1.0:
+            raise ValueError(f"busy_poll must be 0 to 1 seconds, not {busy_poll}")
         self.buf = <uint8_t *>malloc(size)
         if self.buf == NULL:
             raise MemoryError()
@@ -89,6 +109,13 @@ cdef class ClientReader:
         self.fill = fill
         self._buffer_view = None
         self.eof = False
+        self.fd = -1 if sock is None else sock.fileno()
+        self.fast = sock is not None and lock is not None and on_read is not None
+        self._lock_acquire = None if lock is None else lock.acquire
+        self._lock_release = None if lock is None else lock.release
+        self.on_read = on_read
+        self.closed = False
+        self._busy_poll = busy_poll
 
     def __dealloc__(self):
         free(self.buf)
@@ -187,17 +214,54 @@ cdef class ClientReader:
         Raises:
             TimeoutError: if no data came within ``timeout``.
         """
-        cdef int fd = self.sock.fileno()
-        cdef ssize_t n
+        self._keep_pending()
+        return self._batch_read(self._receive(timeout))
+
+    cdef ssize_t _receive(self, double timeout) except -1:
+        """One read into the buffer; returns its length, 0 at end of file or reset.
+
+        With ``busy_poll`` set, non-blocking reads are retried without the GIL for up
+        to that long (bounded by ``timeout``) before sleeping in the kernel: the
+        reply to a request usually comes within microseconds, and waking from a
+        sleep costs more than that. Without it, a read with a timeout still tries
+        once without waiting before it polls (data is often there already), and a
+        read without a timeout goes straight to one blocking recv().
+        """
+        cdef int fd = self.fd
+        cdef ssize_t n = -1
+        cdef int err = EAGAIN
         cdef int rc
         cdef pollfd pfd
-        cdef double deadline = _monotonic() + timeout if timeout >= 0 else -1.0
-        cdef double remaining
-        self._keep_pending()
+        cdef double now, until, remaining
+        cdef double deadline = -1.0
         if fd < 0:
-            n = 0
-        else:
-            if timeout >= 0:
+            return 0
+        if timeout >= 0.0 or self._busy_poll > 0.0:
+            now = _monotonic()
+            until = now + self._busy_poll
+            if timeout >= 0.0:
+                deadline = now + timeout
+                if until > deadline:
+                    until = deadline
+            with nogil:
+                while True:
+                    n = recv(fd, self.buf, self.size, MSG_DONTWAIT)
+                    if n >= 0:
+                        break
+                    err = errno
+                    if err != EAGAIN and err != EINTR:
+                        break
+                    if _monotonic() >= until:
+                        break
+            if n >= 0:
+                return n
+            if err == EINTR:
+                PyErr_CheckSignals()
+            elif err != EAGAIN:
+                # Reset or aborted: the same as an end of file without a closing
+                # handshake (the Python socket module would raise OSError here).
+                return 0
+            if timeout >= 0.0:
                 pfd.fd = fd
                 pfd.events = POLLIN
                 while True:
@@ -213,22 +277,71 @@ cdef class ClientReader:
                     if errno != EINTR:
                         PyErr_SetFromErrno(OSError)
                     PyErr_CheckSignals()
-            while True:
-                with nogil:
-                    n = recv(fd, self.buf, self.size, 0)
-                if n >= 0:
-                    break
-                if errno == EINTR:
-                    PyErr_CheckSignals()
-                    continue
-                # Reset or aborted: the same as an end of file without a closing
-                # handshake (the Python socket module would raise OSError here).
-                n = 0
-                break
+        while True:
+            with nogil:
+                n = recv(fd, self.buf, self.size, 0)
+            if n >= 0:
+                return n
+            if errno == EINTR:
+                PyErr_CheckSignals()
+                continue
+            return 0  # reset or aborted, as above
+
+    cdef int _fill(self, timeout) except -1:
+        """Read until a message waits, in C on a plain socket (see the file comment).
+
+        Raises:
+            TimeoutError: if no message came within ``timeout`` seconds.
+            ConnectionClosed: once the connection ended (raised by ``fill``).
+        """
+        cdef bint bounded = timeout is not None
+        cdef double deadline = 0.0
+        cdef double remaining = -1.0
+        cdef object controls
+        if not self.fast or self.closed or not self._lock_acquire(False):
+            # TLS, the end of the connection or another reader: the Python path.
+            self.fill(timeout)
+            return 0
+        try:
+            if bounded:
+                deadline = _monotonic() + <double>timeout
+            while not self.closed and not self.pending():
+                if bounded:
+                    remaining = deadline - _monotonic()
+                    if remaining < 0.0:
+                        remaining = 0.0
+                self._keep_pending()
+                controls = self._batch_read(self._receive(remaining))
+                if controls is not None or self.eof:
+                    self.on_read(controls)
+        finally:
+            self._lock_release()
+        if not self.pending():
+            self.fill(timeout)  # the connection ended: raises the right exception
+        return 0
+
+    cdef object _batch_read(self, ssize_t n):
+        """Feed the ``n`` bytes just read (0: end of file); see :meth:`_batch`."""
         if n == 0:
             self.eof = True
             return self._batch(RS.receive_eof(self.p))
         return self._batch(RS.receive_data(self.p, self.buf, <size_t>n))
+
+    def mark_closed(self):
+        """The socket is about to be closed: never read its descriptor again."""
+        self.closed = True
+        self.fd = -1
+
+    @property
+    def busy_poll(self):
+        """Seconds to spin on non-blocking reads before blocking (0 to 1; 0: off)."""
+        return self._busy_poll
+
+    @busy_poll.setter
+    def busy_poll(self, double value):
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"busy_poll must be 0 to 1 seconds, not {value}")
+        self._busy_poll = value
 
     # ---- state --------------------------------------------------------------------
 
@@ -284,14 +397,14 @@ cdef class ClientReader:
             msg = self._next()
             if msg is not None:
                 return msg
-            self.fill(timeout)
+            self._fill(timeout)
 
     def recv_many(self, timeout=None):
         """Every waiting message, reading until there is at least one."""
         cdef list out
         cdef object msg
         if not self.pending():
-            self.fill(timeout)
+            self._fill(timeout)
         out = list(self.messages)
         self.messages.clear()
         while True:
@@ -326,7 +439,7 @@ cdef class ClientReader:
             msg = self._next_view()
             if msg is not None:
                 return msg
-            self.fill(timeout)
+            self._fill(timeout)
 
     def recv_into(self, buffer, timeout=None):
         """Copy the next message into ``buffer``; return its length in bytes.
@@ -339,7 +452,7 @@ cdef class ClientReader:
         cdef object msg
         cdef size_t n
         while not self.pending():
-            self.fill(timeout)
+            self._fill(timeout)
         if self.messages:
             msg = self.messages[0]
             if isinstance(msg, str):
@@ -375,6 +488,145 @@ cdef class ClientReader:
                     return True
                 continue
             try:
-                self.fill(None)
+                self._fill(None)
             except _ConnectionClosedOK:
                 return False
+
+
+cdef class MessageIterator:
+    """``iter(connection)``: each ``next()`` is ``recv()``, until a normal closure.
+
+    A C-level ``__next__`` instead of a generator: no Python frame per message.
+    """
+
+    cdef ClientReader reader
+
+    def __cinit__(self, ClientReader reader not None):
+        self.reader = reader
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        try:
+            return self.reader.recv(None)
+        except _ConnectionClosedOK:
+            raise StopIteration from None
+
+
+# Outputs up to this size are first sent with MSG_DONTWAIT while holding the GIL: a
+# non-blocking send of a few KiB is a few microseconds of kernel work, cheaper than
+# releasing and taking back the GIL (and, with other threads running, than waiting up
+# to the switch interval to get it back). Larger outputs, or what a full socket buffer
+# did not take, go through socket.sendall() with the GIL released.
+cdef enum:
+    SEND_NOWAIT_MAX = 65536
+
+
+cdef class ClientSender:
+    """Sends for one plain-TCP client connection (internal: use ``wsfast.connect``).
+
+    Each send queues the frame in the core and writes the core's output straight from
+    its buffer with one send() system call: no ``bytes`` object, no Python frame.
+
+    Args:
+        core: the connection's ``Core`` (side "client").
+        sock: the connected (blocking) socket.
+        lock: the connection's write lock (serialises whole frames between threads).
+        closed_error: ``closed_error(force_error=...)`` returns the exception to raise
+            once the connection is closing or broken.
+    """
+
+    cdef Core core
+    cdef wsf_protocol *p
+    cdef object sock
+    cdef int fd
+    cdef object _lock_acquire
+    cdef object _lock_release
+    cdef object closed_error
+
+    def __cinit__(self, Core core not None, sock, lock, closed_error):
+        self.core = core
+        self.p = core.p
+        self.sock = sock
+        self.fd = sock.fileno()
+        self._lock_acquire = lock.acquire
+        self._lock_release = lock.release
+        self.closed_error = closed_error
+
+    def mark_closed(self):
+        """The socket is about to be closed: never write to its descriptor again."""
+        self.fd = -1
+
+    cdef int _flush(self, bint ignore_errors) except -1:
+        """Write everything the core queued (write lock and GIL held)."""
+        cdef size_t n = 0
+        cdef const uint8_t *out
+        cdef ssize_t sent
+        cdef object rest
+        if not self.core.chunks:
+            out = RS.output(self.p, &n)
+            if n == 0:
+                return 0
+            if self.fd >= 0 and n <= SEND_NOWAIT_MAX:
+                # The GIL stays held: no thread can close the socket, or make the core
+                # reallocate its output buffer, during this call.
+                sent = send(self.fd, out, n, MSG_DONTWAIT | MSG_NOSIGNAL)
+                if <size_t>sent == n:
+                    RS.consume_output(self.p, n)
+                    return 0
+                if sent > 0:
+                    RS.consume_output(self.p, <size_t>sent)
+                elif errno != EAGAIN and errno != EINTR:
+                    RS.consume_output(self.p, n)
+                    if ignore_errors:
+                        return 0
+                    raise self.closed_error(force_error=True)
+        # The rest leaves the core's buffer first: sendall() releases the GIL.
+        rest = self.core.data_to_send()
+        if not rest:
+            return 0
+        try:
+            self.sock.sendall(rest)
+        except OSError:
+            # The reader sees the broken transport too and finishes the connection.
+            if not ignore_errors:
+                raise self.closed_error(force_error=True) from None
+        return 0
+
+    def flush(self, bint ignore_errors=False):
+        """Write everything the core queued; the caller holds the write lock.
+
+        Raises:
+            ConnectionClosedError: if the socket broke, unless ``ignore_errors``.
+        """
+        self._flush(ignore_errors)
+
+    cdef int _send(self, int kind, object data) except -1:
+        self._lock_acquire()
+        try:
+            try:
+                if kind == 0:
+                    self.core.send(data)
+                elif kind == 1:
+                    self.core.send_text(data)
+                else:
+                    self.core.send_binary(data)
+            except _InvalidState:
+                raise self.closed_error() from None
+            self._flush(False)
+        finally:
+            self._lock_release()
+        return 0
+
+    def send(self, data):
+        """Send a message: ``str`` as text, bytes-like as binary (``ClientConnection.send``)."""
+        self._send(0, data)
+
+    def send_text(self, data):
+        """Send a text message (``ClientConnection.send_text``)."""
+        self._send(1, data)
+
+    def send_binary(self, data):
+        """Send a binary message (``ClientConnection.send_binary``)."""
+        self._send(2, data)

@@ -10,12 +10,14 @@
 The layers follow the rest of wsfast: the opening handshake is built and checked in
 Rust (``wsfast._rust``), every frame goes through the Rust protocol core behind the
 Cython ``Core`` class, and this module only moves bytes between the socket and the
-core. The receive path is Cython (``ClientReader`` in ``cython_ext/client.pyx``): one
-``recv()`` system call, with the GIL released, fills a buffer that goes to the core in
-one call, and each message is built straight from the core's event records when
-:meth:`ClientConnection.recv` asks for it. :meth:`ClientConnection.recv_view`,
+core. Both directions are Cython (``cython_ext/client.pyx``). ``ClientSender`` writes
+each frame straight from the core's output buffer with one ``send()`` system call.
+``ClientReader`` fills a buffer with one ``recv()``, with the GIL released, that goes to
+the core in one call, and each message is built straight from the core's event records
+when :meth:`ClientConnection.recv` asks for it. :meth:`ClientConnection.recv_view`,
 :meth:`ClientConnection.recv_into` and :meth:`ClientConnection.run` skip even that
-object for the hottest loops.
+object for the hottest loops, and ``busy_poll`` (see :func:`connect`) trades a CPU core
+for lower round-trip latency.
 
 Threads: one thread may receive (``recv``, iteration, ``PongWaiter.wait``) while
 others send; sends are serialised by a lock, so frames never interleave. With TLS,
@@ -39,7 +41,6 @@ from wsfast._client_common import ClientHandshake, Data, HeadersLike, closed_err
 from wsfast._native import cy, rust
 from wsfast.exceptions import (
     ConnectionClosed,
-    ConnectionClosedOK,
     InvalidHandshake,
     InvalidState,
 )
@@ -136,6 +137,7 @@ class ClientConnection:
         response_headers: list[tuple[str, str]],
         close_timeout: float | None,
         read_buffer: int,
+        busy_poll: float = 0.0,
     ) -> None:
         """Wrap a socket that completed the opening handshake (use :func:`connect`)."""
         self._sock = sock
@@ -148,22 +150,33 @@ class ClientConnection:
         self._close_timeout = close_timeout
         self._local_address: Any = sock.getsockname()
         self._remote_address: Any = sock.getpeername()
+        self._read_lock = threading.Lock()
+        self._write_lock = threading.Lock()
         # The receive path: reads into its own buffer (plain TCP) or is fed what
         # the TLS socket decrypted into ours; it holds the messages not yet returned.
-        self._reader: Any = cy.ClientReader(
-            core, None if self._tls else sock, read_buffer, self._fill
-        )
-        # The per-message methods go straight to the reader's C methods: an instance
-        # attribute shadows the method of the same name below (which documents it and
-        # does the same), saving a Python-level call per message.
+        # On plain TCP it reads in C under the read lock and calls _on_read with the
+        # control events; _fill is its fallback (TLS, contention, end of connection).
+        if self._tls:
+            self._reader: Any = cy.ClientReader(core, None, read_buffer, self._fill)
+            self._sender: Any = None
+        else:
+            self._reader = cy.ClientReader(
+                core, sock, read_buffer, self._fill, self._read_lock, self._on_read, busy_poll
+            )
+            self._sender = cy.ClientSender(core, sock, self._write_lock, self._closed_error)
+        # The per-message methods go straight to the C methods: an instance attribute
+        # shadows the method of the same name below (which documents it and does the
+        # same), saving a Python-level call per message.
         self.recv = self._reader.recv  # type: ignore[method-assign]
         self.recv_view = self._reader.recv_view  # type: ignore[method-assign]
         self.recv_into = self._reader.recv_into  # type: ignore[method-assign]
+        if self._sender is not None:
+            self.send = self._sender.send  # type: ignore[method-assign]
+            self.send_text = self._sender.send_text  # type: ignore[method-assign]
+            self.send_binary = self._sender.send_binary  # type: ignore[method-assign]
         # TLS reads go through this buffer; plain TCP only drains into it at the end.
         self._buffer = bytearray(read_buffer if self._tls else 4096)
         self._view = memoryview(self._buffer)
-        self._read_lock = threading.Lock()
-        self._write_lock = threading.Lock()
         self._pongs: dict[bytes, PongWaiter] = {}
         self._poller: Any = None
         self._eof = False
@@ -210,6 +223,17 @@ class ClientConnection:
         if self._terminated:
             return State.CLOSED
         return State(min(self._core.state, State.CLOSING))
+
+    @property
+    def busy_poll(self) -> float:
+        """Seconds each receive spins before it sleeps (see :func:`connect`); settable."""
+        return float(self._reader.busy_poll)
+
+    @busy_poll.setter
+    def busy_poll(self, value: float) -> None:
+        if self._tls and value:
+            raise ValueError("busy_poll is not supported with TLS")
+        self._reader.busy_poll = value
 
     # ---- receiving -----------------------------------------------------------------
 
@@ -323,14 +347,13 @@ class ClientConnection:
     def __iter__(self) -> Iterator[Data]:
         """Yield messages until the connection closes normally.
 
+        The iterator is compiled (each ``next()`` is :meth:`recv`), so a ``for`` loop
+        over the connection costs no Python frame per message.
+
         Raises:
             ConnectionClosedError: if the connection closes abnormally.
         """
-        while True:
-            try:
-                yield self.recv()
-            except ConnectionClosedOK:
-                return
+        return cy.MessageIterator(self._reader)  # type: ignore[no-any-return]
 
     def _fill(self, timeout: float | None) -> None:
         """Receive until at least one message is queued."""
@@ -354,19 +377,22 @@ class ClientConnection:
         """
         reader = self._reader
         if not self._tls:
-            # The hot path: poll (with a deadline), recv and feed, all in Cython.
+            # Plain TCP: wait, recv and feed in Cython (recv() itself goes there directly).
             timeout = -1.0 if deadline is None else max(deadline - time.monotonic(), 0.0)
-            controls = reader.read(timeout)
-        else:
-            try:
-                n = self._recv_into(deadline)
-            except TimeoutError:
-                raise
-            except OSError:
-                # Reset or aborted: an end of file without a closing handshake.
-                n = 0
-            controls = reader.feed(self._view[:n])  # empty: end of file
-        if reader.eof:
+            self._on_read(reader.read(timeout))
+            return
+        try:
+            n = self._recv_into(deadline)
+        except TimeoutError:
+            raise
+        except OSError:
+            # Reset or aborted: an end of file without a closing handshake.
+            n = 0
+        self._on_read(reader.feed(self._view[:n]))  # empty: end of file
+
+    def _on_read(self, controls: list[tuple[int, Any]] | None) -> None:
+        """After one read was fed to the core: note end of file, act on control events."""
+        if self._reader.eof:
             self._eof = True
         if controls is not None:
             self._handle(controls)
@@ -573,6 +599,9 @@ class ClientConnection:
         Raises:
             ConnectionClosedError: if the socket broke, unless ``ignore_errors``.
         """
+        if self._sender is not None:
+            self._sender.flush(ignore_errors)
+            return
         out = self._core.data_to_send()
         if not out:
             return
@@ -651,6 +680,11 @@ class ClientConnection:
         self._reader.keep_pending()
         self._core.receive_eof()
         self._terminated = True
+        # The C paths hold the descriptor number: stop them using it before it is
+        # closed (and possibly reused by another socket).
+        self._reader.mark_closed()
+        if self._sender is not None:
+            self._sender.mark_closed()
         self._sock.close()
         self._closed_event.set()
 
@@ -703,6 +737,7 @@ def connect(
     ssl: ssl_module.SSLContext | None = None,
     server_hostname: str | None = None,
     read_buffer: int = 256 * 1024,
+    busy_poll: float = 0.0,
 ) -> ClientConnection:
     """Open a WebSocket connection to ``url``.
 
@@ -720,6 +755,13 @@ def connect(
         ssl: the TLS context for wss:// (default: ``ssl.create_default_context()``).
         server_hostname: the name to check the certificate against (default: the host).
         read_buffer: bytes per ``recv_into``.
+        busy_poll: seconds (0 to 1) to spin on non-blocking reads whenever a receive
+            must wait, before sleeping in the kernel, e.g. ``50e-6``. For
+            latency-critical request/response loops: the answer is usually picked
+            up without the wake-up latency of a sleeping thread. The spin runs
+            without the GIL (other threads keep running) but keeps a CPU core busy
+            the whole time, so it burns CPU while waiting: use it only with a core
+            to spare. 0 (the default) never spins. Not supported with TLS.
 
     Returns:
         The open connection.
@@ -739,6 +781,10 @@ def connect(
     tls, host, port = handshake.tls, handshake.host, handshake.port
     if ssl is not None and not tls:
         raise ValueError("ssl is only for wss:// URLs")
+    if not 0.0 <= busy_poll <= 1.0:
+        raise ValueError(f"busy_poll must be 0 to 1 seconds, not {busy_poll}")
+    if busy_poll and tls:
+        raise ValueError("busy_poll is not supported with TLS")
 
     deadline = None if open_timeout is None else time.monotonic() + open_timeout
     sock = socket.create_connection((host, port), timeout=_remaining(deadline))
@@ -767,6 +813,7 @@ def connect(
             response_headers=handshake.response_headers,
             close_timeout=close_timeout,
             read_buffer=read_buffer,
+            busy_poll=busy_poll,
         )
     except TimeoutError as exc:
         sock.close()

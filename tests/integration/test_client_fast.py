@@ -1,9 +1,11 @@
 # SPDX-License-Identifier: MIT
-"""The blocking client's Cython receive path and its zero-copy API, over real sockets.
+"""The blocking client's Cython paths and its zero-copy API, over real sockets.
 
 ``recv`` builds messages from the core's event records; ``recv_view`` hands out
 borrowed memoryviews, ``recv_into`` copies into the caller's buffer and ``run`` calls a
-handler per message. Peers: the ``websockets`` sync server and ``wsfast.serve``.
+handler per message. ``send`` writes from the core's output buffer, iteration is a
+compiled iterator, and ``busy_poll`` spins before blocking. Peers: the ``websockets``
+sync server and ``wsfast.serve``.
 """
 
 from __future__ import annotations
@@ -321,7 +323,183 @@ def test_run_with_views_and_handler_errors() -> None:
         assert seen == [str(i).ljust(64, ".").encode() for i in range(1_000)]
 
 
+# ---- sending ------------------------------------------------------------------------
+
+
+def test_send_waits_for_a_full_socket_buffer() -> None:
+    """Sends that a full socket buffer does not take finish once the server reads."""
+    gate = threading.Event()
+    count, size = 400, 32 * 1024
+
+    def handler(ws: ServerConnection) -> None:
+        gate.wait(5)
+        total = sum(len(ws.recv()) for _ in range(count))
+        ws.send(str(total))
+        ws.recv()
+
+    with running(handler) as url, connect(url, compression=False) as ws:
+        timer = threading.Timer(0.2, gate.set)
+        timer.start()
+        try:
+            for i in range(count):
+                ws.send_binary(bytes([i % 256]) * size)
+        finally:
+            timer.join(5)
+        assert ws.recv(5) == str(count * size)
+
+
+def test_send_after_close_raises_connection_closed(echo_url: str) -> None:
+    ws = connect(echo_url)
+    ws.close()
+    for method in (ws.send, ws.send_text, ws.send_binary):
+        with pytest.raises(ConnectionClosedOK):
+            method("x" if method is ws.send_text else b"x")
+
+
+def test_send_text_and_binary_through_the_c_path(echo_url: str) -> None:
+    with connect(echo_url) as ws:
+        ws.send_text("é" * 10)
+        ws.send_text(b"utf-8 bytes")
+        ws.send_binary(bytearray(b"\x00\x01"))
+        ws.send(memoryview(b"view"))
+        assert [ws.recv(5) for _ in range(4)] == ["é" * 10, "utf-8 bytes", b"\x00\x01", b"view"]
+
+
+# ---- iteration ----------------------------------------------------------------------
+
+
+def test_iterator_is_compiled_and_ends_at_normal_closure() -> None:
+    with running(flood(1_000)) as url, connect(url) as ws:
+        iterator = iter(ws)
+        assert iter(iterator) is iterator
+        assert type(iterator).__name__ == "MessageIterator"
+        assert next(iterator) == "0".ljust(64, ".")
+        assert [int(str(m).rstrip(".")) for m in iterator] == list(range(1, 1_000))
+        with pytest.raises(StopIteration):
+            next(iterator)
+        assert list(ws) == []
+
+
+# ---- busy polling ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [0, 125, 256, 65536, 1 << 20])
+def test_busy_poll_round_trips(echo_url: str, size: int) -> None:
+    payload = os.urandom(size)
+    with connect(echo_url, max_size=BIG, busy_poll=50e-6) as ws:
+        assert ws.busy_poll == 50e-6
+        for _ in range(20):
+            ws.send(payload)
+            assert ws.recv() == payload
+        ws.send("text")
+        assert ws.recv(5) == "text"
+
+
+def test_busy_poll_against_the_wsfast_server() -> None:
+    class Echo(Handler):
+        def on_message(self, conn: Any, data: str | bytes) -> None:
+            conn.send(data)
+
+    with wsfast_running(Echo) as server:
+        with connect(f"ws://127.0.0.1:{server.port}/", busy_poll=1e-3) as ws:
+            for i in range(2_000):
+                ws.send(str(i))
+                assert ws.recv() == str(i)
+
+
+def test_busy_poll_falls_back_to_blocking() -> None:
+    """A message that comes long after the spin ended is still received."""
+    gate = threading.Event()
+
+    def handler(ws: ServerConnection) -> None:
+        gate.wait(5)
+        ws.send("late")
+        ws.recv()
+
+    with running(handler) as url, connect(url, busy_poll=20e-6) as ws:
+        timer = threading.Timer(0.1, gate.set)
+        timer.start()
+        try:
+            assert ws.recv(5) == "late"
+        finally:
+            timer.join(5)
+
+
+def test_busy_poll_spin_is_bounded_by_the_timeout() -> None:
+    def handler(ws: ServerConnection) -> None:
+        ws.recv()
+
+    with running(handler) as url, connect(url, busy_poll=1.0) as ws:
+        for method in (ws.recv, ws.recv_view, ws.recv_many):
+            start = time.monotonic()
+            with pytest.raises(TimeoutError):
+                method(timeout=0.05)
+            assert time.monotonic() - start < 0.5
+        with pytest.raises(TimeoutError):
+            ws.recv_into(bytearray(8), timeout=0)
+
+
+def test_busy_poll_releases_the_gil_while_spinning() -> None:
+    gate = threading.Event()
+
+    def handler(ws: ServerConnection) -> None:
+        gate.wait(5)
+        ws.send("done")
+        ws.recv()
+
+    with running(handler) as url, connect(url, busy_poll=1.0) as ws:
+        result: list[object] = []
+        reader = threading.Thread(target=lambda: result.append(ws.recv(5)))
+        reader.start()
+        # Pure-Python work progresses while the other thread spins on recv().
+        spins = 0
+        deadline = time.monotonic() + 0.1
+        while time.monotonic() < deadline:
+            spins += 1
+        gate.set()
+        reader.join(5)
+        assert result == ["done"]
+        assert spins > 10_000
+
+
+def test_busy_poll_feed_and_closing() -> None:
+    with running(flood(5_000)) as url, connect(url, busy_poll=100e-6) as ws:
+        seen: list[object] = []
+        assert ws.run(seen.append) is False
+        assert len(seen) == 5_000
+        with pytest.raises(ConnectionClosedOK):
+            ws.recv()
+    with running(flood(1_000)) as url, connect(url, busy_poll=100e-6) as ws:
+        assert sum(1 for _ in ws) == 1_000
+
+
+def test_busy_poll_can_be_changed_on_an_open_connection(echo_url: str) -> None:
+    with connect(echo_url) as ws:
+        assert ws.busy_poll == 0.0
+        ws.busy_poll = 200e-6
+        ws.send("a")
+        assert ws.recv(5) == "a"
+        ws.busy_poll = 0
+        ws.send("b")
+        assert ws.recv(5) == "b"
+        for bad in (-1e-6, 1.5, float("nan"), float("inf")):
+            with pytest.raises(ValueError, match="busy_poll"):
+                ws.busy_poll = bad
+        assert ws.busy_poll == 0.0
+
+
+@pytest.mark.parametrize("bad", [-1e-6, 1.5, float("nan"), float("inf")])
+def test_connect_rejects_a_bad_busy_poll(bad: float) -> None:
+    with pytest.raises(ValueError, match="busy_poll"):
+        connect("ws://127.0.0.1:9/", busy_poll=bad)
+
+
+def test_connect_rejects_busy_poll_with_tls() -> None:
+    with pytest.raises(ValueError, match="TLS"):
+        connect("wss://127.0.0.1:9/", busy_poll=50e-6)
+
+
 def test_public_names() -> None:
     assert wsfast.connect is connect
-    for name in ("recv", "recv_many", "recv_view", "recv_into", "run"):
-        assert callable(getattr(wsfast.ClientConnection, name))
+    for name in ("recv", "recv_many", "recv_view", "recv_into", "run", "send", "busy_poll"):
+        assert hasattr(wsfast.ClientConnection, name)
