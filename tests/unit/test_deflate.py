@@ -54,7 +54,8 @@ def test_fragmented_hello_decompresses_as_in_rfc_7692_7_2_3_1() -> None:
 
 
 def test_second_hello_reuses_the_window_as_in_rfc_7692_7_2_3_2() -> None:
-    deflater, inflater = Deflater(), Inflater()
+    # The RFC's bytes come from zlib's default level; level 1 encodes it otherwise.
+    deflater, inflater = Deflater(level=6), Inflater()
     assert deflater.compress(HELLO) == HELLO_COMPRESSED
     second = deflater.compress(HELLO)
     assert second == bytes([0xF2, 0x00, 0x11, 0x00, 0x00])
@@ -305,13 +306,48 @@ def test_deflate_params_reject_window_bits_out_of_range(bits: int) -> None:
 
 def test_deflate_config_has_sane_defaults() -> None:
     config = DeflateConfig()
-    assert config.level == 6
+    assert config.level == 1
+    assert config.mem_level == 5
+    assert config.compress_window_bits == 12
     assert config.server_max_window_bits is None
     assert config.client_max_window_bits is None
     assert not config.server_no_context_takeover
     assert not config.client_no_context_takeover
     assert config == DeflateConfig()
-    assert "level=6" in repr(config)
+    assert "level=1, mem_level=5, compress_window_bits=12" in repr(config)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"mem_level": 0},
+        {"mem_level": 10},
+        {"compress_window_bits": 7},
+        {"compress_window_bits": 16},
+    ],
+)
+def test_deflate_config_rejects_bad_compressor_settings(kwargs: dict[str, int]) -> None:
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        DeflateConfig(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs", [{"mem_level": 0}, {"mem_level": 10}, {"window_bits": 16}])
+def test_deflater_rejects_bad_settings(kwargs: dict[str, int]) -> None:
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        Deflater(**kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("level", [1, 6])
+@pytest.mark.parametrize("mem_level", [1, 5, 8, 9])
+@pytest.mark.parametrize("window_bits", [9, 12, 15])
+def test_deflater_settings_output_inflates_with_zlib(
+    level: int, mem_level: int, window_bits: int
+) -> None:
+    deflater = Deflater(level=level, mem_level=mem_level, window_bits=window_bits)
+    inflater = zlib.decompressobj(-window_bits)
+    for i in range(5):
+        data = json.dumps([{"id": i * 100 + j, "p": j * 7.31} for j in range(60)]).encode()
+        assert inflater.decompress(deflater.compress(data) + TAIL) == data
 
 
 def test_deflate_config_rejects_bad_level() -> None:
