@@ -100,7 +100,8 @@ cdef class Core:
         max_size: largest message accepted, in bytes (after decompression).
         max_frame_size: largest frame accepted; defaults to ``max_size``.
         deflate: negotiated ``wsfast.DeflateParams``, or None for no compression.
-        compression_level: zlib level for outgoing compressed messages.
+        compression_level: zlib level for outgoing compressed messages (1: fast, the
+            usual choice for realtime traffic; see DeflateConfig).
         compress_min_size: smaller messages are sent uncompressed.
         auto_pong: answer pings automatically.
     """
@@ -116,7 +117,7 @@ cdef class Core:
     cdef object on_close
 
     def __cinit__(self, str side="server", *, size_t max_size=1 << 20, max_frame_size=None,
-                  deflate=None, unsigned int compression_level=6, size_t compress_min_size=0,
+                  deflate=None, unsigned int compression_level=1, size_t compress_min_size=0,
                   bint auto_pong=True, bytes mask_seed=None):
         cdef wsf_config cfg
         if side == "server":

@@ -38,7 +38,7 @@ class Protocol:
         max_size: int = ...,
         max_frame_size: int | None = None,
         deflate: DeflateParams | None = None,
-        compression_level: int = 6,
+        compression_level: int = 1,
         compress_min_size: int = 0,
         auto_pong: bool = True,
         mask_seed: Buffer | None = None,
@@ -133,7 +133,9 @@ class DeflateConfig:
         client_no_context_takeover: bool = False,
         server_max_window_bits: int | None = None,
         client_max_window_bits: int | None = None,
-        level: int = 6,
+        level: int = 1,
+        mem_level: int = 5,
+        compress_window_bits: int = 12,
     ) -> None: ...
     @property
     def server_no_context_takeover(self) -> bool: ...
@@ -145,6 +147,10 @@ class DeflateConfig:
     def client_max_window_bits(self) -> int | None: ...
     @property
     def level(self) -> int: ...
+    @property
+    def mem_level(self) -> int: ...
+    @property
+    def compress_window_bits(self) -> int: ...
 
 class Deflater:
     def __init__(
@@ -153,6 +159,8 @@ class Deflater:
         *,
         side: Literal["server", "client"] = "server",
         level: int = 6,
+        mem_level: int = 8,
+        window_bits: int = 15,
     ) -> None: ...
     def compress(self, data: Buffer, fin: bool = True) -> bytes: ...
     def reset(self) -> None: ...

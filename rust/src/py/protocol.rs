@@ -149,7 +149,7 @@ fn send_err(py: Python<'_>, e: SendError) -> PyErr {
 impl PyProtocol {
     #[new]
     #[pyo3(signature = (side = "server", *, max_size = 1 << 20, max_frame_size = None, deflate = None,
-                        compression_level = 6, compress_min_size = 0, auto_pong = true,
+                        compression_level = 1, compress_min_size = 0, auto_pong = true,
                         mask_seed = None, mask_key = None))]
     fn new(
         py: Python<'_>,
