@@ -4,10 +4,13 @@
 # Per loop turn: epoll_wait (GIL released), then for every readable connection one
 # recv() into the loop's shared buffer, handed by pointer to the Rust core
 # (Core.feed) and dispatched to the handler (Core.dispatch_events). Handlers queue
-# output in the core; connections with output join `pending`, and at the end of the
-# turn each one is flushed once, with send() or, when several buffers are waiting,
-# one sendmsg() over all of them (a writev that can pass MSG_NOSIGNAL). EPOLLOUT is
-# registered only while a connection has output the kernel did not take.
+# output in the core; the replies to a read are flushed right after it (while the
+# payloads are still in cache), and connections given output otherwise (broadcasts,
+# timers) join `pending` and are flushed once at the end of the turn; each flush is
+# one send() or, when several buffers are waiting, one sendmsg() over all of them (a
+# writev that can pass MSG_NOSIGNAL). EPOLLOUT is registered only while a connection
+# has output the kernel did not take. With busy_poll_us set, the loop spins on a
+# non-blocking epoll_wait before it blocks (see Loop._wait).
 #
 # TLS connections take a separate, slower path (ssl.MemoryBIO + SSLObject) so the
 # plaintext path stays a straight line from recv() to the core.
@@ -37,6 +40,8 @@ cdef enum:
     ACCEPT_BATCH = 256
     # Bounds the sendmsg() retries of one flush when more than MAX_IOV buffers wait.
     MAX_FLUSH_ROUNDS = 16
+    # Reads at least this large give their message buffer back once handled.
+    RELEASE_AFTER_READ = 65536
 
 # What an epoll registration points at.
 cdef enum:
@@ -170,6 +175,8 @@ cdef class Loop:
     cdef readonly double now
     cdef public double sweep_interval
     cdef double next_sweep
+    # Busy-poll budget in microseconds (0 = off): see _wait.
+    cdef public unsigned int busy_poll_us
     cdef readonly object thread_id
     cdef readonly bint running
     cdef readonly bint closed
@@ -380,6 +387,28 @@ cdef class Loop:
             return 0
         return <int>min(delay, 1000.0)
 
+    cdef int _wait(self, int timeout) noexcept nogil:
+        # Busy-poll mode: spin on a non-blocking epoll_wait for up to busy_poll_us
+        # before blocking. A blocked thread pays the scheduler's wake-up latency
+        # (several microseconds, more on a VM) on every message; spinning trades one
+        # busy core for that latency. The spin stops early when a deadline (timer,
+        # sweep) is closer than the budget, so timers keep their precision.
+        cdef int n
+        cdef double budget = self.busy_poll_us * 1e-6
+        cdef double end
+        if self.busy_poll_us == 0 or timeout == 0:
+            return epoll_wait(self.epfd, self.events, MAX_EVENTS, timeout)
+        if 0 < timeout and timeout * 1e-3 < budget:
+            budget = timeout * 1e-3
+        end = _monotonic() + budget
+        while True:
+            n = epoll_wait(self.epfd, self.events, MAX_EVENTS, 0)
+            if n != 0 or self.stopping or _monotonic() >= end:
+                break
+        if n == 0 and not self.stopping:
+            n = epoll_wait(self.epfd, self.events, MAX_EVENTS, timeout)
+        return n
+
     cdef int _turn(self) except -1:
         cdef int timeout = self._timeout_ms()
         cdef int n, i
@@ -387,7 +416,7 @@ cdef class Loop:
         cdef _Pollable p
         cdef Transport t
         with nogil:
-            n = epoll_wait(self.epfd, self.events, MAX_EVENTS, timeout)
+            n = self._wait(timeout)
         if n < 0:
             if errno != EINTR:
                 PyErr_SetFromErrno(OSError)
@@ -439,9 +468,11 @@ cdef class Loop:
         cdef Transport t
         self.pending = []
         for t in pending:
-            t.in_pending = False
-            if t.closed:
+            if not t.in_pending or t.closed:
+                # Flushed already, right after its read (see Transport._on_readable).
+                t.in_pending = False
                 continue
+            t.in_pending = False
             try:
                 t._flush()
             except Exception:
@@ -740,7 +771,23 @@ cdef class Transport(_Pollable):
             if self.tls is not None:
                 return self._tls_received(<size_t>n)
             if self.mode == MODE_WS:
-                return self._feed(self.loop.buf, <size_t>n)
+                self._feed(self.loop.buf, <size_t>n)
+                if self.in_pending and not self.closed:
+                    # Write the replies to this read now, not at the end of the turn:
+                    # the payloads just built are still in the CPU cache, and with
+                    # large messages waiting for the end of a turn would keep every
+                    # connection's output alive at once (megabytes: cache misses on
+                    # every byte the kernel copies). Output that other connections
+                    # queue for this one later in the turn still goes out once, at
+                    # the end of the turn.
+                    self.in_pending = False
+                    self._flush()
+                if <size_t>n >= RELEASE_AFTER_READ and not self.closed:
+                    # The batch's events are handled: hand the message buffer back to
+                    # the allocator, so the next large message (on any connection)
+                    # reuses memory that is still in cache (see Protocol.release_memory).
+                    RS.release_memory(self.core.p, 0)
+                return 0
             if self.mode == MODE_HTTP:
                 self.proto._on_http_data(_bytes(self.loop.buf, <size_t>n))
             return 0

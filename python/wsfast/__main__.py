@@ -50,6 +50,16 @@ def _add_server_options(parser: argparse.ArgumentParser, port: int) -> None:
     parser.add_argument(
         "--no-compression", action="store_true", help="never negotiate permessage-deflate"
     )
+    parser.add_argument(
+        "--busy-poll",
+        type=int,
+        nargs="?",
+        const=-1,
+        default=0,
+        metavar="US",
+        help="spin on epoll for up to US microseconds (default 200) before blocking: "
+        "lower latency, burns a core",
+    )
     parser.add_argument("--certfile", help="PEM certificate chain: serve wss://")
     parser.add_argument("--keyfile", help="PEM private key (with --certfile)")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -97,6 +107,7 @@ def _server(args: argparse.Namespace, handler: object) -> Server:
         max_size=args.max_size,
         compression=not args.no_compression,
         ssl=context,
+        busy_poll=True if args.busy_poll < 0 else args.busy_poll,
     )
 
 

@@ -14,13 +14,17 @@ from typing import Any, Literal
 
 from wsfast._native import rust as _rust
 
-__all__ = ["DEFAULT_WRITE_LIMIT", "ServerConfig", "SlowConsumerPolicy"]
+__all__ = ["DEFAULT_BUSY_POLL_US", "DEFAULT_WRITE_LIMIT", "ServerConfig", "SlowConsumerPolicy"]
 
 #: What to do with a connection whose peer does not read fast enough.
 SlowConsumerPolicy = Literal["close", "drop"]
 
 #: Default (high, low) write-buffer water marks, in bytes.
 DEFAULT_WRITE_LIMIT = (4 << 20, 1 << 20)
+
+#: Busy-poll budget in microseconds for ``busy_poll=True``: long enough to cover the
+#: gap between a reply and the next request of a client on the same host.
+DEFAULT_BUSY_POLL_US = 200
 
 #: Longest HTTP request head accepted, in bytes (longer gets a 431).
 MAX_REQUEST_HEAD = 16384
@@ -54,6 +58,8 @@ class ServerConfig:
         ssl: TLS context for wss://, or None.
         backlog: listen() backlog.
         http_handler: called with a Request for plain (non-upgrade) HTTP requests.
+        busy_poll_us: spin on epoll for up to this many microseconds before blocking
+            (0 = never spin).
     """
 
     host: str = "127.0.0.1"
@@ -72,6 +78,7 @@ class ServerConfig:
     ssl: _ssl.SSLContext | None = None
     backlog: int = 1024
     http_handler: Any = field(default=None, compare=False)
+    busy_poll_us: int = 0
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -95,6 +102,8 @@ class ServerConfig:
             raise ValueError(f"slow_consumer must be 'close' or 'drop', not {self.slow_consumer!r}")
         if self.backlog <= 0:
             raise ValueError(f"backlog must be positive, not {self.backlog}")
+        if not 0 <= self.busy_poll_us <= 1_000_000:
+            raise ValueError(f"busy_poll must be 0..1000000 microseconds, not {self.busy_poll_us}")
 
     @staticmethod
     def make(
@@ -103,6 +112,7 @@ class ServerConfig:
         origins: Sequence[str | None] | None = None,
         subprotocols: Sequence[str] = (),
         write_limit: tuple[int, int] | int = DEFAULT_WRITE_LIMIT,
+        busy_poll: bool | int = False,
         **options: Any,
     ) -> ServerConfig:
         """Build a config from :func:`wsfast.serve`'s arguments.
@@ -113,6 +123,8 @@ class ServerConfig:
             origins: allowed Origin header values, or None for any.
             subprotocols: supported subprotocols.
             write_limit: (high, low) water marks, or just high (low = high // 4).
+            busy_poll: False, True (spin for DEFAULT_BUSY_POLL_US), or a budget in
+                microseconds.
             **options: the other ServerConfig fields.
 
         Returns:
@@ -132,7 +144,10 @@ class ServerConfig:
             raise TypeError(f"compression must be a bool or DeflateConfig, not {compression!r}")
         if isinstance(write_limit, int):
             write_limit = (write_limit, write_limit // 4)
+        if busy_poll is True:
+            busy_poll = DEFAULT_BUSY_POLL_US
         return ServerConfig(
+            busy_poll_us=int(busy_poll),
             deflate=deflate,
             origins=None if origins is None else tuple(origins),
             subprotocols=tuple(subprotocols),

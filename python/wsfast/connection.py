@@ -32,8 +32,27 @@ Data = str | bytes | bytearray | memoryview
 class Connection:
     """One open WebSocket connection on a server.
 
+    The three send methods are the transport's own native methods, bound when the
+    connection is created: a handler's ``conn.send(data)`` is one C call, with no
+    Python frame in between (the echo path runs it once per message).
+
     Attributes:
         data: a dict for the application's own per-connection state.
+        send: ``send(data)`` sends a message: ``str`` as a text message, bytes-like
+            as a binary one. Large bytes-like payloads are written without copying:
+            do not modify a ``bytearray`` or buffer after passing it, until
+            :attr:`buffered_amount` is 0. While the connection is over its high-water
+            mark (:attr:`writable` is False), the server's slow-consumer policy
+            applies: with "drop" the message is silently dropped (see
+            :attr:`dropped`), with "close" the connection fails with 1008 and the
+            message is not sent. Raises ConnectionClosed if the connection is closing
+            or closed, TypeError if ``data`` is neither str nor bytes-like.
+        send_text: ``send_text(data, fin=True)`` sends a text frame (``str`` or UTF-8
+            bytes); ``fin=False`` starts a fragmented message. Raises
+            ConnectionClosed if the connection is closing or closed.
+        send_binary: ``send_binary(data, fin=True)`` sends a binary frame;
+            ``fin=False`` starts a fragmented message. Raises ConnectionClosed if the
+            connection is closing or closed.
     """
 
     __slots__ = (
@@ -46,6 +65,9 @@ class Connection:
         "_subprotocol",
         "_t",
         "data",
+        "send",
+        "send_binary",
+        "send_text",
     )
 
     def __init__(
@@ -67,55 +89,15 @@ class Connection:
         self._extensions = extensions
         self._closed_notified = False
         self.data: dict[str, Any] = {}
+        # Bound native methods (see the class docstring).
+        self.send: Callable[[Data], None] = transport.send
+        self.send_text: Callable[..., None] = transport.send_text
+        self.send_binary: Callable[..., None] = transport.send_binary
 
     def __repr__(self) -> str:
         return f"<Connection {self.path!r} from {self.remote_address} {self.state.name}>"
 
     # ---- sending ------------------------------------------------------------------
-
-    def send(self, data: Data) -> None:
-        """Send a message: ``str`` as a text message, bytes-like as a binary one.
-
-        Large bytes-like payloads are written without copying: do not modify a
-        ``bytearray`` or buffer after passing it, until :attr:`buffered_amount` is 0.
-
-        While the connection is over its high-water mark (:attr:`writable` is False),
-        the server's slow-consumer policy applies: with "drop" the message is
-        silently dropped (see :attr:`dropped`), with "close" the connection fails
-        with 1008 and the message is not sent.
-
-        Args:
-            data: the message.
-
-        Raises:
-            ConnectionClosed: if the connection is closing or closed.
-            TypeError: if ``data`` is neither str nor bytes-like.
-        """
-        self._t.send(data)
-
-    def send_text(self, data: str | bytes, fin: bool = True) -> None:
-        """Send a text frame; ``fin=False`` starts a fragmented message.
-
-        Args:
-            data: the text, as ``str`` or UTF-8 bytes.
-            fin: whether this frame ends the message.
-
-        Raises:
-            ConnectionClosed: if the connection is closing or closed.
-        """
-        self._t.send_text(data, fin)
-
-    def send_binary(self, data: bytes | bytearray | memoryview, fin: bool = True) -> None:
-        """Send a binary frame; ``fin=False`` starts a fragmented message.
-
-        Args:
-            data: the payload.
-            fin: whether this frame ends the message.
-
-        Raises:
-            ConnectionClosed: if the connection is closing or closed.
-        """
-        self._t.send_binary(data, fin)
 
     def send_continuation(self, data: Data, fin: bool) -> None:
         """Send the next frame of a fragmented message.

@@ -559,6 +559,7 @@ class Server:
             # The sweep also ends lingering HTTP closes, so it always runs.
             shortest = min((t for t in timeouts if t is not None), default=5.0)
             loop.sweep_interval = min(max(shortest / 5.0, 0.01), 1.0)
+            loop.busy_poll_us = config.busy_poll_us
             self._sockets.append(sock)
             self._port = int(sock.getsockname()[1])
             self._loop = loop
@@ -832,6 +833,7 @@ def serve(
     ssl: _ssl.SSLContext | None = None,
     backlog: int = 1024,
     http_handler: Callable[[Request], HTTPResponse | None] | None = None,
+    busy_poll: bool | int = False,
 ) -> Server:
     """Create a WebSocket server (not started: call ``start()`` or ``serve_forever()``).
 
@@ -866,6 +868,12 @@ def serve(
             ``http_handler(request) -> (status, headers, body)``, or None to fall
             back to the defaults (``GET /health`` -> 200 "ok", a WebSocket path ->
             426, anything else -> 404).
+        busy_poll: for latency-critical feeds: before blocking in epoll_wait, the
+            loop polls without blocking for up to this many microseconds (True:
+            ``DEFAULT_BUSY_POLL_US``, 200), so a message arriving soon after the
+            last one skips the scheduler's wake-up latency. It burns up to a whole
+            core while connections are active (the loop blocks as usual once
+            traffic stops for longer than the budget). False (default) never spins.
 
     Returns:
         The server, not yet listening.
@@ -890,5 +898,6 @@ def serve(
         ssl=ssl,
         backlog=backlog,
         http_handler=http_handler,
+        busy_poll=busy_poll,
     )
     return Server(handler, config, routes)

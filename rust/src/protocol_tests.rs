@@ -437,3 +437,69 @@ proptest! {
         p.receive_eof();
     }
 }
+
+#[test]
+fn unmask_append_matches_the_scalar_mask_at_every_length_and_offset() {
+    let source: Vec<u8> = (0..200u8)
+        .map(|b| b.wrapping_mul(31).wrapping_add(7))
+        .collect();
+    for len in 0..=100 {
+        for offset in 0..8 {
+            for prefix in [0usize, 3, 64] {
+                let mut got = vec![0xAAu8; prefix];
+                unmask_append(&mut got, &source[..len], Some(KEY), offset);
+                let mut want = source[..len].to_vec();
+                crate::mask::apply_mask_fallback(&mut want, KEY, offset);
+                assert_eq!(got.len(), prefix + len);
+                assert!(got[..prefix].iter().all(|&b| b == 0xAA));
+                assert_eq!(&got[prefix..], &want[..], "len {len} offset {offset}");
+            }
+        }
+        let mut plain = vec![1u8];
+        unmask_append(&mut plain, &source[..len], None, 0);
+        assert_eq!(&plain[1..], &source[..len]);
+    }
+}
+
+#[test]
+fn server_receives_a_large_masked_message_split_at_odd_points() {
+    let payload: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let wire = masked(OP_BINARY, true, &payload);
+    for step in [1usize, 7, 4093, 65_536, 262_144] {
+        let mut p = server();
+        let mut got = Vec::new();
+        for part in wire.chunks(step.max(1).min(wire.len())) {
+            p.receive_data(part);
+            got.extend(events(&p));
+        }
+        assert_eq!(got.len(), 1, "step {step}");
+        assert_eq!(got[0].0, EventKind::Binary);
+        assert!(got[0].2 == payload, "step {step}");
+    }
+}
+
+#[test]
+fn release_memory_ends_the_batch_and_keeps_a_message_in_progress() {
+    let mut p = server();
+    let first = masked(OP_BINARY, true, &vec![7u8; 100_000]);
+    p.receive_data(&first);
+    assert_eq!(p.events().len(), 1);
+    p.release_memory(0);
+    assert!(p.events().is_empty());
+    assert_eq!(p.data.capacity(), 0);
+    // Half a message, then a release: the half stays and the message completes.
+    let second = masked(OP_TEXT, true, "é".repeat(40_000).as_bytes());
+    let (a, b) = second.split_at(second.len() / 2 + 1);
+    p.receive_data(a);
+    p.release_memory(0);
+    assert!(p.data.capacity() > 0);
+    p.receive_data(b);
+    assert_eq!(
+        events(&p),
+        vec![(EventKind::Text, 0, "é".repeat(40_000).into_bytes())]
+    );
+    // Releasing between messages of one stream changes nothing for the next one.
+    p.release_memory(0);
+    p.receive_data(&masked(OP_BINARY, true, b"after"));
+    assert_eq!(events(&p), vec![(EventKind::Binary, 0, b"after".to_vec())]);
+}

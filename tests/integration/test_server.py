@@ -88,6 +88,37 @@ def test_server_echoes_text_and_binary() -> None:
         assert ws.recv() == b"\x00\xff" * 1000
 
 
+@pytest.mark.parametrize("busy_poll", [True, 50])
+def test_busy_poll_server_echoes_and_runs_timers(busy_poll: bool | int) -> None:
+    with running(busy_poll=busy_poll) as server, connect(uri(server)) as ws:
+        assert server._loop.busy_poll_us == (200 if busy_poll is True else busy_poll)
+        fired = threading.Event()
+        server.call_later(0.01, fired.set)
+        for size in (1, 70_000, 1 << 20):
+            ws.send(b"x" * size)
+            assert ws.recv() == b"x" * size
+        assert fired.wait(2.0)
+
+
+def test_busy_poll_rejects_a_negative_budget() -> None:
+    with pytest.raises(ValueError, match="busy_poll"):
+        serve(Echo, port=0, busy_poll=-1)
+
+
+def test_large_messages_from_many_connections_are_echoed_in_order() -> None:
+    # Replies are flushed right after each read, and large reads give their
+    # buffers back: interleave big and small messages over several connections.
+    with running(max_size=4 << 20) as server, contextlib.ExitStack() as stack:
+        clients = [stack.enter_context(connect(uri(server), max_size=None)) for _ in range(4)]
+        sizes = [5, 300_000, 64, 1 << 20, 70_000, 0]
+        for ws in clients:
+            for size in sizes:
+                ws.send(bytes([size % 251]) * size)
+        for ws in clients:
+            for size in sizes:
+                assert ws.recv() == bytes([size % 251]) * size
+
+
 def test_connection_exposes_request_and_user_data() -> None:
     handler = Recorder()
     with (
