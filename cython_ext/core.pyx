@@ -115,6 +115,8 @@ cdef class Core:
     cdef object on_ping
     cdef object on_pong
     cdef object on_close
+    # Next event of the current batch to dispatch.
+    cdef size_t cursor
 
     def __cinit__(self, str side="server", *, size_t max_size=1 << 20, max_frame_size=None,
                   deflate=None, unsigned int compression_level=1, size_t compress_min_size=0,
@@ -165,14 +167,21 @@ cdef class Core:
     # ---- receiving -------------------------------------------------------------
 
     cdef size_t feed(self, const uint8_t *data, size_t n) noexcept:
+        self.cursor = 0
         return RS.receive_data(self.p, data, n)
 
     cdef int dispatch_events(self, size_t count) except -1:
-        """Call the handler callbacks for the last batch's events, in order."""
+        """Call the handler callbacks for the last batch's events, in order.
+
+        Dispatch resumes where it stopped: if a handler raises, calling this again
+        continues with the next event of the same batch.
+        """
         cdef const wsf_event *ev = RS.events(self.p)
         cdef size_t i
         cdef uint8_t kind
-        for i in range(count):
+        while self.cursor < count:
+            i = self.cursor
+            self.cursor += 1
             kind = ev[i].kind
             if kind == 1:
                 self.on_message(self.owner, _text(ev[i].data, ev[i].len))
@@ -207,7 +216,7 @@ cdef class Core:
         cdef size_t count
         _borrow(data, &view)
         try:
-            count = RS.receive_data(self.p, view.ptr, view.len)
+            count = self.feed(view.ptr, view.len)
         finally:
             _unborrow(&view)
         self.dispatch_events(count)

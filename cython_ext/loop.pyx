@@ -811,11 +811,21 @@ cdef class Transport(_Pollable):
                     self.last_message = self.loop.now
                 elif ev[i].kind == 10:
                     self.pong_deadline = 0.0
-            try:
-                core.dispatch_events(count)
-            except Exception as exc:
-                # The rest of this batch is dropped: the connection fails with 1011.
-                self.proto._on_handler_error(exc)
+            while True:
+                try:
+                    core.dispatch_events(count)
+                except (_ConnectionClosedOK, _ConnectionClosedError) as exc:
+                    if RS.state(core.p) == 1:
+                        self.proto._on_handler_error(exc)
+                        break
+                    # The peer's close frame came in this same read, after messages the
+                    # handler answered: those replies cannot be sent (RFC 6455 5.5.1).
+                    # Not a handler error; go on with the rest of the batch.
+                    continue
+                except Exception as exc:
+                    # The rest of this batch is dropped: the connection fails with 1011.
+                    self.proto._on_handler_error(exc)
+                break
         self._after_core()
         return 0
 

@@ -171,6 +171,30 @@ def test_request_head_and_first_frame_in_one_packet_are_both_handled() -> None:
         assert (reply.opcode, reply.payload) == (wsfast.Opcode.TEXT, b"early")
 
 
+def test_replies_to_messages_read_together_with_the_close_are_not_handler_errors(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    handler = Recorder()
+    with caplog.at_level(logging.ERROR, logger="wsfast.server"), running(handler) as server:
+        with RawClient(server.port) as raw:
+            raw.handshake()
+            key = b"abcd"
+            burst = b"".join(
+                wsfast.Frame(wsfast.Opcode.TEXT, f"m{i}".encode()).serialize(key) for i in range(5)
+            )
+            close = wsfast.Frame(wsfast.Opcode.CLOSE, (1000).to_bytes(2, "big")).serialize(key)
+            raw.sock.sendall(burst + close)  # one write: one read on the server
+            code, _, _ = raw.recv_until_close()
+            assert code == 1000
+        assert handler.closed.wait(5)
+    # Every message reached the handler, then on_close; the replies that could not be
+    # sent after the close (RFC 6455 5.5.1) are neither errors nor logged.
+    assert [e[1] for e in handler.events if e[0] == "message"] == [f"m{i}" for i in range(5)]
+    assert handler.events[-1] == ("close", 1000, "")
+    assert not [e for e in handler.events if e[0] == "error"]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
 def test_server_sends_fragmented_messages() -> None:
     class Fragmenter(Handler):
         def on_message(self, conn: Connection, data: str | bytes) -> None:
