@@ -26,6 +26,8 @@ typedef struct {
     uint8_t mask_seed[32];
 } wsf_config;
 
+/* An event's data stays valid until the next receive_data, receive_eof,
+ * release_memory or protocol_free call on its protocol. */
 typedef struct {
     uint8_t kind; /* 1 text, 2 binary, 8 close, 9 ping, 10 pong */
     uint16_t code;

@@ -50,7 +50,7 @@ pub struct WsfConfig {
 }
 
 /// One event, C layout. `data` points into the protocol's buffers and stays valid
-/// until the next `receive_data`/`receive_eof`/`protocol_free` call on it.
+/// until the next `receive_data`/`receive_eof`/`release_memory`/`protocol_free` call on it.
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct WsfEvent {
