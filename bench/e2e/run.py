@@ -54,7 +54,9 @@ RESULTS = REPO / "bench" / "results"
 PEERS = ["picows", "uvloop", "websockets", "aiohttp", "matplotlib"]
 SERVER_CPU = "0"
 CLIENT_CPU = "1"
-ALL_SERVERS = ["wsfast", "picows", "websockets", "aiohttp", "ceiling"]
+ALL_SERVERS = ["wsfast", "picows", "websockets", "aiohttp", "ceiling", "wsfast-busy"]
+# The opt-in busy-poll mode only matters for latency; other workloads skip it.
+DEFAULT_SERVERS = ("wsfast", "picows", "websockets", "aiohttp", "ceiling")
 WSFAST_SOURCES = ["rust", "cython_ext", "python", "pyproject.toml", "setup.py", "Cargo.toml"]
 KiB = 1024
 MiB = 1024 * 1024
@@ -267,6 +269,11 @@ def server_command(
         if compression or fanout or window_bits:
             return None
         return [str(BUILD / "tcp_echo"), "--port", str(port)]
+    if name == "wsfast-busy":
+        if compression or fanout or window_bits:
+            return None
+        cmd = [py, "-m", "wsfast", "echo", "--host", "127.0.0.1", "--port", str(port)]
+        return [*cmd, "--max-size", "64MiB", "--no-compression", "--busy-poll"]
     if name == "wsfast":
         if fanout or window_bits:
             script = [py, str(servers / "wsfast_echo.py"), "--port", str(port), *extra]
@@ -362,7 +369,7 @@ class Workload:
     fanout: bool = False
     window_bits: int | None = None
     loadgen_extra: list[str] = field(default_factory=list)
-    servers: Sequence[str] = tuple(ALL_SERVERS)
+    servers: Sequence[str] = DEFAULT_SERVERS
     fresh_server: bool = False  # a new server process for every run (memory)
 
 
@@ -382,7 +389,7 @@ def workloads(quick: bool, files: dict[str, Path]) -> list[Workload]:
         for conns in (1, 64):
             name = f"echo-{size_name(size)}-c{conns}"
             all_.append(Workload(name, "echo", "echo", size, conns, 16))
-    all_.append(Workload("latency-64B", "latency", "latency", 64))
+    all_.append(Workload("latency-64B", "latency", "latency", 64, servers=tuple(ALL_SERVERS)))
     for n in (1000, 10000):
         all_.append(Workload(f"idle-{n}", "idle", "idle", 64, n, fresh_server=True))
     all_.append(
