@@ -39,6 +39,7 @@ from typing import Any, Final
 
 from wsfast._client_common import ClientHandshake, Data, HeadersLike, closed_error
 from wsfast._native import cy, rust
+from wsfast.config import DEFAULT_BUSY_POLL_US
 from wsfast.exceptions import (
     ConnectionClosed,
     InvalidHandshake,
@@ -137,7 +138,7 @@ class ClientConnection:
         response_headers: list[tuple[str, str]],
         close_timeout: float | None,
         read_buffer: int,
-        busy_poll: float = 0.0,
+        busy_poll: bool | int = False,
     ) -> None:
         """Wrap a socket that completed the opening handshake (use :func:`connect`)."""
         self._sock = sock
@@ -161,7 +162,7 @@ class ClientConnection:
             self._sender: Any = None
         else:
             self._reader = cy.ClientReader(
-                core, sock, read_buffer, self._fill, self._read_lock, self._on_read, busy_poll
+                core, sock, read_buffer, self._fill, self._read_lock, self._on_read
             )
             self._sender = cy.ClientSender(core, sock, self._write_lock, self._closed_error)
         # The per-message methods go straight to the C methods: an instance attribute
@@ -184,6 +185,7 @@ class ClientConnection:
         # Set once the socket is closed: the connection is over.
         self._terminated = False
         self._closed_event = threading.Event()
+        self.busy_poll = busy_poll
 
     # ---- properties ----------------------------------------------------------------
 
@@ -225,15 +227,19 @@ class ClientConnection:
         return State(min(self._core.state, State.CLOSING))
 
     @property
-    def busy_poll(self) -> float:
-        """Seconds each receive spins before it sleeps (see :func:`connect`); settable."""
-        return float(self._reader.busy_poll)
+    def busy_poll(self) -> int:
+        """Microseconds each receive spins before it sleeps (see :func:`connect`).
+
+        Settable on an open connection, with the values :func:`connect` accepts.
+        """
+        return round(float(self._reader.busy_poll) * 1e6)
 
     @busy_poll.setter
-    def busy_poll(self, value: float) -> None:
-        if self._tls and value:
+    def busy_poll(self, value: bool | int) -> None:
+        microseconds = _busy_poll_us(value)
+        if self._tls and microseconds:
             raise ValueError("busy_poll is not supported with TLS")
-        self._reader.busy_poll = value
+        self._reader.busy_poll = microseconds * 1e-6
 
     # ---- receiving -----------------------------------------------------------------
 
@@ -715,6 +721,23 @@ class ClientConnection:
         return f"<ClientConnection {self.state.name} {self._remote_address!r}>"
 
 
+def _busy_poll_us(value: bool | int) -> int:
+    """The busy-poll budget in microseconds, as ``wsfast.serve`` reads ``busy_poll``.
+
+    Raises:
+        TypeError: if ``value`` is not a bool or an int (a float is refused rather than
+            truncated: ``50e-6`` meant as seconds would silently be 0).
+        ValueError: if it is outside 0..1000000.
+    """
+    if value is True:
+        return DEFAULT_BUSY_POLL_US
+    if not isinstance(value, int):
+        raise TypeError(f"busy_poll must be a bool or microseconds as int, not {value!r}")
+    if not 0 <= value <= 1_000_000:
+        raise ValueError(f"busy_poll must be 0..1000000 microseconds, not {value}")
+    return int(value)
+
+
 def _remaining(deadline: float | None) -> float | None:
     """Seconds left until ``deadline``, raising TimeoutError once it passed."""
     if deadline is None:
@@ -737,7 +760,7 @@ def connect(
     ssl: ssl_module.SSLContext | None = None,
     server_hostname: str | None = None,
     read_buffer: int = 256 * 1024,
-    busy_poll: float = 0.0,
+    busy_poll: bool | int = False,
 ) -> ClientConnection:
     """Open a WebSocket connection to ``url``.
 
@@ -755,13 +778,14 @@ def connect(
         ssl: the TLS context for wss:// (default: ``ssl.create_default_context()``).
         server_hostname: the name to check the certificate against (default: the host).
         read_buffer: bytes per ``recv_into``.
-        busy_poll: seconds (0 to 1) to spin on non-blocking reads whenever a receive
-            must wait, before sleeping in the kernel, e.g. ``50e-6``. For
-            latency-critical request/response loops: the answer is usually picked
-            up without the wake-up latency of a sleeping thread. The spin runs
-            without the GIL (other threads keep running) but keeps a CPU core busy
-            the whole time, so it burns CPU while waiting: use it only with a core
-            to spare. 0 (the default) never spins. Not supported with TLS.
+        busy_poll: for latency-critical request/response loops: whenever a receive
+            must wait, spin on non-blocking reads for up to this many microseconds
+            (0 to 1000000; True: ``DEFAULT_BUSY_POLL_US``, 200) before sleeping in
+            the kernel, so a reply arriving within that time skips the scheduler's
+            wake-up latency. The spin runs without the GIL (other threads keep
+            running) but keeps a CPU core busy the whole time: it burns CPU while
+            waiting, so use it only with a core to spare. False (default) never
+            spins. Not supported with TLS.
 
     Returns:
         The open connection.
@@ -770,6 +794,7 @@ def connect(
         ValueError: if the URL or a header, subprotocol or option is invalid.
         OSError: if the TCP connection or the TLS handshake fails.
         TimeoutError: if the handshake takes longer than ``open_timeout``.
+        TypeError: if ``busy_poll`` is not a bool or an int.
         InvalidStatus: if the server answers with another status than 101 (``.status``).
         InvalidHeader: if a required response header is missing or wrong.
         NegotiationError: if the server chose a subprotocol or extension not offered.
@@ -781,9 +806,7 @@ def connect(
     tls, host, port = handshake.tls, handshake.host, handshake.port
     if ssl is not None and not tls:
         raise ValueError("ssl is only for wss:// URLs")
-    if not 0.0 <= busy_poll <= 1.0:
-        raise ValueError(f"busy_poll must be 0 to 1 seconds, not {busy_poll}")
-    if busy_poll and tls:
+    if _busy_poll_us(busy_poll) and tls:
         raise ValueError("busy_poll is not supported with TLS")
 
     deadline = None if open_timeout is None else time.monotonic() + open_timeout
