@@ -59,6 +59,7 @@ class Client:
     variant: str = ""
     wsfast: bool = False  # wsfast's own clients are not peers
     feed_only: bool = False  # a receive-path variant: same as the default in round trips
+    rtt_only: bool = False  # a latency option: measured in round trips only
 
 
 CLIENTS = [
@@ -66,6 +67,7 @@ CLIENTS = [
     Client("wsfast (recv_many)", "wsfast_sync.py", "many", wsfast=True, feed_only=True),
     Client("wsfast (run handler)", "wsfast_sync.py", "run", wsfast=True, feed_only=True),
     Client("wsfast (recv_view, no str)", "wsfast_sync.py", "view", wsfast=True, feed_only=True),
+    Client("wsfast (busy_poll=50us)", "wsfast_sync.py", "busy", wsfast=True, rtt_only=True),
     Client("wsfast-asyncio", "wsfast_asyncio.py", wsfast=True),
     Client("wsfast-asyncio (asyncio loop)", "wsfast_asyncio.py", "asyncio", wsfast=True),
     Client("picows", "picows_core.py"),
@@ -331,7 +333,11 @@ def run_workload(
     server = FeedServer(binary, w, spin, max_seconds=900)
     try:
         counts: dict[str, int] = {}
-        active = [c for c in clients if w.mode == "feed" or not c.feed_only]
+        active = [
+            c
+            for c in clients
+            if (w.mode == "feed" and not c.rtt_only) or (w.mode != "feed" and not c.feed_only)
+        ]
         if w.mode == "feed" and quick:
             counts = {c.name: 2 * w.calibrate for c in clients}  # no calibration
         elif w.mode == "feed":
