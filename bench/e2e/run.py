@@ -35,6 +35,7 @@ import random
 import resource
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -466,8 +467,16 @@ class PortAllocator:
         self.next = start
 
     def __call__(self) -> int:
-        self.next += 1
-        return self.next
+        # Skip ports still held (e.g. by TIME_WAIT sockets of an earlier run): a server
+        # that cannot bind would cost a repetition.
+        while True:
+            self.next += 1
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+                try:
+                    probe.bind(("127.0.0.1", self.next))
+                except OSError:
+                    continue
+            return self.next
 
 
 def loadgen_args(w: Workload, server: ServerProcess, warmup: float, duration: float) -> list[str]:
