@@ -132,7 +132,7 @@ cdef class ClientReader:
             if e.kind == 1:
                 self._append(_text(e.data, e.len))
             elif e.kind == 2:
-                self._append(_bytes(e.data, e.len))
+                self._append(_binary(e))
         return 0
 
     cdef object _batch(self, size_t count):
@@ -383,7 +383,7 @@ cdef class ClientReader:
             if e.kind == 1:
                 return _text(e.data, e.len)
             if e.kind == 2:
-                return _bytes(e.data, e.len)
+                return _binary(e)
         return None
 
     cpdef object take(self):

@@ -12,7 +12,13 @@ from cpython.unicode cimport PyUnicode_DecodeUTF8
 
 
 cdef extern from "Python.h":
+    ctypedef struct PyObject
     const char *PyUnicode_AsUTF8AndSize(object s, Py_ssize_t *size) except NULL
+    PyObject *PyBytes_FromStringAndSize_raw "PyBytes_FromStringAndSize" (
+        const char *v, Py_ssize_t n)
+    char *PyBytes_AS_STRING_raw "PyBytes_AS_STRING" (PyObject *o)
+    void Py_DECREF_raw "Py_DECREF" (PyObject *o)
+    void PyErr_Clear()
 from libc.stdint cimport int32_t, uint8_t
 from libc.string cimport memcpy
 
@@ -33,6 +39,10 @@ EV_PONG = 10
 # caller's buffer), when neither masking nor compression has to rewrite them.
 cdef enum:
     ZERO_COPY_MIN = 65536
+    # Whole binary messages at least this large are received straight into the
+    # bytes object the handler gets (Rust unmasks into it; the server loop may even
+    # recv() into it): no copy out of Rust's buffer afterwards.
+    EXTERNAL_MIN = 16384
 
 
 cdef int _load_capi() except -1:
@@ -90,6 +100,29 @@ cdef inline object _text(const uint8_t *data, size_t n):
 
 cdef inline object _bytes(const uint8_t *data, size_t n):
     return PyBytes_FromStringAndSize(<const char *>data, n)
+
+
+cdef void *_alloc_message(void *ctx, size_t n, uint8_t **data) noexcept with gil:
+    # A bytes object the protocol fills before anyone sees it; the protocol holds
+    # this reference until its batch ends (_release_message).
+    cdef PyObject *b = PyBytes_FromStringAndSize_raw(NULL, <Py_ssize_t>n)
+    if b == NULL:
+        # Rust falls back to its own buffer (which reports a real shortage itself).
+        PyErr_Clear()
+        return NULL
+    data[0] = <uint8_t *>PyBytes_AS_STRING_raw(b)
+    return <void *>b
+
+
+cdef void _release_message(void *ctx, void *handle) noexcept with gil:
+    Py_DECREF_raw(<PyObject *>handle)
+
+
+cdef inline object _binary(const wsf_event *e):
+    # A message received into a bytes object is handed out as is (a new reference).
+    if e.handle != NULL:
+        return <object>e.handle
+    return PyBytes_FromStringAndSize(<const char *>e.data, e.len)
 
 
 cdef class Core:
@@ -152,6 +185,7 @@ cdef class Core:
             raise ValueError("mask_seed must be exactly 32 bytes")
         memcpy(cfg.mask_seed, PyBytes_AS_STRING(mask_seed), 32)
         self.p = RS.protocol_new(&cfg)
+        RS.set_allocator(self.p, _alloc_message, _release_message, NULL, EXTERNAL_MIN)
         self.chunks = []
         self.on_message = None
         self.on_ping = None
@@ -170,6 +204,11 @@ cdef class Core:
         self.cursor = 0
         return RS.receive_data(self.p, data, n)
 
+    cdef size_t feed_direct(self, size_t n) noexcept:
+        """``n`` bytes were received at ``RS.direct_target``: process them."""
+        self.cursor = 0
+        return RS.receive_direct(self.p, n)
+
     cdef int dispatch_events(self, size_t count) except -1:
         """Call the handler callbacks for the last batch's events, in order.
 
@@ -186,7 +225,7 @@ cdef class Core:
             if kind == 1:
                 self.on_message(self.owner, _text(ev[i].data, ev[i].len))
             elif kind == 2:
-                self.on_message(self.owner, _bytes(ev[i].data, ev[i].len))
+                self.on_message(self.owner, _binary(&ev[i]))
             elif kind == 9:
                 if self.on_ping is not None:
                     self.on_ping(self.owner, _bytes(ev[i].data, ev[i].len))
@@ -231,6 +270,8 @@ cdef class Core:
                 out.append((1, _text(ev[i].data, ev[i].len)))
             elif ev[i].kind == 8:
                 out.append((8, (ev[i].code, _text(ev[i].data, ev[i].len))))
+            elif ev[i].kind == 2:
+                out.append((2, _binary(&ev[i])))
             else:
                 out.append((ev[i].kind, _bytes(ev[i].data, ev[i].len)))
         return out

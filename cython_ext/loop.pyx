@@ -42,6 +42,9 @@ cdef enum:
     MAX_FLUSH_ROUNDS = 16
     # Reads at least this large give their message buffer back once handled.
     RELEASE_AFTER_READ = 65536
+    # When at least this much of a large binary frame is still to come, recv() it
+    # straight into the message's bytes object (see Protocol::direct_target).
+    DIRECT_MIN = 4096
 
 # What an epoll registration points at.
 cdef enum:
@@ -765,8 +768,43 @@ cdef class Transport(_Pollable):
 
     # ---- receiving ---------------------------------------------------------------
 
+    cdef int _read_direct(self) except -1:
+        """Receive the rest of a large binary frame straight into its bytes object.
+
+        The kernel copies the payload into its final place and Rust unmasks it there:
+        no pass through the shared buffer. Reading on until the frame is complete (or
+        the socket is empty) finishes each message in one go, so its memory is reused
+        for the next one while still in cache, instead of many connections each
+        holding half a message.
+        """
+        cdef size_t want = 0
+        cdef uint8_t *target
+        cdef ssize_t n
+        while not self.closed:
+            target = RS.direct_target(self.core.p, &want)
+            if target == NULL or want < DIRECT_MIN:
+                return 0
+            n = recv(self.fd, target, want, 0)
+            if n > 0:
+                self._dispatch(self.core.feed_direct(<size_t>n))
+                if self.in_pending and not self.closed:
+                    self.in_pending = False
+                    self._flush()
+                continue
+            if n == 0:
+                return self._eof()
+            if not _would_block(errno):
+                self._teardown()
+            return 0
+        return 0
+
     cdef int _on_readable(self) except -1:
-        cdef ssize_t n = recv(self.fd, self.loop.buf, RECV_BUFFER_SIZE, 0)
+        cdef size_t want = 0
+        cdef ssize_t n
+        if self.mode == MODE_WS and self.tls is None:
+            if RS.direct_target(self.core.p, &want) != NULL and want >= DIRECT_MIN:
+                return self._read_direct()
+        n = recv(self.fd, self.loop.buf, RECV_BUFFER_SIZE, 0)
         if n > 0:
             if self.tls is not None:
                 return self._tls_received(<size_t>n)
@@ -787,6 +825,8 @@ cdef class Transport(_Pollable):
                     # the allocator, so the next large message (on any connection)
                     # reuses memory that is still in cache (see Protocol.release_memory).
                     RS.release_memory(self.core.p, 0)
+                if not self.closed:
+                    self._read_direct()
                 return 0
             if self.mode == MODE_HTTP:
                 self.proto._on_http_data(_bytes(self.loop.buf, <size_t>n))
@@ -799,8 +839,11 @@ cdef class Transport(_Pollable):
         return 0
 
     cdef int _feed(self, const uint8_t *data, size_t n) except -1:
+        return self._dispatch(self.core.feed(data, n))
+
+    cdef int _dispatch(self, size_t count) except -1:
+        """Handle the ``count`` events of the batch the core just produced."""
         cdef Core core = self.core
-        cdef size_t count = core.feed(data, n)
         cdef const wsf_event *ev
         cdef size_t i
         if count:

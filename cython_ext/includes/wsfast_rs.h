@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define WSF_ABI_VERSION 1
+#define WSF_ABI_VERSION 2
 
 typedef struct wsf_protocol wsf_protocol;
 
@@ -33,7 +33,13 @@ typedef struct {
     uint16_t code;
     const uint8_t *data;
     size_t len;
+    void *handle; /* allocator handle holding the payload, or NULL */
 } wsf_event;
+
+/* alloc(ctx, len, &data): a handle for len writable bytes at *data, or NULL.
+ * release(ctx, handle): the protocol is done with that memory. */
+typedef void *(*wsf_alloc_fn)(void *, size_t, uint8_t **);
+typedef void (*wsf_release_fn)(void *, void *);
 
 typedef struct {
     uint32_t abi_version;
@@ -56,6 +62,9 @@ typedef struct {
     const uint8_t *(*last_error)(wsf_protocol *, size_t *);
     void (*release_memory)(wsf_protocol *, size_t);
     void (*apply_mask)(uint8_t *, size_t, const uint8_t *, size_t);
+    int32_t (*set_allocator)(wsf_protocol *, wsf_alloc_fn, wsf_release_fn, void *, size_t);
+    uint8_t *(*direct_target)(wsf_protocol *, size_t *);
+    size_t (*receive_direct)(wsf_protocol *, size_t);
 } wsf_capi;
 
 #endif

@@ -26,6 +26,10 @@ cdef extern from "wsfast_rs.h":
         uint16_t code
         const uint8_t *data
         size_t len
+        void *handle
+
+    ctypedef void *(*wsf_alloc_fn)(void *, size_t, uint8_t **) noexcept
+    ctypedef void (*wsf_release_fn)(void *, void *) noexcept
 
     ctypedef struct wsf_capi:
         uint32_t abi_version
@@ -49,3 +53,7 @@ cdef extern from "wsfast_rs.h":
         const uint8_t *(*last_error)(wsf_protocol *, size_t *) noexcept nogil
         void (*release_memory)(wsf_protocol *, size_t) noexcept nogil
         void (*apply_mask)(uint8_t *, size_t, const uint8_t *, size_t) noexcept nogil
+        int32_t (*set_allocator)(
+            wsf_protocol *, wsf_alloc_fn, wsf_release_fn, void *, size_t) noexcept nogil
+        uint8_t *(*direct_target)(wsf_protocol *, size_t *) noexcept nogil
+        size_t (*receive_direct)(wsf_protocol *, size_t) noexcept nogil

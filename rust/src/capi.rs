@@ -9,16 +9,18 @@
 //! One `receive_data` call per received buffer returns every event of that buffer,
 //! so Cython never calls Rust once per frame.
 
-use std::ptr;
+use std::ffi::c_void;
+use std::ptr::{self, NonNull};
 use std::slice;
 
 use crate::deflate::DeflateParams;
 use crate::error::SendError;
+use crate::external::MessageAllocator;
 use crate::frame::Role;
 use crate::protocol::{Config, EventKind, Protocol};
 
 /// Version of the struct layout below; checked by the Cython side at import.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 
 /// Connection options, C layout.
 #[repr(C)]
@@ -62,6 +64,38 @@ pub struct WsfEvent {
     pub data: *const u8,
     /// Payload length.
     pub len: usize,
+    /// The allocator handle holding the payload (see `set_allocator`), or null when
+    /// it is in the protocol's own buffer.
+    pub handle: *mut c_void,
+}
+
+/// `alloc(ctx, len, &data)`: a handle for `len` writable bytes at `*data`, or null.
+pub type AllocFn = unsafe extern "C" fn(*mut c_void, usize, *mut *mut u8) -> *mut c_void;
+/// `release(ctx, handle)`: the protocol is done with the handle's memory.
+pub type ReleaseFn = unsafe extern "C" fn(*mut c_void, *mut c_void);
+
+/// A C allocator: two function pointers and their context.
+struct CAllocator {
+    alloc: AllocFn,
+    release: ReleaseFn,
+    ctx: usize,
+}
+
+impl MessageAllocator for CAllocator {
+    fn allocate(&mut self, len: usize) -> Option<(NonNull<u8>, usize)> {
+        let mut data: *mut u8 = ptr::null_mut();
+        // SAFETY: the embedder's function, called as its contract says.
+        let handle = unsafe { (self.alloc)(self.ctx as *mut c_void, len, &raw mut data) };
+        if handle.is_null() {
+            return None;
+        }
+        Some((NonNull::new(data)?, handle as usize))
+    }
+
+    fn release(&mut self, token: usize) {
+        // SAFETY: `token` is a handle that `alloc` returned and nobody released yet.
+        unsafe { (self.release)(self.ctx as *mut c_void, token as *mut c_void) }
+    }
 }
 
 /// A protocol plus the C-shaped copies of its last batch of events.
@@ -81,6 +115,10 @@ impl CProtocol {
                 code: ev.code,
                 data: payload.as_ptr(),
                 len: payload.len(),
+                handle: self
+                    .proto
+                    .event_token(ev)
+                    .map_or(ptr::null_mut(), |t| t as *mut c_void),
             });
         }
         self.events.len()
@@ -146,6 +184,14 @@ pub struct WsfCApi {
     pub release_memory: unsafe extern "C" fn(*mut CProtocol, usize),
     /// XOR `len` bytes in place with a 4-byte key from payload offset `offset`.
     pub apply_mask: unsafe extern "C" fn(*mut u8, usize, *const u8, usize),
+    /// Receive whole binary messages of at least `min_size` bytes into memory from
+    /// `alloc`; returns 0 if a message is in progress (nothing changed), 1 if set.
+    pub set_allocator:
+        unsafe extern "C" fn(*mut CProtocol, AllocFn, ReleaseFn, *mut c_void, usize) -> i32,
+    /// Where the rest of the current frame may be received directly (length to `*len`), or null.
+    pub direct_target: unsafe extern "C" fn(*mut CProtocol, *mut usize) -> *mut u8,
+    /// `n` bytes were written at `direct_target`; returns the number of events.
+    pub receive_direct: unsafe extern "C" fn(*mut CProtocol, usize) -> usize,
 }
 
 unsafe extern "C" fn protocol_new(cfg: *const WsfConfig) -> *mut CProtocol {
@@ -366,6 +412,53 @@ unsafe extern "C" fn apply_mask(data: *mut u8, len: usize, key: *const u8, offse
     crate::mask::apply_mask(buf, key, offset);
 }
 
+unsafe extern "C" fn set_allocator(
+    p: *mut CProtocol,
+    alloc: AllocFn,
+    release: ReleaseFn,
+    ctx: *mut c_void,
+    min_size: usize,
+) -> i32 {
+    // SAFETY: `p` is a live protocol.
+    let c = unsafe { &mut *p };
+    let allocator = CAllocator {
+        alloc,
+        release,
+        ctx: ctx as usize,
+    };
+    let ok = c.proto.set_allocator(Box::new(allocator), min_size);
+    c.events.clear();
+    i32::from(ok)
+}
+
+unsafe extern "C" fn direct_target(p: *mut CProtocol, len: *mut usize) -> *mut u8 {
+    // SAFETY: `p` is a live protocol and `len` is writable.
+    let (c, len) = unsafe { (&mut *p, &mut *len) };
+    match c.proto.direct_target() {
+        Some((data, n)) => {
+            *len = n;
+            data
+        }
+        None => {
+            *len = 0;
+            ptr::null_mut()
+        }
+    }
+}
+
+unsafe extern "C" fn receive_direct(p: *mut CProtocol, n: usize) -> usize {
+    // SAFETY: `p` is a live protocol.
+    let c = unsafe { &mut *p };
+    let room = c.proto.direct_target().map_or(0, |(_, room)| room);
+    // A caller bug must not unwind across the C boundary: ignore bad counts.
+    if n <= room && room > 0 {
+        c.proto.receive_direct(n);
+    } else {
+        c.proto.receive_data(&[]);
+    }
+    c.refresh_events()
+}
+
 /// The table behind the `_C_API` capsule.
 pub static WSFAST_CAPI: WsfCApi = WsfCApi {
     abi_version: ABI_VERSION,
@@ -388,4 +481,7 @@ pub static WSFAST_CAPI: WsfCApi = WsfCApi {
     last_error,
     release_memory,
     apply_mask,
+    set_allocator,
+    direct_target,
+    receive_direct,
 };

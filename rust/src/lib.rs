@@ -8,6 +8,7 @@
 pub mod capi;
 pub mod deflate;
 pub mod error;
+pub mod external;
 pub mod frame;
 pub mod handshake;
 pub mod mask;

@@ -12,6 +12,7 @@ use sha1::{Digest, Sha1};
 
 use crate::deflate::{Compressor, Decompressor, DeflateParams};
 use crate::error::{is_valid_close_code, ProtocolError, SendError};
+use crate::external::{External, MessageAllocator};
 use crate::frame::{
     encode_frame, encode_header, is_control, FrameHeader, Role, MAX_CONTROL_PAYLOAD,
     MAX_HEADER_LEN, OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT,
@@ -103,6 +104,8 @@ pub struct Event {
     pub code: u16,
     start: usize,
     len: usize,
+    /// 1 + index into `Protocol::ext_done` for a message in embedder memory, else 0.
+    ext: usize,
 }
 
 /// Masking keys from SHA-1 over a caller-supplied seed and a counter: unpredictable
@@ -149,6 +152,8 @@ struct Incoming {
     received: usize,
     /// Start of this control frame's payload in `ctrl`.
     ctrl_start: usize,
+    /// The payload goes to `Protocol::ext_current` (embedder memory).
+    external: bool,
 }
 
 /// A sans-I/O WebSocket connection (after the opening handshake).
@@ -169,6 +174,11 @@ pub struct Protocol {
     utf8: Utf8Validator,
     inflater: Option<Decompressor>,
     discard_input: bool,
+    // Embedder memory for large binary messages (see `external`).
+    allocator: Option<Box<dyn MessageAllocator>>,
+    external_min: usize,
+    ext_current: Option<External>,
+    ext_done: Vec<External>,
     // Sending.
     out: Vec<u8>,
     deflater: Option<Compressor>,
@@ -213,6 +223,10 @@ impl Protocol {
             utf8: Utf8Validator::new(),
             inflater,
             discard_input: false,
+            allocator: None,
+            external_min: usize::MAX,
+            ext_current: None,
+            ext_done: Vec::new(),
             out: Vec::new(),
             deflater,
             send_opcode: 0,
@@ -222,6 +236,31 @@ impl Protocol {
             close_received: None,
             error: None,
             eof: false,
+        }
+    }
+
+    /// Receive whole unfragmented, uncompressed binary messages of at least
+    /// `min_size` bytes into memory from `allocator` instead of the protocol's own
+    /// buffer. Events carry the allocation's token ([`Protocol::event_token`]).
+    /// Returns false (and changes nothing) while a message is being received into
+    /// the current allocator's memory.
+    pub fn set_allocator(&mut self, allocator: Box<dyn MessageAllocator>, min_size: usize) -> bool {
+        if self.ext_current.is_some() {
+            return false;
+        }
+        self.release_external();
+        self.events.clear();
+        self.allocator = Some(allocator);
+        self.external_min = min_size.max(1);
+        true
+    }
+
+    /// Give the finished external messages of the last batch back to the allocator.
+    fn release_external(&mut self) {
+        if let Some(alloc) = self.allocator.as_mut() {
+            for ext in self.ext_done.drain(..) {
+                alloc.release(ext.token);
+            }
         }
     }
 
@@ -255,6 +294,7 @@ impl Protocol {
 
     fn begin_batch(&mut self) {
         self.events.clear();
+        self.release_external();
         match self.incoming.as_mut() {
             // A control frame split across reads keeps its partial payload.
             Some(inc) if is_control(inc.header.opcode) => {
@@ -331,11 +371,12 @@ impl Protocol {
             self.inflater.is_some(),
             self.cfg.max_frame_size,
         )?;
-        let inc = Incoming {
+        let mut inc = Incoming {
             header: h,
             remaining: h.payload_len,
             received: 0,
             ctrl_start: self.ctrl.len(),
+            external: false,
         };
         if !is_control(h.opcode) {
             if h.opcode == OP_CONTINUATION {
@@ -362,8 +403,11 @@ impl Protocol {
                         limit: self.cfg.max_message_size,
                     });
                 }
-                // Reserve up front (bounded) so large frames are not regrown piecemeal.
-                self.data.reserve((h.payload_len as usize).min(1 << 20));
+                inc.external = self.start_external(&h);
+                if !inc.external {
+                    // Reserve up front (bounded) so large frames are not regrown piecemeal.
+                    self.data.reserve((h.payload_len as usize).min(1 << 20));
+                }
             }
         }
         self.incoming = Some(inc);
@@ -373,8 +417,38 @@ impl Protocol {
         Ok(())
     }
 
+    /// A whole binary message of at least `external_min` bytes goes to embedder
+    /// memory, if an allocator is set and gives some. The size was checked already.
+    fn start_external(&mut self, h: &FrameHeader) -> bool {
+        if !(h.fin && h.opcode == OP_BINARY && !h.rsv1) {
+            return false;
+        }
+        let Ok(len) = usize::try_from(h.payload_len) else {
+            return false;
+        };
+        if len < self.external_min {
+            return false;
+        }
+        let Some((ptr, token)) = self.allocator.as_mut().and_then(|a| a.allocate(len)) else {
+            return false;
+        };
+        self.ext_current = Some(External::new(ptr, len, token));
+        true
+    }
+
     fn payload_chunk(&mut self, inc: &Incoming, chunk: &[u8]) -> Result<(), ProtocolError> {
         let h = &inc.header;
+        if inc.external {
+            let ext = self.ext_current.expect("external frame has its memory");
+            // SAFETY: the allocation is held until the message's batch ends, and only
+            // this frame writes to it.
+            let dst = unsafe { ext.bytes_mut(inc.received, chunk.len()) };
+            match h.mask {
+                Some(key) => crate::mask::copy_masked(dst, chunk, key, inc.received),
+                None => dst.copy_from_slice(chunk),
+            }
+            return Ok(());
+        }
         if is_control(h.opcode) {
             unmask_append(&mut self.ctrl, chunk, h.mask, inc.received);
             return Ok(());
@@ -421,6 +495,22 @@ impl Protocol {
                 self.push_event(EventKind::Pong, 0, start, len);
             }
             OP_CLOSE => self.receive_close(inc.ctrl_start)?,
+            _ if h.fin && inc.external => {
+                let ext = self
+                    .ext_current
+                    .take()
+                    .expect("external frame has its memory");
+                self.ext_done.push(ext);
+                self.events.push(Event {
+                    kind: EventKind::Binary,
+                    code: 0,
+                    start: 0,
+                    len: ext.len,
+                    ext: self.ext_done.len(),
+                });
+                self.msg_opcode = 0;
+                self.msg_compressed = false;
+            }
             _ if h.fin => {
                 if self.msg_compressed {
                     let before = self.data.len();
@@ -497,6 +587,7 @@ impl Protocol {
             code,
             start,
             len,
+            ext: 0,
         });
     }
 
@@ -509,11 +600,64 @@ impl Protocol {
 
     /// The payload of `event` (a close event's payload is its reason).
     pub fn payload(&self, event: &Event) -> &[u8] {
+        if event.ext > 0 {
+            // SAFETY: external messages of the current batch are held until the next
+            // batch starts, which needs `&mut self`.
+            return unsafe { self.ext_done[event.ext - 1].bytes() };
+        }
         let buf = match event.kind {
             EventKind::Text | EventKind::Binary => &self.data,
             _ => &self.ctrl,
         };
         &buf[event.start..event.start + event.len]
+    }
+
+    /// The allocator token of `event`'s memory, if the message is in embedder memory.
+    pub fn event_token(&self, event: &Event) -> Option<usize> {
+        (event.ext > 0).then(|| self.ext_done[event.ext - 1].token)
+    }
+
+    /// Where the rest of the current frame's payload may be received directly:
+    /// `(pointer, length)` into embedder memory, when a frame going there is in
+    /// progress. Write at most `length` bytes there as they come off the wire (still
+    /// masked), then call [`Protocol::receive_direct`] with the count.
+    pub fn direct_target(&self) -> Option<(*mut u8, usize)> {
+        let inc = self.incoming.as_ref()?;
+        let ext = self.ext_current?;
+        if !inc.external || inc.remaining == 0 || self.discard_input || self.eof {
+            return None;
+        }
+        let remaining = usize::try_from(inc.remaining).ok()?;
+        // SAFETY: `received + remaining == len`, inside the allocation.
+        Some((unsafe { ext.as_ptr().add(inc.received) }, remaining))
+    }
+
+    /// `n` bytes were written at [`Protocol::direct_target`]'s pointer: unmask them
+    /// and finish the frame if it is complete. Starts a new batch, like
+    /// [`Protocol::receive_data`].
+    ///
+    /// # Panics
+    /// If no direct target exists or `n` is more than its length.
+    pub fn receive_direct(&mut self, n: usize) {
+        let (_, room) = self.direct_target().expect("no direct target");
+        assert!(n <= room, "receive_direct past the frame's end");
+        self.begin_batch();
+        let mut inc = self.incoming.expect("frame in progress");
+        let ext = self.ext_current.expect("external frame has its memory");
+        if let Some(key) = inc.header.mask {
+            // SAFETY: held allocation; this frame is its only writer.
+            let buf = unsafe { ext.bytes_mut(inc.received, n) };
+            crate::mask::apply_mask(buf, key, inc.received);
+        }
+        inc.received += n;
+        inc.remaining -= n as u64;
+        self.incoming = Some(inc);
+        if inc.remaining == 0 {
+            // Binary, uncompressed, whole: ending it cannot fail.
+            if let Err(err) = self.end_frame(&inc) {
+                self.fail_with(err);
+            }
+        }
     }
 
     // ---- sending events ----
@@ -652,6 +796,9 @@ impl Protocol {
         self.discard_input = true;
         self.msg_opcode = 0;
         self.incoming = None;
+        if let (Some(ext), Some(alloc)) = (self.ext_current.take(), self.allocator.as_mut()) {
+            alloc.release(ext.token);
+        }
     }
 
     fn fail_with(&mut self, err: ProtocolError) {
@@ -757,6 +904,7 @@ impl Protocol {
     /// buffer, untouched since its last read (with many connections, out of cache).
     pub fn release_memory(&mut self, keep: usize) {
         self.events.clear();
+        self.release_external();
         if self.msg_opcode == 0 {
             self.data.clear();
             self.msg_start = 0;
@@ -766,6 +914,15 @@ impl Protocol {
         self.scratch.shrink_to(keep);
         if self.out.is_empty() {
             self.out.shrink_to(keep);
+        }
+    }
+}
+
+impl Drop for Protocol {
+    fn drop(&mut self) {
+        self.release_external();
+        if let (Some(ext), Some(alloc)) = (self.ext_current.take(), self.allocator.as_mut()) {
+            alloc.release(ext.token);
         }
     }
 }

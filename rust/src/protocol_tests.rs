@@ -503,3 +503,200 @@ fn release_memory_ends_the_batch_and_keeps_a_message_in_progress() {
     p.receive_data(&masked(OP_BINARY, true, b"after"));
     assert_eq!(events(&p), vec![(EventKind::Binary, 0, b"after".to_vec())]);
 }
+
+// ---- embedder memory for large binary messages ----
+
+/// A `VecAllocator` the test can still inspect after the protocol took it.
+#[derive(Clone, Default)]
+struct SharedAlloc(std::sync::Arc<std::sync::Mutex<crate::external::VecAllocator>>);
+
+impl MessageAllocator for SharedAlloc {
+    fn allocate(&mut self, len: usize) -> Option<(std::ptr::NonNull<u8>, usize)> {
+        self.0.lock().unwrap().allocate(len)
+    }
+    fn release(&mut self, token: usize) {
+        self.0.lock().unwrap().release(token);
+    }
+}
+
+impl SharedAlloc {
+    fn outstanding(&self) -> usize {
+        self.0.lock().unwrap().outstanding()
+    }
+    fn allocated(&self) -> usize {
+        self.0.lock().unwrap().allocated
+    }
+}
+
+fn server_with_allocator(min: usize) -> (Protocol, SharedAlloc) {
+    let alloc = SharedAlloc::default();
+    let mut p = server();
+    assert!(p.set_allocator(Box::new(alloc.clone()), min));
+    (p, alloc)
+}
+
+/// Feed `wire` in pieces ending at `cuts`; whenever a direct target exists, write the
+/// next piece there as a socket would, instead of calling `receive_data`.
+fn feed_with_direct(
+    p: &mut Protocol,
+    wire: &[u8],
+    cuts: &[usize],
+) -> Vec<(EventKind, u16, Vec<u8>)> {
+    let mut points: Vec<usize> = cuts.iter().map(|c| c % (wire.len() + 1)).collect();
+    points.sort_unstable();
+    points.push(wire.len());
+    let mut got = Vec::new();
+    let mut pos = 0;
+    for point in points {
+        while pos < point {
+            if let Some((ptr, room)) = p.direct_target() {
+                let n = room.min(point - pos);
+                // SAFETY: `direct_target` hands out `room` writable bytes.
+                unsafe { std::ptr::copy_nonoverlapping(wire[pos..].as_ptr(), ptr, n) };
+                p.receive_direct(n);
+                pos += n;
+            } else {
+                p.receive_data(&wire[pos..point]);
+                pos = point;
+            }
+            got.extend(events(p));
+        }
+    }
+    got
+}
+
+#[test]
+fn large_binary_messages_land_in_embedder_memory_and_are_released() {
+    let (mut p, alloc) = server_with_allocator(1000);
+    let big: Vec<u8> = (0..5000u32).map(|i| (i * 7) as u8).collect();
+    let mut wire = masked(OP_BINARY, true, &big);
+    wire.extend(masked(OP_BINARY, true, b"small"));
+    wire.extend(masked(OP_TEXT, true, &vec![b'a'; 5000]));
+    p.receive_data(&wire);
+    let evs = p.events().to_vec();
+    assert_eq!(evs.len(), 3);
+    assert!(
+        p.event_token(&evs[0]).is_some(),
+        "large binary goes external"
+    );
+    assert!(p.event_token(&evs[1]).is_none(), "below the minimum");
+    assert!(p.event_token(&evs[2]).is_none(), "text stays internal");
+    assert_eq!(p.payload(&evs[0]), &big[..]);
+    assert_eq!(alloc.outstanding(), 1);
+    // The next batch gives the memory back.
+    p.receive_data(&masked(OP_PING, true, b""));
+    assert_eq!(alloc.outstanding(), 0);
+    assert_eq!(alloc.allocated(), 1);
+}
+
+#[test]
+fn fragmented_and_compressed_messages_never_go_external() {
+    let (mut p, alloc) = server_with_allocator(1);
+    let mut wire = masked(OP_BINARY, false, &[1u8; 100]);
+    wire.extend(masked(OP_CONTINUATION, true, &[2u8; 100]));
+    p.receive_data(&wire);
+    assert_eq!(events(&p).len(), 1);
+    assert_eq!(alloc.allocated(), 0);
+}
+
+#[test]
+fn direct_receive_unmasks_in_place_at_every_split() {
+    let payload: Vec<u8> = (0..70_000u32).map(|i| (i % 253) as u8).collect();
+    let mut wire = masked(OP_BINARY, true, &payload);
+    wire.extend(masked(OP_PING, true, b"x"));
+    for cuts in [
+        vec![3],
+        vec![10],
+        vec![11, 12, 13, 5000],
+        vec![65_537, 69_999],
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11],
+    ] {
+        let (mut p, alloc) = server_with_allocator(65_536);
+        let got = feed_with_direct(&mut p, &wire, &cuts);
+        assert_eq!(got.len(), 2, "cuts {cuts:?}");
+        assert!(got[0].2 == payload, "cuts {cuts:?}");
+        assert_eq!(got[1], (EventKind::Ping, 0, b"x".to_vec()));
+        assert!(p.error().is_none());
+        drop(p);
+        assert_eq!(
+            alloc.outstanding(),
+            0,
+            "dropping the protocol releases everything"
+        );
+    }
+}
+
+#[test]
+fn a_message_in_progress_is_released_when_the_connection_fails_or_drops() {
+    let (mut p, alloc) = server_with_allocator(10);
+    let wire = masked(OP_BINARY, true, &[9u8; 1000]);
+    p.receive_data(&wire[..500]);
+    assert_eq!(alloc.outstanding(), 1);
+    assert!(
+        !p.set_allocator(Box::new(SharedAlloc::default()), 10),
+        "busy"
+    );
+    p.fail(1001, "going away");
+    assert_eq!(alloc.outstanding(), 0);
+    assert!(p.direct_target().is_none());
+    let (mut p, alloc) = server_with_allocator(10);
+    p.receive_data(&wire[..500]);
+    p.receive_eof();
+    drop(p);
+    assert_eq!(alloc.outstanding(), 0);
+}
+
+#[test]
+fn release_memory_gives_back_external_messages() {
+    let (mut p, alloc) = server_with_allocator(10);
+    p.receive_data(&masked(OP_BINARY, true, &[1u8; 100]));
+    assert_eq!(alloc.outstanding(), 1);
+    p.release_memory(0);
+    assert_eq!(alloc.outstanding(), 0);
+}
+
+#[test]
+fn oversized_messages_are_refused_before_allocating() {
+    let (mut p, alloc) = server_with_allocator(10);
+    let mut cfg_limit = masked(OP_BINARY, true, &[0u8; 10]);
+    // Rewrite the length field: 127 -> 64-bit length of 2 MiB, over the 1 MiB default.
+    cfg_limit.truncate(2);
+    cfg_limit[1] = 0x80 | 127;
+    cfg_limit.extend((2u64 << 20).to_be_bytes());
+    cfg_limit.extend(KEY);
+    p.receive_data(&cfg_limit);
+    assert_eq!(p.error().map(ProtocolError::close_code), Some(1009));
+    assert_eq!(alloc.allocated(), 0);
+}
+
+proptest! {
+    #[test]
+    fn embedder_memory_and_direct_reads_give_the_same_events(
+        msgs in proptest::collection::vec((0u8..3, 0usize..3000), 1..6),
+        cuts in proptest::collection::vec(any::<usize>(), 0..10),
+        min in 1usize..2000,
+    ) {
+        let mut wire = Vec::new();
+        for (i, (kind, len)) in msgs.iter().enumerate() {
+            let payload: Vec<u8> = (0..*len).map(|j| (j * 31 + i) as u8).collect();
+            match kind {
+                0 => wire.extend(masked(OP_BINARY, true, &payload)),
+                1 => wire.extend(masked(OP_PING, true, &payload[..payload.len().min(125)])),
+                _ => {
+                    let half = payload.len() / 2;
+                    wire.extend(masked(OP_BINARY, false, &payload[..half]));
+                    wire.extend(masked(OP_CONTINUATION, true, &payload[half..]));
+                }
+            }
+        }
+        let mut plain = server();
+        plain.receive_data(&wire);
+        let expected = events(&plain);
+        let (mut p, alloc) = server_with_allocator(min);
+        let got = feed_with_direct(&mut p, &wire, &cuts);
+        prop_assert!(p.error().is_none());
+        prop_assert_eq!(got, expected);
+        drop(p);
+        prop_assert_eq!(alloc.outstanding(), 0);
+    }
+}
