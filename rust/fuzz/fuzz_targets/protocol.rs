@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: MIT
 //! Feed arbitrary bytes, cut at arbitrary points, to both roles of the protocol
-//! (with and without permessage-deflate). It must never panic, and every event
-//! must respect the configured limits.
+//! (with and without permessage-deflate, with and without embedder memory for
+//! large binary messages, half of the pieces written "directly" into it when the
+//! protocol offers a target). It must never panic, every event must respect the
+//! configured limits, and no allocation may be released twice.
 #![no_main]
 
 use _rust::deflate::DeflateParams;
+use _rust::external::VecAllocator;
 use _rust::frame::Role;
 use _rust::protocol::{Config, EventKind, Protocol};
 use libfuzzer_sys::fuzz_target;
@@ -32,9 +35,21 @@ fuzz_target!(|data: &[u8]| {
         });
     }
     let mut p = Protocol::new(cfg);
+    let external = flags & 64 != 0;
+    if external {
+        p.set_allocator(Box::new(VecAllocator::default()), 16);
+    }
     let step = usize::from(step).max(1);
-    for chunk in input.chunks(step) {
-        p.receive_data(chunk);
+    for (i, chunk) in input.chunks(step).enumerate() {
+        match p.direct_target() {
+            Some((ptr, room)) if external && i % 2 == 1 => {
+                let n = room.min(chunk.len());
+                // SAFETY: the protocol hands out `room` writable bytes.
+                unsafe { std::ptr::copy_nonoverlapping(chunk.as_ptr(), ptr, n) };
+                p.receive_direct(n);
+            }
+            _ => p.receive_data(chunk),
+        }
         for ev in p.events() {
             let payload = p.payload(ev);
             match ev.kind {
