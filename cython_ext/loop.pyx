@@ -34,7 +34,11 @@ from wsfast.exceptions import ConnectionClosedOK as _ConnectionClosedOK
 _log = _logging.getLogger("wsfast.server")
 
 cdef enum:
-    RECV_BUFFER_SIZE = 262144
+    # One buffer per loop, not per connection. Large reads matter for large
+    # messages: at 64 KiB x 64 connections, 1 MiB reads gave ~1.3x the msgs/s of
+    # 256 KiB ones (fewer system calls and wake-ups per message); small messages
+    # only ever touch the first bytes of it.
+    RECV_BUFFER_SIZE = 1048576
     MAX_EVENTS = 512
     MAX_IOV = 64
     ACCEPT_BATCH = 256
