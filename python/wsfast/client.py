@@ -39,7 +39,7 @@ from typing import Any, Final
 
 from wsfast._client_common import ClientHandshake, Data, HeadersLike, closed_error
 from wsfast._native import cy, rust
-from wsfast.config import DEFAULT_BUSY_POLL_US
+from wsfast.config import busy_poll_us as _busy_poll_us
 from wsfast.exceptions import (
     ConnectionClosed,
     InvalidHandshake,
@@ -719,23 +719,6 @@ class ClientConnection:
 
     def __repr__(self) -> str:
         return f"<ClientConnection {self.state.name} {self._remote_address!r}>"
-
-
-def _busy_poll_us(value: bool | int) -> int:
-    """The busy-poll budget in microseconds, as ``wsfast.serve`` reads ``busy_poll``.
-
-    Raises:
-        TypeError: if ``value`` is not a bool or an int (a float is refused rather than
-            truncated: ``50e-6`` meant as seconds would silently be 0).
-        ValueError: if it is outside 0..1000000.
-    """
-    if value is True:
-        return DEFAULT_BUSY_POLL_US
-    if not isinstance(value, int):
-        raise TypeError(f"busy_poll must be a bool or microseconds as int, not {value!r}")
-    if not 0 <= value <= 1_000_000:
-        raise ValueError(f"busy_poll must be 0..1000000 microseconds, not {value}")
-    return int(value)
 
 
 def _remaining(deadline: float | None) -> float | None:

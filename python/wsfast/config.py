@@ -132,7 +132,7 @@ class ServerConfig:
 
         Raises:
             ValueError: if an option is out of range.
-            TypeError: if ``compression`` has the wrong type.
+            TypeError: if ``compression`` or ``busy_poll`` has the wrong type.
         """
         if compression is True:
             deflate = _rust.DeflateConfig()
@@ -144,13 +144,30 @@ class ServerConfig:
             raise TypeError(f"compression must be a bool or DeflateConfig, not {compression!r}")
         if isinstance(write_limit, int):
             write_limit = (write_limit, write_limit // 4)
-        if busy_poll is True:
-            busy_poll = DEFAULT_BUSY_POLL_US
         return ServerConfig(
-            busy_poll_us=int(busy_poll),
+            busy_poll_us=busy_poll_us(busy_poll),
             deflate=deflate,
             origins=None if origins is None else tuple(origins),
             subprotocols=tuple(subprotocols),
             write_limit=(int(write_limit[0]), int(write_limit[1])),
             **options,
         )
+
+
+def busy_poll_us(value: bool | int) -> int:
+    """The busy-poll budget in microseconds, for the server and the client alike.
+
+    Raises:
+        TypeError: if ``value`` is not a bool or an int (a float is refused rather than
+            truncated: ``50e-6`` meant as seconds would silently be 0).
+        ValueError: if it is outside 0..1000000.
+    """
+    if value is True:
+        return DEFAULT_BUSY_POLL_US
+    if value is False:
+        return 0
+    if not isinstance(value, int):
+        raise TypeError(f"busy_poll must be a bool or microseconds as int, not {value!r}")
+    if not 0 <= value <= 1_000_000:
+        raise ValueError(f"busy_poll must be 0..1000000 microseconds, not {value}")
+    return int(value)

@@ -103,6 +103,12 @@ def test_busy_poll_rejects_a_negative_budget() -> None:
         serve(Echo, port=0, busy_poll=-1)
 
 
+def test_busy_poll_refuses_seconds_as_a_float_like_the_client() -> None:
+    # 50e-6 meant as seconds would silently become 0 microseconds if truncated.
+    with pytest.raises(TypeError, match="busy_poll"):
+        serve(Echo, port=0, busy_poll=50e-6)  # type: ignore[arg-type]
+
+
 def test_large_messages_from_many_connections_are_echoed_in_order() -> None:
     # Replies are flushed right after each read, and large reads give their
     # buffers back: interleave big and small messages over several connections.
