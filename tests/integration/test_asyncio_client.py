@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -288,3 +290,51 @@ def test_against_the_wsfast_server(run: Any) -> None:
                 assert await ws.recv() == "héllo"
 
     run(main())
+
+
+# ---- TLS -------------------------------------------------------------------------------
+
+
+def _server_tls(certificate: tuple[Path, Path]) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*certificate)
+    return context
+
+
+def test_wss_against_websockets(run: Any, certificate: tuple[Path, Path]) -> None:
+    client_tls = ssl.create_default_context(cafile=str(certificate[0]))
+
+    async def main() -> None:
+        async with server(ssl=_server_tls(certificate), compression="deflate") as url:
+            url = url.replace("ws://", "wss://")
+            async with wsfast.asyncio.connect(url, ssl=client_tls, max_size=BIG) as ws:
+                assert ws.deflate_params is not None
+                big = os.urandom(3 << 20)
+                await ws.send(big)
+                await ws.send("é" * 10_000)
+                assert await ws.recv() == big
+                assert await ws.recv() == "é" * 10_000
+                assert await (await ws.ping()) >= 0
+            # The default context does not trust the test certificate.
+            with pytest.raises(ssl.SSLCertVerificationError):
+                async with wsfast.asyncio.connect(url):
+                    pass
+
+    run(main())
+
+
+def test_wss_against_the_wsfast_server(run: Any, certificate: tuple[Path, Path]) -> None:
+    client_tls = ssl.create_default_context(cafile=str(certificate[0]))
+    with wsfast_running(Echo, ssl=_server_tls(certificate), max_size=BIG) as srv:
+
+        async def main() -> None:
+            url = f"wss://127.0.0.1:{srv.port}/"
+            async with wsfast.asyncio.connect(url, ssl=client_tls, max_size=BIG) as ws:
+                for size in (0, 125, 70_000, 1 << 20):
+                    data = os.urandom(size)
+                    await ws.send(data)
+                    assert await ws.recv() == data
+                await ws.send("wss text")
+                assert await ws.recv() == "wss text"
+
+        run(main())
