@@ -423,6 +423,10 @@ cdef class ClientReader:
         while self.pos < self.count:
             e = &self.ev[self.pos]
             self.pos += 1
+            if e.kind == 2 and e.handle != NULL:
+                # A large message already has its own bytes object: a view of it
+                # keeps it alive, so this one outlives the next receive safely.
+                return memoryview(<object>e.handle)
             if e.kind <= 2:
                 return PyMemoryView_FromMemory(<char *>e.data, <Py_ssize_t>e.len, PyBUF_READ)
         return None

@@ -289,6 +289,8 @@ class ClientConnection:
 
         Text messages come as their UTF-8 bytes (already validated). Use this for
         the hottest loops that parse each message at once, e.g. ``orjson.loads(view)``.
+        (Uncompressed binary messages of 16 KiB or more are received into their own
+        ``bytes`` object; their view holds it and stays valid. Do not rely on it.)
 
         Args:
             timeout: seconds to wait at most; None waits until a message comes.

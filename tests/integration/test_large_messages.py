@@ -169,3 +169,19 @@ def test_client_keeps_large_binary_messages_intact() -> None:
             assert ws.recv() == b"x" * 70_000
     assert got == sent
     assert all(type(m) is bytes for m in got)
+
+
+def test_client_recv_view_of_a_large_message_owns_its_memory() -> None:
+    # A large uncompressed binary message is already its own bytes object: recv_view
+    # returns a view of it, which stays valid (and unchanged) after later receives.
+    with running(max_size=2 << 20) as server:
+        url = f"ws://127.0.0.1:{server.port}/"
+        with wsfast.connect(url, max_size=2 << 20, compression=False) as ws:
+            first = payload(1 << 20, 5)
+            ws.send(first)
+            view = ws.recv_view()
+            assert view.readonly
+            for seed in range(3):
+                ws.send(payload(1 << 20, seed))
+                assert ws.recv() == payload(1 << 20, seed)
+            assert view == first
