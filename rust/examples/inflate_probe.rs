@@ -7,18 +7,23 @@
 //!
 //! * `decompressor`: [`Decompressor::decompress`] + [`Decompressor::finish`] into a
 //!   reused buffer, no context takeover (what the protocol does per message);
+//! * `decompress_message`: [`Decompressor::decompress_message`] + `finish`, the
+//!   whole-message path (the one-shot [`FastInflater`], zlib-rs if it declines);
+//! * `fast one-shot`: [`FastInflater::inflate`] alone;
 //! * `protocol`: [`Protocol::receive_data`] over unmasked RSV1 text frames of the
 //!   whole cycle (framing, inflate, UTF-8 validation, events);
 //! * `zlib-rs one call`: a bare zlib-rs inflater, reset per message, fed the message
 //!   and its tail in one call with ample output room (a lower bound for zlib-rs).
 //!
-//! `taskset -c 1 cargo run --release -p wsfast-rs --example inflate_probe -- PATH`
+//! `taskset -c 1 cargo run --release -p wsfast-rs --example inflate_probe -- PATH [NAME]`
+//! (with NAME, only the cases whose name contains it)
 
 use std::hint::black_box;
 use std::time::Instant;
 
 use _rust::deflate::{Decompressor, DeflateParams};
 use _rust::frame::Role;
+use _rust::inflate::FastInflater;
 use _rust::protocol::{Config, Protocol};
 use zlib_rs::{Inflate, InflateFlush};
 
@@ -38,6 +43,12 @@ fn read_corpus(path: &str) -> Vec<Vec<u8>> {
 }
 
 fn time(name: &str, mut f: impl FnMut()) {
+    // An optional second argument times only the cases whose name contains it.
+    if let Some(only) = std::env::args().nth(2) {
+        if !name.contains(only.as_str()) {
+            return;
+        }
+    }
     f();
     let mut samples: Vec<f64> = (0..ROUNDS)
         .map(|_| {
@@ -75,6 +86,28 @@ fn main() {
             out.clear();
             decompressor.decompress(message, &mut out, 1 << 20).unwrap();
             decompressor.finish(&mut out, 1 << 20).unwrap();
+            black_box(&out);
+        }
+    });
+
+    let mut decompressor = Decompressor::new(&params, Role::Client);
+    time("decompress_message", || {
+        for message in &cycle {
+            out.clear();
+            decompressor
+                .decompress_message(message, &mut out, 1 << 20)
+                .unwrap();
+            decompressor.finish(&mut out, 1 << 20).unwrap();
+            black_box(&out);
+        }
+    });
+
+    let mut fast = FastInflater::new();
+    time("fast one-shot", || {
+        for message in &cycle {
+            out.clear();
+            fast.inflate(message, &[0, 0, 0xff, 0xff], &mut out, 1 << 20)
+                .unwrap();
             black_box(&out);
         }
     });

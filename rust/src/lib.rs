@@ -11,6 +11,7 @@ pub mod error;
 pub mod external;
 pub mod frame;
 pub mod handshake;
+pub mod inflate;
 pub mod mask;
 pub mod protocol;
 pub mod utf8;

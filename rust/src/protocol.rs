@@ -468,7 +468,17 @@ impl Protocol {
                 }
                 None => chunk,
             };
-            inflater.decompress(input, &mut self.data, limit)?;
+            // A whole message in this chunk: the first frame, final, and all of
+            // its payload at once.
+            let whole = h.fin
+                && h.opcode != OP_CONTINUATION
+                && inc.received == 0
+                && chunk.len() as u64 == h.payload_len;
+            if whole {
+                inflater.decompress_message(input, &mut self.data, limit)?;
+            } else {
+                inflater.decompress(input, &mut self.data, limit)?;
+            }
         } else {
             unmask_append(&mut self.data, chunk, h.mask, inc.received);
         }

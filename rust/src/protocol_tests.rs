@@ -700,3 +700,114 @@ proptest! {
         prop_assert_eq!(alloc.outstanding(), 0);
     }
 }
+
+/// A client without context takeover, and the server's compressed text frames.
+fn deflate_client(max_message_size: usize) -> Protocol {
+    let mut cfg = Config::new(Role::Client);
+    cfg.max_message_size = max_message_size;
+    cfg.deflate = Some(DeflateParams {
+        server_no_context_takeover: true,
+        client_no_context_takeover: true,
+        ..DeflateParams::default()
+    });
+    Protocol::new(cfg)
+}
+
+fn compressed_frames(text: &[u8], fragments: usize) -> Vec<u8> {
+    let params = DeflateParams {
+        server_no_context_takeover: true,
+        client_no_context_takeover: true,
+        ..DeflateParams::default()
+    };
+    let mut compressor = Compressor::new(&params, Role::Server, 6);
+    let mut wire = Vec::new();
+    let pieces: Vec<&[u8]> = text.chunks(text.len().div_ceil(fragments).max(1)).collect();
+    for (i, piece) in pieces.iter().enumerate() {
+        let last = i + 1 == pieces.len();
+        let mut payload = Vec::new();
+        compressor.compress(piece, last, &mut payload).unwrap();
+        let mut f = frame(
+            if i == 0 { OP_TEXT } else { OP_CONTINUATION },
+            last,
+            &payload,
+        );
+        f.rsv1 = i == 0;
+        wire.extend(f.serialize(None));
+    }
+    wire
+}
+
+#[test]
+fn compressed_messages_decode_alike_whole_fragmented_and_split() {
+    let text: Vec<u8> = (0..300)
+        .flat_map(|i| format!("{{\"id\":{i},\"name\":\"x{}\"}},", i % 7).into_bytes())
+        .collect();
+    let expected = vec![(EventKind::Text, 0, text.clone()); 2];
+    // Whole frames in one buffer (the one-shot path), fragmented messages, and
+    // frames split across reads (the streaming path).
+    for fragments in [1, 3] {
+        let mut wire = compressed_frames(&text, fragments);
+        wire.extend(compressed_frames(&text, fragments));
+        let mut p = deflate_client(1 << 20);
+        p.receive_data(&wire);
+        assert_eq!(events(&p), expected, "fragments {fragments}");
+        for cut in [1, 7, wire.len() / 3] {
+            let mut p = deflate_client(1 << 20);
+            let mut got = Vec::new();
+            for chunk in wire.chunks(cut) {
+                p.receive_data(chunk);
+                got.extend(events(&p));
+            }
+            assert_eq!(got, expected, "fragments {fragments}, cut {cut}");
+        }
+    }
+}
+
+#[test]
+fn compressed_message_errors_match_the_streaming_path() {
+    let text = "héllo wörld ".repeat(100).into_bytes();
+    let wire = compressed_frames(&text, 1);
+    // Over the limit: 1009, whole or split.
+    for cut in [wire.len(), 5] {
+        let mut p = deflate_client(text.len() - 1);
+        for chunk in wire.chunks(cut) {
+            p.receive_data(chunk);
+        }
+        assert_failing(&mut p, 1009);
+    }
+    let mut p = deflate_client(text.len());
+    p.receive_data(&wire);
+    assert_eq!(events(&p), vec![(EventKind::Text, 0, text.clone())]);
+    // Invalid UTF-8 inside a valid stream: 1007, whole or split.
+    let mut bad = text.clone();
+    bad[50] = 0xff;
+    let mut c = Compressor::new(&DeflateParams::default(), Role::Server, 6);
+    let mut payload = Vec::new();
+    c.compress(&bad, true, &mut payload).unwrap();
+    let mut f = frame(OP_TEXT, true, &payload);
+    f.rsv1 = true;
+    let wire = f.serialize(None);
+    for cut in [wire.len(), 5] {
+        let mut p = deflate_client(1 << 20);
+        for chunk in wire.chunks(cut) {
+            p.receive_data(chunk);
+        }
+        assert_failing(&mut p, 1007);
+    }
+    // Corrupt streams: the same error as zlib-rs streaming, whole or split.
+    let wire = compressed_frames(&text, 1);
+    for at in 4..wire.len() {
+        let mut corrupt = wire.clone();
+        corrupt[at] ^= 0x5a;
+        let mut whole = deflate_client(1 << 20);
+        whole.receive_data(&corrupt);
+        let mut split = deflate_client(1 << 20);
+        split.receive_data(&corrupt[..at]);
+        split.receive_data(&corrupt[at..]);
+        assert_eq!(
+            whole.error().map(ProtocolError::close_code),
+            split.error().map(ProtocolError::close_code),
+            "byte {at}"
+        );
+    }
+}
