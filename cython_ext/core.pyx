@@ -360,23 +360,22 @@ cdef class Core:
             data = (<str>data).encode("utf-8")
         self._send_buffer(0, data, fin)
 
-    cpdef send_ping(self, data=b""):
-        """Queue a ping (at most 125 bytes)."""
+    cdef int _send_control(self, uint8_t opcode, object data) except -1:
         cdef _Borrowed view
         _borrow(data, &view)
         try:
-            self._check(RS.send_control(self.p, 9, view.ptr, view.len))
+            self._check(RS.send_control(self.p, opcode, view.ptr, view.len))
         finally:
             _unborrow(&view)
+        return 0
+
+    cpdef send_ping(self, data=b""):
+        """Queue a ping (at most 125 bytes)."""
+        self._send_control(9, data)
 
     cpdef send_pong(self, data=b""):
         """Queue a pong (at most 125 bytes)."""
-        cdef _Borrowed view
-        _borrow(data, &view)
-        try:
-            self._check(RS.send_control(self.p, 10, view.ptr, view.len))
-        finally:
-            _unborrow(&view)
+        self._send_control(10, data)
 
     cpdef send_close(self, code=1000, str reason=""):
         """Queue a close frame; ``code=None`` sends one without a status code."""
