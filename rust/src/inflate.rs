@@ -501,7 +501,7 @@ impl FastInflater {
             let last = header & 1 != 0;
             let tables = match header >> 1 {
                 0 => {
-                    op = stored_block(&mut bits, end, out, op, limit)?;
+                    op = stored_block(&mut bits, end, out, start, op, limit)?;
                     None
                 }
                 1 => Some(Tables::Fixed),
@@ -548,12 +548,19 @@ fn grow(out: &mut Vec<u8>, len: usize, limit: usize) {
 
 /// Make room for `need` bytes at `op` plus [`SLACK`]; false if `limit` does
 /// not allow `need` bytes (the slack is then not guaranteed either).
+///
+/// The zero-filled region grows geometrically with this message's own output
+/// (from `start`), never with what `out` held before it: `out` may carry a
+/// whole batch of earlier messages, and doubling *its* length zero-filled up to
+/// `limit` bytes per message, so the cost of a small message grew with the
+/// maximum message size.
 #[inline(never)]
-fn make_room(out: &mut Vec<u8>, op: usize, need: usize, limit: usize) -> bool {
+fn make_room(out: &mut Vec<u8>, start: usize, op: usize, need: usize, limit: usize) -> bool {
     if op + need > limit {
         return false;
     }
-    let want = (op + need + SLACK).max(out.len() * 2);
+    let produced = out.len().saturating_sub(start);
+    let want = (op + need + SLACK).max(start + produced * 2);
     grow(out, want, limit);
     true
 }
@@ -562,6 +569,7 @@ fn stored_block(
     bits: &mut Bits<'_>,
     end: usize,
     out: &mut Vec<u8>,
+    start: usize,
     op: usize,
     limit: usize,
 ) -> Result<usize> {
@@ -574,7 +582,7 @@ fn stored_block(
     if len != usize::from(!nlen) || at + 4 + len > end {
         return Err(Unhandled);
     }
-    if op + len > out.len() && !make_room(out, op, len, limit) {
+    if op + len > out.len() && !make_room(out, start, op, len, limit) {
         return Err(Unhandled);
     }
     let from = at + 4;
@@ -715,14 +723,14 @@ fn decode_block(
             Step::End(at) => return Ok(at),
             Step::Invalid => return Err(Unhandled),
             Step::Literal(at, byte) => {
-                if !make_room(out, at, 1, limit) {
+                if !make_room(out, start, at, 1, limit) {
                     return Err(Unhandled);
                 }
                 out[at] = byte;
                 op = at + 1;
             }
             Step::Match(at, distance, len) => {
-                if !make_room(out, at, len, limit) {
+                if !make_room(out, start, at, len, limit) {
                     return Err(Unhandled);
                 }
                 copy_match(out, at, distance, len);
@@ -942,6 +950,21 @@ mod tests {
             out.truncate(out.len() - 4);
         }
         out
+    }
+
+    #[test]
+    fn room_for_a_message_grows_with_the_message_not_with_the_batch_before_it() {
+        // `out` already holds a batch of earlier messages; the next one is small.
+        let start = 600 * 1024;
+        let mut out = vec![7u8; start];
+        assert!(make_room(&mut out, start, start, 100, usize::MAX));
+        assert!(out.len() <= start + 100 + SLACK, "zero-filled {} bytes", out.len() - start);
+        // Its own output still grows geometrically.
+        let op = start + 10_000;
+        out.resize(op, 0);
+        assert!(make_room(&mut out, start, op, 1, usize::MAX));
+        assert!(out.len() >= start + 20_000);
+        assert!(out[..start].iter().all(|&b| b == 7));
     }
 
     fn decompressor() -> Decompressor {
