@@ -133,8 +133,11 @@ cdef class Core:
         max_size: largest message accepted, in bytes (after decompression).
         max_frame_size: largest frame accepted; defaults to ``max_size``.
         deflate: negotiated ``wsfast.DeflateParams``, or None for no compression.
-        compression_level: zlib level for outgoing compressed messages (1: fast, the
-            usual choice for realtime traffic; see DeflateConfig).
+        deflate_config: the ``wsfast.DeflateConfig`` whose compressor settings
+            (level, mem_level, compress_window_bits) our compressor uses.
+        compression_level: zlib level for outgoing compressed messages, when no
+            deflate_config gives one (default ``DEFAULT_COMPRESSION_LEVEL``, 1: fast,
+            the usual choice for realtime traffic; see DeflateConfig).
         compress_min_size: smaller messages are sent uncompressed.
         auto_pong: answer pings automatically.
     """
@@ -152,8 +155,8 @@ cdef class Core:
     cdef size_t cursor
 
     def __cinit__(self, str side="server", *, size_t max_size=1 << 20, max_frame_size=None,
-                  deflate=None, unsigned int compression_level=1, size_t compress_min_size=0,
-                  bint auto_pong=True, bytes mask_seed=None):
+                  deflate=None, deflate_config=None, compression_level=None,
+                  size_t compress_min_size=0, bint auto_pong=True, bytes mask_seed=None):
         cdef wsf_config cfg
         if side == "server":
             cfg.role = 0
@@ -161,13 +164,26 @@ cdef class Core:
             cfg.role = 1
         else:
             raise ValueError(f"side must be 'server' or 'client', not {side!r}")
-        if compression_level > 9:
+        # The compressor's settings: a DeflateConfig's whole, or just a level. Zero
+        # mem_level/compress_window_bits ask Rust for its defaults.
+        cfg.mem_level = 0
+        cfg.compress_window_bits = 0
+        if deflate_config is not None:
+            if compression_level is not None:
+                raise TypeError("pass compression_level or deflate_config, not both")
+            cfg.compression_level = deflate_config.level
+            cfg.mem_level = deflate_config.mem_level
+            cfg.compress_window_bits = deflate_config.compress_window_bits
+        elif compression_level is None:
+            cfg.compression_level = WSF_DEFAULT_COMPRESSION_LEVEL
+        elif not 0 <= compression_level <= 9:
             raise ValueError(f"compression_level must be 0..9, not {compression_level}")
+        else:
+            cfg.compression_level = compression_level
         self.is_client = cfg.role == 1
         cfg.auto_pong = auto_pong
         cfg.max_message_size = max_size
         cfg.max_frame_size = max_size if max_frame_size is None else max_frame_size
-        cfg.compression_level = compression_level
         cfg.compress_min_size = compress_min_size
         cfg.deflate = deflate is not None
         cfg.server_no_context_takeover = 0

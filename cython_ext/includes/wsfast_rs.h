@@ -7,7 +7,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define WSF_ABI_VERSION 2
+#define WSF_ABI_VERSION 3
+
+/* The zlib level of a connection that does not choose one: the Rust core's
+ * DEFAULT_COMPRESSION_LEVEL (wsfast._rust.DEFAULT_COMPRESSION_LEVEL). A Rust
+ * unit test (capi_tests.rs) checks that the two agree. */
+#define WSF_DEFAULT_COMPRESSION_LEVEL 1
 
 typedef struct wsf_protocol wsf_protocol;
 
@@ -19,6 +24,8 @@ typedef struct {
     uint8_t client_no_context_takeover;
     uint8_t server_max_window_bits; /* 0 = absent */
     uint8_t client_max_window_bits; /* 0 = absent */
+    uint8_t mem_level; /* zlib memLevel of our compressor, 1..9; 0 = default */
+    uint8_t compress_window_bits; /* our compressor's window cap, 8..15; 0 = default */
     uint32_t compression_level;
     size_t max_frame_size;
     size_t max_message_size;
@@ -65,6 +72,7 @@ typedef struct {
     int32_t (*set_allocator)(wsf_protocol *, wsf_alloc_fn, wsf_release_fn, void *, size_t);
     uint8_t *(*direct_target)(wsf_protocol *, size_t *);
     size_t (*receive_direct)(wsf_protocol *, size_t);
+    int32_t (*close_ok)(wsf_protocol *); /* 1 closed cleanly, 0 not (yet) */
 } wsf_capi;
 
 #endif

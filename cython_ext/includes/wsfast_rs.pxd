@@ -3,6 +3,7 @@
 
 cdef extern from "wsfast_rs.h":
     int WSF_ABI_VERSION
+    int WSF_DEFAULT_COMPRESSION_LEVEL
 
     ctypedef struct wsf_protocol:
         pass
@@ -15,6 +16,8 @@ cdef extern from "wsfast_rs.h":
         uint8_t client_no_context_takeover
         uint8_t server_max_window_bits
         uint8_t client_max_window_bits
+        uint8_t mem_level
+        uint8_t compress_window_bits
         uint32_t compression_level
         size_t max_frame_size
         size_t max_message_size
@@ -57,3 +60,4 @@ cdef extern from "wsfast_rs.h":
             wsf_protocol *, wsf_alloc_fn, wsf_release_fn, void *, size_t) noexcept nogil
         uint8_t *(*direct_target)(wsf_protocol *, size_t *) noexcept nogil
         size_t (*receive_direct)(wsf_protocol *, size_t) noexcept nogil
+        int32_t (*close_ok)(wsf_protocol *) noexcept nogil

@@ -8,6 +8,11 @@ from typing_extensions import Buffer
 __version__: Final[str]
 CAPI_VERSION: Final[int]
 _C_API: Final[object]
+DEFAULT_COMPRESSION_LEVEL: Final[int]
+OK_CLOSE_CODES: Final[frozenset[int]]
+
+def _capi_layout() -> dict[str, dict[str, int]]: ...
+def close_is_ok(sent: int | None, received: int | None) -> bool: ...
 
 class TextMessage:
     data: str
@@ -38,7 +43,9 @@ class Protocol:
         max_size: int = ...,
         max_frame_size: int | None = None,
         deflate: DeflateParams | None = None,
-        compression_level: int = 1,
+        compression_level: int = ...,
+        mem_level: int = 5,
+        compress_window_bits: int = 12,
         compress_min_size: int = 0,
         auto_pong: bool = True,
         mask_seed: Buffer | None = None,
@@ -66,6 +73,8 @@ class Protocol:
     def close_received(self) -> tuple[int, str] | None: ...
     @property
     def close_sent(self) -> tuple[int, str] | None: ...
+    @property
+    def close_ok(self) -> bool: ...
 
 class Frame:
     opcode: int
@@ -133,7 +142,7 @@ class DeflateConfig:
         client_no_context_takeover: bool = False,
         server_max_window_bits: int | None = None,
         client_max_window_bits: int | None = None,
-        level: int = 1,
+        level: int = ...,
         mem_level: int = 5,
         compress_window_bits: int = 12,
     ) -> None: ...
@@ -203,6 +212,20 @@ class Request:
     def get(self, name: str, default: Any = None) -> Any: ...
     def get_all(self, name: str) -> list[str]: ...
 
+class RequestHead:
+    @property
+    def method(self) -> str: ...
+    @property
+    def target(self) -> str: ...
+    @property
+    def http_version(self) -> int: ...
+    @property
+    def headers(self) -> list[tuple[str, str]]: ...
+    @property
+    def is_upgrade(self) -> bool: ...
+    def get(self, name: str, default: Any = None) -> Any: ...
+    def get_all(self, name: str) -> list[str]: ...
+
 class Response:
     def __init__(
         self, status: int, reason: str = "", headers: Iterable[tuple[str, str]] = ()
@@ -217,6 +240,9 @@ class Response:
     def get_all(self, name: str) -> list[str]: ...
 
 def parse_request(data: Buffer, max_size: int = 16384) -> tuple[Request, int] | None: ...
+def parse_request_head(
+    data: Buffer, max_size: int = 16384
+) -> tuple[RequestHead, int] | None: ...
 def parse_response(data: Buffer, max_size: int = 16384) -> tuple[Response, int] | None: ...
 def validate_response(
     response: Response,

@@ -13,14 +13,15 @@ use std::ffi::c_void;
 use std::ptr::{self, NonNull};
 use std::slice;
 
-use crate::deflate::DeflateParams;
-use crate::error::SendError;
+use crate::deflate::{
+    CompressorSettings, DeflateParams, DEFAULT_COMPRESS_WINDOW_BITS, DEFAULT_MEM_LEVEL,
+};
 use crate::external::MessageAllocator;
 use crate::frame::Role;
-use crate::protocol::{Config, EventKind, Protocol};
+use crate::protocol::{Config, EventKind, Protocol, SendError};
 
 /// Version of the struct layout below; checked by the Cython side at import.
-pub const ABI_VERSION: u32 = 2;
+pub const ABI_VERSION: u32 = 3;
 
 /// Connection options, C layout.
 #[repr(C)]
@@ -39,6 +40,11 @@ pub struct WsfConfig {
     pub server_max_window_bits: u8,
     /// Negotiated `client_max_window_bits`, 0 if absent.
     pub client_max_window_bits: u8,
+    /// zlib `memLevel` of our compressor, 1 to 9; 0 for the default.
+    pub mem_level: u8,
+    /// Largest window (log2, 8 to 15) our compressor uses, further capped by
+    /// the negotiated one; 0 for the default.
+    pub compress_window_bits: u8,
     /// zlib level for outgoing messages.
     pub compression_level: u32,
     /// Largest frame payload accepted.
@@ -192,6 +198,8 @@ pub struct WsfCApi {
     pub direct_target: unsafe extern "C" fn(*mut CProtocol, *mut usize) -> *mut u8,
     /// `n` bytes were written at `direct_target`; returns the number of events.
     pub receive_direct: unsafe extern "C" fn(*mut CProtocol, usize) -> usize,
+    /// 1 if the connection closed cleanly (`Protocol::close_ok`), else 0.
+    pub close_ok: unsafe extern "C" fn(*mut CProtocol) -> i32,
 }
 
 unsafe extern "C" fn protocol_new(cfg: *const WsfConfig) -> *mut CProtocol {
@@ -203,11 +211,16 @@ unsafe extern "C" fn protocol_new(cfg: *const WsfConfig) -> *mut CProtocol {
         Role::Server
     };
     let opt_bits = |b: u8| if b == 0 { None } else { Some(b) };
+    let or_default = |value: u8, default: u8| if value == 0 { default } else { value };
     let mut config = Config::new(role);
     config.auto_pong = c.auto_pong != 0;
     config.max_frame_size = c.max_frame_size;
     config.max_message_size = c.max_message_size;
-    config.compression_level = c.compression_level;
+    config.compressor = CompressorSettings {
+        level: c.compression_level,
+        mem_level: or_default(c.mem_level, DEFAULT_MEM_LEVEL),
+        window_bits: or_default(c.compress_window_bits, DEFAULT_COMPRESS_WINDOW_BITS),
+    };
     config.compress_min_size = c.compress_min_size;
     config.mask_seed = c.mask_seed;
     if c.deflate != 0 {
@@ -348,6 +361,11 @@ unsafe extern "C" fn close_expected(p: *mut CProtocol) -> i32 {
     i32::from(unsafe { (*p).proto.close_expected() })
 }
 
+unsafe extern "C" fn close_ok(p: *mut CProtocol) -> i32 {
+    // SAFETY: `p` is a live protocol.
+    i32::from(unsafe { (*p).proto.close_ok() })
+}
+
 /// # Safety
 /// `reason` and `len` must be writable.
 unsafe fn write_close(v: Option<&(u16, String)>, reason: *mut *const u8, len: *mut usize) -> i32 {
@@ -484,4 +502,102 @@ pub static WSFAST_CAPI: WsfCApi = WsfCApi {
     set_allocator,
     direct_target,
     receive_direct,
+    close_ok,
 };
+
+/// Size and field offsets of one C-API struct, in bytes, fields in order and
+/// named as in `wsfast_rs.h`: what the Cython side computes from the header
+/// with `sizeof`/`offsetof`, so a test can compare the two.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StructLayout {
+    /// The C type name, e.g. `wsf_config`.
+    pub name: &'static str,
+    /// `size_of` the struct.
+    pub size: usize,
+    /// Each field's name and `offset_of`.
+    pub fields: Vec<(&'static str, usize)>,
+}
+
+/// The [`StructLayout`] of `$ty`, named `$c_name`, with the fields listed.
+macro_rules! layout {
+    ($c_name:literal, $ty:ident { $($field:ident),* $(,)? }) => {{
+        // A pattern naming every field: a field added to the struct but not
+        // to this list fails to compile.
+        let _exhaustive = |value: &$ty| {
+            let $ty { $($field: _),* } = value;
+        };
+        StructLayout {
+            name: $c_name,
+            size: std::mem::size_of::<$ty>(),
+            fields: vec![$((stringify!($field), std::mem::offset_of!($ty, $field))),*],
+        }
+    }};
+}
+
+/// The layout of `wsf_config`, `wsf_event` and `wsf_capi` as Rust lays them out.
+pub fn layout() -> Vec<StructLayout> {
+    vec![
+        layout!(
+            "wsf_config",
+            WsfConfig {
+                role,
+                auto_pong,
+                deflate,
+                server_no_context_takeover,
+                client_no_context_takeover,
+                server_max_window_bits,
+                client_max_window_bits,
+                mem_level,
+                compress_window_bits,
+                compression_level,
+                max_frame_size,
+                max_message_size,
+                compress_min_size,
+                mask_seed,
+            }
+        ),
+        layout!(
+            "wsf_event",
+            WsfEvent {
+                kind,
+                code,
+                data,
+                len,
+                handle,
+            }
+        ),
+        layout!(
+            "wsf_capi",
+            WsfCApi {
+                abi_version,
+                protocol_new,
+                protocol_free,
+                receive_data,
+                receive_eof,
+                events,
+                send_frame,
+                send_frame_header,
+                send_control,
+                send_close,
+                fail,
+                output,
+                consume_output,
+                state,
+                close_expected,
+                close_sent,
+                close_received,
+                last_error,
+                release_memory,
+                apply_mask,
+                set_allocator,
+                direct_target,
+                receive_direct,
+                close_ok,
+            }
+        ),
+    ]
+}
+
+#[cfg(test)]
+#[path = "capi_tests.rs"]
+mod tests;

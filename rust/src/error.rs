@@ -1,120 +1,15 @@
 // SPDX-License-Identifier: MIT
-//! Protocol errors and the one table that maps them to close codes.
+//! Every error type of the core, in one place for callers to import from.
+//!
+//! Each error is defined beside its domain (`frame`, `utf8`, `deflate`,
+//! `handshake`, `protocol`), nested the way tungstenite nests its errors:
+//! [`ProtocolError`] wraps [`FrameError`], [`Utf8Error`] and [`DeflateError`],
+//! and [`ProtocolError::close_code`] is the one table from errors to close
+//! codes. This module only re-exports them, and no module of the core imports
+//! it, so dependencies between modules run one way.
 
-use crate::deflate::DeflateError;
-use crate::utf8::Utf8Error;
-
-/// A frame header breaks RFC 6455 section 5.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum FrameError {
-    /// RSV2/RSV3 set, or RSV1 set without a negotiated extension or on a control frame.
-    #[error("reserved bits must be 0")]
-    ReservedBits,
-    /// Opcodes 3-7 and 11-15 are reserved.
-    #[error("invalid opcode {0}")]
-    InvalidOpcode(u8),
-    /// Control frames must have FIN set.
-    #[error("fragmented control frame")]
-    FragmentedControl,
-    /// Control frames carry at most 125 bytes.
-    #[error("control frame of {0} bytes exceeds limit of 125")]
-    ControlTooLong(u64),
-    /// A client sent an unmasked frame.
-    #[error("incorrect masking: client frames must be masked")]
-    Unmasked,
-    /// A server sent a masked frame.
-    #[error("incorrect masking: server frames must not be masked")]
-    Masked,
-    /// A 64-bit payload length must have its most significant bit clear.
-    #[error("frame length has its most significant bit set")]
-    LengthMsbSet,
-    /// The frame is larger than `max_frame_size`.
-    #[error("frame of {size} bytes exceeds limit of {limit}")]
-    TooBig {
-        /// Declared payload length.
-        size: u64,
-        /// Configured limit.
-        limit: usize,
-    },
-}
-
-/// Why the connection is being failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ProtocolError {
-    /// A bad frame header.
-    #[error(transparent)]
-    Frame(#[from] FrameError),
-    /// A continuation frame arrived with no message in progress.
-    #[error("unexpected continuation frame")]
-    UnexpectedContinuation,
-    /// A new data frame arrived while a fragmented message was in progress.
-    #[error("expected a continuation frame")]
-    ExpectedContinuation,
-    /// RSV1 set on a continuation frame (RFC 7692 section 6.1).
-    #[error("compressed bit set on a continuation frame")]
-    CompressedContinuation,
-    /// The message grew past `max_message_size`.
-    #[error("message of {size} bytes exceeds limit of {limit}")]
-    MessageTooBig {
-        /// Size reached (or declared) so far.
-        size: u64,
-        /// Configured limit.
-        limit: usize,
-    },
-    /// A text message is not valid UTF-8.
-    #[error("{0} in text message")]
-    InvalidUtf8(#[from] Utf8Error),
-    /// permessage-deflate data could not be inflated, or inflated past the limit.
-    #[error(transparent)]
-    Deflate(#[from] DeflateError),
-    /// A close frame payload of exactly one byte.
-    #[error("close frame with a 1-byte payload")]
-    ClosePayloadTooShort,
-    /// A close code that may not appear on the wire.
-    #[error("invalid close code {0}")]
-    InvalidCloseCode(u16),
-    /// A close reason that is not valid UTF-8.
-    #[error("invalid utf-8 in close reason")]
-    InvalidCloseReason,
-}
-
-impl ProtocolError {
-    /// The close code to fail the connection with (RFC 6455 section 7.4.1).
-    pub fn close_code(&self) -> u16 {
-        match self {
-            Self::Frame(FrameError::TooBig { .. })
-            | Self::MessageTooBig { .. }
-            | Self::Deflate(DeflateError::TooBig { .. }) => 1009,
-            Self::InvalidUtf8(_) | Self::InvalidCloseReason => 1007,
-            _ => 1002,
-        }
-    }
-}
-
-/// A send call that the current state does not allow.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SendError {
-    /// Data after our close frame, or a second close frame.
-    #[error("cannot send: the closing handshake has started")]
-    Closing,
-    /// A text/binary frame while a fragmented message is being sent.
-    #[error("a fragmented message is in progress: send a continuation frame")]
-    ExpectedContinuation,
-    /// A continuation frame with no fragmented message in progress.
-    #[error("no fragmented message in progress")]
-    UnexpectedContinuation,
-    /// A control payload over 125 bytes (close: reason over 123 bytes).
-    #[error("control frame payload of {0} bytes exceeds limit of 125")]
-    ControlTooLong(usize),
-    /// A close code that may not be sent.
-    #[error("invalid close code {0}")]
-    InvalidCloseCode(u16),
-    /// Compression failed (never expected with valid state).
-    #[error(transparent)]
-    Deflate(#[from] DeflateError),
-}
-
-/// Whether `code` may appear in a close frame (RFC 6455 section 7.4, IANA registry).
-pub fn is_valid_close_code(code: u16) -> bool {
-    matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
-}
+pub use crate::deflate::DeflateError;
+pub use crate::frame::FrameError;
+pub use crate::handshake::{HandshakeError, HandshakeErrorKind};
+pub use crate::protocol::{ProtocolError, SendError};
+pub use crate::utf8::Utf8Error;

@@ -15,8 +15,8 @@ use super::errors;
 use super::handshake::invalid_request;
 use crate::deflate::{
     accept_response, client_offer, negotiate_server, Compressor, CompressorSettings, Decompressor,
-    DeflateConfig, DeflateError, DeflateParams, DEFAULT_COMPRESS_WINDOW_BITS, DEFAULT_LEVEL,
-    DEFAULT_MEM_LEVEL,
+    DeflateConfig, DeflateError, DeflateParams, DEFAULT_COMPRESSION_LEVEL,
+    DEFAULT_COMPRESS_WINDOW_BITS, DEFAULT_MEM_LEVEL,
 };
 use crate::frame::Role;
 use crate::handshake::parse_extensions;
@@ -41,7 +41,7 @@ fn parse_side(side: &str) -> PyResult<Role> {
     }
 }
 
-fn check_window_bits(name: &str, bits: Option<u8>) -> PyResult<()> {
+pub(super) fn check_window_bits(name: &str, bits: Option<u8>) -> PyResult<()> {
     match bits {
         Some(bits) if !(8..=15).contains(&bits) => Err(PyValueError::new_err(format!(
             "{name} must be between 8 and 15, not {bits}"
@@ -59,7 +59,7 @@ fn check_level(level: u32) -> PyResult<()> {
     Ok(())
 }
 
-fn check_mem_level(mem_level: u8) -> PyResult<()> {
+pub(super) fn check_mem_level(mem_level: u8) -> PyResult<()> {
     if !(1..=9).contains(&mem_level) {
         return Err(PyValueError::new_err(format!(
             "mem_level must be between 1 and 9, not {mem_level}"
@@ -227,7 +227,7 @@ impl PyDeflateConfig {
     #[new]
     #[pyo3(signature = (*, server_no_context_takeover = false, client_no_context_takeover = false,
                         server_max_window_bits = None, client_max_window_bits = None,
-                        level = DEFAULT_LEVEL, mem_level = DEFAULT_MEM_LEVEL,
+                        level = DEFAULT_COMPRESSION_LEVEL, mem_level = DEFAULT_MEM_LEVEL,
                         compress_window_bits = DEFAULT_COMPRESS_WINDOW_BITS))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -572,6 +572,7 @@ fn accept_deflate_response(
 
 /// Register the deflate classes and functions on `wsfast._rust`.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("DEFAULT_COMPRESSION_LEVEL", DEFAULT_COMPRESSION_LEVEL)?;
     m.add_class::<PyDeflateParams>()?;
     m.add_class::<PyDeflateConfig>()?;
     m.add_class::<PyDeflater>()?;

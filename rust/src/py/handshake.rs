@@ -193,6 +193,87 @@ impl PyRequest {
     }
 }
 
+/// Any HTTP/1.x request head, as returned by `parse_request_head`: what a
+/// server needs to answer a request that is not a WebSocket upgrade (a health
+/// check, a page, a 404 or a 426).
+///
+/// Header values are decoded as ISO-8859-1.
+#[pyclass(name = "RequestHead", module = "wsfast._rust", frozen)]
+pub struct PyRequestHead {
+    request: Request,
+}
+
+#[pymethods]
+impl PyRequestHead {
+    /// str: the request method, e.g. "GET".
+    #[getter]
+    fn method(&self) -> &str {
+        &self.request.method
+    }
+
+    /// str: the request target (path and query), e.g. "/health?full=1".
+    #[getter]
+    fn target(&self) -> &str {
+        &self.request.path
+    }
+
+    /// int: the minor HTTP version: 1 for HTTP/1.1, 0 for HTTP/1.0.
+    #[getter]
+    fn http_version(&self) -> u8 {
+        self.request.version
+    }
+
+    /// list[tuple[str, str]]: every header, in order, names as sent.
+    #[getter]
+    fn headers(&self) -> Vec<(String, String)> {
+        self.request.headers.clone()
+    }
+
+    /// bool: an Upgrade header asks for websocket. Such a request goes to
+    /// `parse_request`'s checks; any other one is plain HTTP.
+    #[getter]
+    fn is_upgrade(&self) -> bool {
+        self.request.is_upgrade()
+    }
+
+    /// The first value of a header.
+    ///
+    /// Args:
+    ///     name: the header name, matched case-insensitively.
+    ///     default: returned when the header is absent.
+    ///
+    /// Returns:
+    ///     str | None: the value, or default.
+    #[pyo3(signature = (name, default = None))]
+    fn get(&self, py: Python<'_>, name: &str, default: Option<Py<PyAny>>) -> Py<PyAny> {
+        get_header(py, &self.request.headers, name, default)
+    }
+
+    /// Every value of a header, in order.
+    ///
+    /// Args:
+    ///     name: the header name, matched case-insensitively.
+    ///
+    /// Returns:
+    ///     list[str]: the values (empty if absent).
+    fn get_all(&self, name: &str) -> Vec<String> {
+        get_all_headers(&self.request.headers, name)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "RequestHead(method={:?}, target={:?}, is_upgrade={})",
+            self.request.method,
+            self.request.path,
+            if self.request.is_upgrade() {
+                "True"
+            } else {
+                "False"
+            }
+        )
+    }
+}
+
 /// A server's response to the upgrade request, as returned by
 /// `parse_response`.
 ///
@@ -313,6 +394,38 @@ fn parse_request(
     let hello = handshake::validate_request(&request)
         .map_err(|err| invalid_request(py, err.status, &err.reason))?;
     Ok(Some((PyRequest { request, hello }, consumed)))
+}
+
+/// Parse any HTTP/1.x request head, without the WebSocket upgrade checks.
+///
+/// The same parser as parse_request, for requests that parse_request refuses
+/// because they are not (valid) upgrades: a server answers those as plain
+/// HTTP when is_upgrade is False.
+///
+/// Args:
+///     data: the bytes received so far (any bytes-like object).
+///     max_size: the longest request head accepted, in bytes.
+///
+/// Returns:
+///     tuple[RequestHead, int] | None: the head and its length in bytes, or
+///     None if the head is not complete yet.
+///
+/// Raises:
+///     InvalidRequest: with status 400 if the head is malformed (a bad
+///         request line, a header without a colon, whitespace around a
+///         header name...), or 431 if it is longer than max_size or has too
+///         many headers.
+///     TypeError: if data is not bytes-like.
+#[pyfunction]
+#[pyo3(signature = (data, max_size = DEFAULT_MAX_SIZE))]
+fn parse_request_head(
+    py: Python<'_>,
+    data: &Bound<'_, PyAny>,
+    max_size: usize,
+) -> PyResult<Option<(PyRequestHead, usize)>> {
+    let parsed = with_bytes(data, |data| handshake::parse_request(data, max_size))?;
+    let parsed = parsed.map_err(|err| invalid_request(py, err.status, &err.reason))?;
+    Ok(parsed.map(|(request, consumed)| (PyRequestHead { request }, consumed)))
 }
 
 /// Build the 101 response accepting a handshake.
@@ -475,9 +588,11 @@ fn validate_response(
 /// Register the handshake classes and functions on `wsfast._rust`.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyRequest>()?;
+    m.add_class::<PyRequestHead>()?;
     m.add_class::<PyResponse>()?;
     m.add_function(wrap_pyfunction!(accept_key, m)?)?;
     m.add_function(wrap_pyfunction!(parse_request, m)?)?;
+    m.add_function(wrap_pyfunction!(parse_request_head, m)?)?;
     m.add_function(wrap_pyfunction!(build_response, m)?)?;
     m.add_function(wrap_pyfunction!(build_rejection, m)?)?;
     m.add_function(wrap_pyfunction!(build_request, m)?)?;

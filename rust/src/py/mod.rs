@@ -12,9 +12,33 @@ use std::ffi::c_void;
 use std::ptr::NonNull;
 
 use pyo3::prelude::*;
-use pyo3::types::PyCapsule;
+use pyo3::types::{PyCapsule, PyDict};
 
-use crate::capi::{ABI_VERSION, WSFAST_CAPI};
+use crate::capi::{self, ABI_VERSION, WSFAST_CAPI};
+
+/// Size and field offsets of the C-API structs as Rust lays them out.
+///
+/// For a test that compares them with what the Cython side computes from
+/// wsfast_rs.h (sizeof and offsetof): the three copies of the C API must agree.
+///
+/// Returns:
+///     dict[str, dict[str, int]]: for "wsf_config", "wsf_event" and
+///     "wsf_capi", the struct's "__size__" and each field's offset, fields
+///     named and ordered as in the C header.
+#[pyfunction]
+#[pyo3(name = "_capi_layout")]
+fn capi_layout(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let structs = PyDict::new(py);
+    for layout in capi::layout() {
+        let fields = PyDict::new(py);
+        fields.set_item("__size__", layout.size)?;
+        for (name, offset) in layout.fields {
+            fields.set_item(name, offset)?;
+        }
+        structs.set_item(layout.name, fields)?;
+    }
+    Ok(structs)
+}
 
 /// Register every Python-facing class and function on `wsfast._rust`.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -27,6 +51,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let capsule = unsafe { PyCapsule::new_with_pointer(m.py(), ptr, c"wsfast._rust._C_API") }?;
     m.add("_C_API", capsule)?;
     m.add("CAPI_VERSION", ABI_VERSION)?;
+    m.add_function(wrap_pyfunction!(capi_layout, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -3,14 +3,17 @@
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList, PyString};
+use pyo3::types::{PyBytes, PyFrozenSet, PyList, PyString};
 
 use super::buffers::with_bytes;
-use super::deflate::PyDeflateParams;
+use super::deflate::{check_mem_level, check_window_bits, PyDeflateParams};
 use super::errors;
+use crate::deflate::{
+    CompressorSettings, DEFAULT_COMPRESSION_LEVEL, DEFAULT_COMPRESS_WINDOW_BITS, DEFAULT_MEM_LEVEL,
+};
 use crate::error::{FrameError, ProtocolError, SendError};
 use crate::frame::{Role, OP_BINARY, OP_CONTINUATION, OP_TEXT};
-use crate::protocol::{Config, EventKind, Protocol};
+use crate::protocol::{self, Config, EventKind, Protocol, OK_CLOSE_CODES};
 
 macro_rules! data_event {
     ($rust:ident, $name:literal, $ty:ty, $doc:literal) => {
@@ -115,6 +118,25 @@ impl PyClose {
 }
 
 /// Sans-I/O WebSocket protocol for one connection, after the opening handshake.
+///
+/// Args:
+///     side: "server" or "client".
+///     max_size: largest message accepted, in bytes (after decompression).
+///     max_frame_size: largest frame accepted; defaults to max_size.
+///     deflate: negotiated DeflateParams, or None for no compression.
+///     compression_level: zlib level of our compressor, 0 to 9 (default
+///         DEFAULT_COMPRESSION_LEVEL).
+///     mem_level: zlib memLevel of our compressor, 1 to 9 (default 5).
+///     compress_window_bits: largest window (log2) our compressor uses, 8 to
+///         15 (default 12), further capped by the negotiated window.
+///     compress_min_size: smaller messages are sent uncompressed.
+///     auto_pong: answer pings automatically.
+///     mask_seed: 32 bytes of entropy for client masking keys (default: from
+///         os.urandom).
+///     mask_key: a fixed masking key, for deterministic tests only.
+///
+/// Raises:
+///     ValueError: if side or a size, level or key is invalid.
 #[pyclass(name = "Protocol", module = "wsfast._rust", unsendable)]
 pub struct PyProtocol {
     inner: Protocol,
@@ -149,8 +171,11 @@ fn send_err(py: Python<'_>, e: SendError) -> PyErr {
 impl PyProtocol {
     #[new]
     #[pyo3(signature = (side = "server", *, max_size = 1 << 20, max_frame_size = None, deflate = None,
-                        compression_level = 1, compress_min_size = 0, auto_pong = true,
-                        mask_seed = None, mask_key = None))]
+                        compression_level = DEFAULT_COMPRESSION_LEVEL,
+                        mem_level = DEFAULT_MEM_LEVEL,
+                        compress_window_bits = DEFAULT_COMPRESS_WINDOW_BITS,
+                        compress_min_size = 0, auto_pong = true, mask_seed = None,
+                        mask_key = None))]
     fn new(
         py: Python<'_>,
         side: &str,
@@ -158,6 +183,8 @@ impl PyProtocol {
         max_frame_size: Option<usize>,
         deflate: Option<PyRef<'_, PyDeflateParams>>,
         compression_level: u32,
+        mem_level: u8,
+        compress_window_bits: u8,
         compress_min_size: usize,
         auto_pong: bool,
         mask_seed: Option<&Bound<'_, PyAny>>,
@@ -177,11 +204,17 @@ impl PyProtocol {
                 "compression_level must be 0..9, not {compression_level}"
             )));
         }
+        check_mem_level(mem_level)?;
+        check_window_bits("compress_window_bits", Some(compress_window_bits))?;
         let mut cfg = Config::new(role);
         cfg.max_message_size = max_size;
         cfg.max_frame_size = max_frame_size.unwrap_or(max_size);
         cfg.deflate = deflate.map(|d| d.params());
-        cfg.compression_level = compression_level;
+        cfg.compressor = CompressorSettings {
+            level: compression_level,
+            mem_level,
+            window_bits: compress_window_bits,
+        };
         cfg.compress_min_size = compress_min_size;
         cfg.auto_pong = auto_pong;
         let seed = match mask_seed {
@@ -376,6 +409,13 @@ impl PyProtocol {
     fn close_sent(&self) -> Option<(u16, String)> {
         self.inner.close_sent().cloned()
     }
+
+    /// bool: the connection closed cleanly (see close_is_ok): close frames
+    /// went both ways, both with a code in OK_CLOSE_CODES.
+    #[getter]
+    fn close_ok(&self) -> bool {
+        self.inner.close_ok()
+    }
 }
 
 impl PyProtocol {
@@ -395,8 +435,30 @@ impl PyProtocol {
     }
 }
 
+/// Whether a connection closed cleanly: the one rule every front end asks.
+///
+/// As websockets decides it: a close frame was both sent and received, and
+/// both codes are in OK_CLOSE_CODES (1000, 1001, and 1005 for a close frame
+/// without a status code).
+///
+/// Args:
+///     sent: the code of the close frame sent, or None if none was.
+///     received: the code of the close frame received, or None if none was
+///         (1006, for a transport that ended first, is not clean either).
+///
+/// Returns:
+///     bool: True for a clean closure.
+#[pyfunction]
+#[pyo3(signature = (sent, received))]
+fn close_is_ok(sent: Option<u16>, received: Option<u16>) -> bool {
+    protocol::close_is_ok(sent, received)
+}
+
+/// Register the protocol class, its events and the close rule on `wsfast._rust`.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyProtocol>()?;
+    m.add_function(wrap_pyfunction!(close_is_ok, m)?)?;
+    m.add("OK_CLOSE_CODES", PyFrozenSet::new(m.py(), OK_CLOSE_CODES)?)?;
     m.add_class::<PyTextMessage>()?;
     m.add_class::<PyBinaryMessage>()?;
     m.add_class::<PyPing>()?;

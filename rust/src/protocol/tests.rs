@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 //! Sans-I/O tests: feed bytes, assert events and output bytes.
 
+use super::receive::unmask_append;
 use super::*;
-use crate::frame::Frame;
+use crate::frame::{Frame, OP_CONTINUATION};
 use proptest::prelude::*;
 
 const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
@@ -309,6 +310,77 @@ fn eof_without_close_reports_1006() {
     p.receive_eof();
     assert_eq!(events(&p), vec![(EventKind::Close, CLOSE_ABNORMAL, vec![])]);
     assert_eq!(p.state(), State::Closed);
+}
+
+#[test]
+fn close_is_ok_needs_close_frames_both_ways_with_ok_codes() {
+    assert_eq!(OK_CLOSE_CODES, [1000, 1001, CLOSE_NO_STATUS]);
+    for sent in OK_CLOSE_CODES {
+        for received in OK_CLOSE_CODES {
+            assert!(close_is_ok(Some(sent), Some(received)), "{sent} {received}");
+        }
+    }
+    for (sent, received) in [
+        (None, None),
+        (Some(1000), None),
+        (None, Some(1000)),
+        (Some(1000), Some(CLOSE_ABNORMAL)),
+        (Some(1000), Some(1002)),
+        (Some(1011), Some(1000)),
+        (Some(1002), Some(1002)),
+        (Some(4000), Some(4000)),
+    ] {
+        assert!(!close_is_ok(sent, received), "{sent:?} {received:?}");
+    }
+}
+
+#[test]
+fn close_ok_after_a_clean_closing_handshake_either_way() {
+    for code in [1000u16, 1001] {
+        let mut p = server();
+        assert!(!p.close_ok());
+        p.receive_data(&masked(OP_CLOSE, true, &close_payload(code, "bye")));
+        assert!(p.close_ok(), "peer closed with {code}");
+    }
+    let mut p = server();
+    p.receive_data(&masked(OP_CLOSE, true, b""));
+    assert!(p.close_ok(), "empty close frames both ways (1005)");
+    let mut p = client();
+    p.send_close(Some(1000), "done").unwrap();
+    assert!(!p.close_ok(), "no close frame received yet");
+    p.receive_data(&frame(OP_CLOSE, true, &close_payload(1001, "")).serialize(None));
+    assert!(p.close_ok());
+}
+
+#[test]
+fn close_ok_is_false_after_an_error_or_a_lost_close_frame() {
+    let mut p = server();
+    p.receive_data(&masked(OP_CLOSE, true, &close_payload(1011, "oops")));
+    assert!(!p.close_ok(), "error code echoed");
+    let mut p = server();
+    p.receive_data(&masked(OP_TEXT, true, b"\xff"));
+    p.receive_data(&masked(OP_CLOSE, true, &close_payload(1007, "")));
+    assert!(!p.close_ok(), "we failed the connection with 1007");
+    let mut p = client();
+    p.send_close(Some(1000), "").unwrap();
+    p.receive_eof();
+    assert!(
+        !p.close_ok(),
+        "transport ended before the peer's close frame"
+    );
+    let mut p = server();
+    p.receive_eof();
+    assert!(!p.close_ok(), "no close frame either way");
+}
+
+#[test]
+fn compression_level_defaults_to_the_shared_constant() {
+    use crate::deflate::{CompressorSettings, DeflateConfig, DEFAULT_COMPRESSION_LEVEL};
+    assert_eq!(DEFAULT_COMPRESSION_LEVEL, 1);
+    let settings = Config::new(Role::Client).compressor;
+    assert_eq!(settings, CompressorSettings::default());
+    assert_eq!(settings.level, DEFAULT_COMPRESSION_LEVEL);
+    assert_eq!(DeflateConfig::default().level, DEFAULT_COMPRESSION_LEVEL);
 }
 
 #[test]
