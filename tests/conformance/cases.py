@@ -1462,7 +1462,7 @@ def _compression() -> None:
     _add(
         "12.4.3",
         "invalid DEFLATE data (reserved block type)",
-        "RFC 7692 6.2 + wsfast rust/src/error.rs: corrupt data fails with 1002",
+        "RFC 7692 6.2 + wsfast rust/src/protocol/error.rs: corrupt data fails with 1002",
         [RawDeflated(BINARY, b"\xff\xff\xff\xff")],
         fail(1002),
         deflate=pmd,
@@ -1478,7 +1478,7 @@ def _compression() -> None:
     _add(
         "12.4.5",
         "invalid DEFLATE data after a good compressed message",
-        "RFC 7692 6.2 + wsfast rust/src/error.rs: corrupt data fails with 1002",
+        "RFC 7692 6.2 + wsfast rust/src/protocol/error.rs: corrupt data fails with 1002",
         [Deflated(TEXT, b"good"), Wait(1), RawDeflated(TEXT, b"\x07\x00\x00")],
         fail(1002, T("good")),
         deflate=pmd,

@@ -12,6 +12,8 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     if let Ok(Some((req, n))) = parse_request(data, 4096) {
         assert!(n <= data.len());
+        // A server picks plain HTTP or the upgrade checks from this.
+        let _ = req.is_upgrade();
         if let Ok(hello) = validate_request(&req) {
             let _ = negotiate_server(&hello.extensions, &DeflateConfig::default());
         }

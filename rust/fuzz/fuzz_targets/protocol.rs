@@ -2,14 +2,15 @@
 //! Feed arbitrary bytes, cut at arbitrary points, to both roles of the protocol
 //! (with and without permessage-deflate, with and without embedder memory for
 //! large binary messages, half of the pieces written "directly" into it when the
-//! protocol offers a target). It must never panic, every event must respect the
-//! configured limits, and no allocation may be released twice.
+//! protocol offers a target), with the default compressor or an extreme one. It
+//! must never panic, every event must respect the configured limits, no
+//! allocation may be released twice, and a clean close implies a closed state.
 #![no_main]
 
-use _rust::deflate::DeflateParams;
+use _rust::deflate::{CompressorSettings, DeflateParams};
 use _rust::external::VecAllocator;
 use _rust::frame::Role;
-use _rust::protocol::{Config, EventKind, Protocol};
+use _rust::protocol::{Config, EventKind, Protocol, State};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -33,6 +34,13 @@ fuzz_target!(|data: &[u8]| {
             server_max_window_bits: if flags & 16 != 0 { Some(9) } else { None },
             client_max_window_bits: if flags & 32 != 0 { Some(10) } else { None },
         });
+    }
+    if flags & 128 != 0 {
+        cfg.compressor = CompressorSettings {
+            level: 9,
+            mem_level: 1,
+            window_bits: 8,
+        };
     }
     let mut p = Protocol::new(cfg);
     let external = flags & 64 != 0;
@@ -66,4 +74,7 @@ fuzz_target!(|data: &[u8]| {
         p.take_output();
     }
     p.receive_eof();
+    if p.close_ok() {
+        assert_eq!(p.state(), State::Closed);
+    }
 });
