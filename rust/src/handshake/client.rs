@@ -66,7 +66,7 @@ pub fn build_request(
 
 /// Parse a response head from the start of `buf`.
 ///
-/// Same contract as [`parse_request`]; errors are of kind `Malformed` with
+/// Same contract as [`parse_request`](super::parse_request); errors are of kind `Malformed` with
 /// status 0.
 pub fn parse_response(
     buf: &[u8],

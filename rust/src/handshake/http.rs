@@ -19,13 +19,13 @@ pub(super) fn is_ows(byte: u8) -> bool {
     byte == b' ' || byte == b'\t'
 }
 
-pub(super) fn trim_ows(text: &str) -> &str {
+fn trim_ows(text: &str) -> &str {
     text.trim_matches([' ', '\t'])
 }
 
 /// The non-empty elements of a comma-separated list (`#rule`, which allows
 /// empty elements and whitespace around commas).
-pub(super) fn list_elements(value: &str) -> impl Iterator<Item = &str> {
+fn list_elements(value: &str) -> impl Iterator<Item = &str> {
     value
         .split(',')
         .map(trim_ows)
@@ -89,14 +89,14 @@ pub(super) fn single_header<'a>(
 }
 
 /// A header value can be sent: visible characters, spaces and tabs only.
-pub(super) fn is_field_value(value: &str) -> bool {
+fn is_field_value(value: &str) -> bool {
     value
         .chars()
         .all(|c| c == '\t' || c == ' ' || !c.is_control())
 }
 
 /// Decode a header value as ISO-8859-1 (each byte is the code point).
-pub(super) fn latin1(bytes: &[u8]) -> String {
+fn latin1(bytes: &[u8]) -> String {
     bytes.iter().copied().map(char::from).collect()
 }
 
@@ -213,7 +213,7 @@ pub fn parse_request(
     }
 }
 
-pub(super) fn too_large(what: &str, max_size: usize) -> HandshakeError {
+fn too_large(what: &str, max_size: usize) -> HandshakeError {
     HandshakeError::new(
         HandshakeErrorKind::Malformed,
         431,
@@ -221,7 +221,7 @@ pub(super) fn too_large(what: &str, max_size: usize) -> HandshakeError {
     )
 }
 
-pub(super) fn too_many_headers() -> HandshakeError {
+fn too_many_headers() -> HandshakeError {
     HandshakeError::new(
         HandshakeErrorKind::Malformed,
         431,

@@ -10,7 +10,7 @@ use super::{Result, Unhandled};
 
 /// How far past the end of the input (in bytes) the bit reader may load
 /// zeros before the decoder gives up on a truncated stream.
-pub(super) const PADDING: usize = 8;
+const PADDING: usize = 8;
 
 /// Bytes of slack kept after the output position for wide match copies.
 pub(super) const SLACK: usize = 16;
@@ -41,7 +41,7 @@ impl Bits<'_> {
     }
 
     /// Byte `at` of the stream: `data`, then `tail`, then zeros.
-    pub(super) fn byte(&self, at: usize) -> u8 {
+    fn byte(&self, at: usize) -> u8 {
         match self.data.get(at) {
             Some(&byte) => byte,
             None => self.tail.get(at - self.data.len()).copied().unwrap_or(0),
@@ -50,7 +50,7 @@ impl Bits<'_> {
 
     /// The 8 bytes from `at` on, little-endian, near or past the end of `data`.
     #[inline(never)]
-    pub(super) fn slow_word(&self, at: usize) -> u64 {
+    fn slow_word(&self, at: usize) -> u64 {
         let mut word = 0;
         for k in (0..8).rev() {
             word = (word << 8) | u64::from(self.byte(at + k));
@@ -59,12 +59,12 @@ impl Bits<'_> {
     }
 
     #[inline(always)]
-    pub(super) fn peek(&self, n: u32) -> u32 {
+    fn peek(&self, n: u32) -> u32 {
         (self.buf & ((1u64 << n) - 1)) as u32
     }
 
     #[inline(always)]
-    pub(super) fn consume(&mut self, n: u32) {
+    fn consume(&mut self, n: u32) {
         self.buf >>= n;
         self.count -= n;
     }
@@ -84,7 +84,7 @@ impl Bits<'_> {
 
     /// Skip to the next byte boundary and return its offset, emptying the
     /// bit buffer (for stored blocks).
-    pub(super) fn align(&mut self) -> usize {
+    fn align(&mut self) -> usize {
         let byte = self.consumed().div_ceil(8);
         self.pos = byte;
         self.buf = 0;
@@ -283,7 +283,7 @@ pub(super) fn decode_block(
 }
 
 /// How [`decode_symbols`] stopped.
-pub(super) enum Step {
+enum Step {
     /// End of block, at this output position.
     End(usize),
     /// Not handled.
@@ -297,7 +297,7 @@ pub(super) enum Step {
 /// The value of a length or distance entry `e`: its base plus the extra bits
 /// that follow the codeword in `saved` (the bit buffer before consuming).
 #[inline(always)]
-pub(super) fn with_extra(e: u32, saved: u64) -> usize {
+fn with_extra(e: u32, saved: u64) -> usize {
     let extra = (saved & ((1u64 << (e & 0xFF)) - 1)) >> ((e >> 8) & 0xF);
     (e >> 16) as usize + extra as usize
 }
@@ -308,7 +308,7 @@ pub(super) fn with_extra(e: u32, saved: u64) -> usize {
 /// entries are subtracted from it (their low byte is the bits consumed), as
 /// shifts use the low six bits of their amount.
 #[inline(always)]
-pub(super) fn decode_symbols(
+fn decode_symbols(
     bits: &mut Bits<'_>,
     end_pos: usize,
     litlen: &[u32; LITLEN_SIZE],
@@ -411,7 +411,7 @@ pub(super) fn decode_symbols(
 /// the copy repeats the last `distance` bytes). `out` has room for `len`
 /// bytes at `op`, and for [`SLACK`] more unless it is at the limit.
 #[inline(always)]
-pub(super) fn copy_match(out: &mut [u8], op: usize, distance: usize, len: usize) {
+fn copy_match(out: &mut [u8], op: usize, distance: usize, len: usize) {
     let from = op - distance;
     if op + len + SLACK <= out.len() {
         // Wide copies that may write past `op + len` (later overwritten or

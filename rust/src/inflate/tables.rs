@@ -19,36 +19,36 @@ pub(super) const DIST_SIZE: usize = 512;
 // and distances, its extra bits), 8..12 the codeword's own length for lengths
 // and distances (the sub-table bits of a pointer), 12..16 the kind, 16..32 the
 // value (literal, length or distance base, or sub-table start).
-pub(super) const KIND_SHIFT: u32 = 12;
+const KIND_SHIFT: u32 = 12;
 pub(super) const KIND_MASK: u32 = 0xF << KIND_SHIFT;
 /// A literal byte, or a distance (in the distance table).
 pub(super) const KIND_LITERAL: u32 = 0;
 pub(super) const KIND_LENGTH: u32 = 1 << KIND_SHIFT;
 pub(super) const KIND_END: u32 = 2 << KIND_SHIFT;
 pub(super) const KIND_SUBTABLE: u32 = 3 << KIND_SHIFT;
-pub(super) const KIND_INVALID: u32 = 4 << KIND_SHIFT;
+const KIND_INVALID: u32 = 4 << KIND_SHIFT;
 
 /// An invalid entry: consuming no bits, it is only ever returned as an error.
-pub(super) const INVALID: u32 = KIND_INVALID;
+const INVALID: u32 = KIND_INVALID;
 
-pub(super) const fn entry(kind: u32, value: u32, codeword: u32, bits: u32) -> u32 {
+const fn entry(kind: u32, value: u32, codeword: u32, bits: u32) -> u32 {
     (value << 16) | kind | (codeword << 8) | bits
 }
 
 /// Length base and extra bits for symbols 257..=285.
-pub(super) const LENGTH_BASE: [u16; 29] = [
+const LENGTH_BASE: [u16; 29] = [
     3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131,
     163, 195, 227, 258,
 ];
-pub(super) const LENGTH_EXTRA: [u8; 29] = [
+const LENGTH_EXTRA: [u8; 29] = [
     0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0,
 ];
 /// Distance base and extra bits for symbols 0..=29.
-pub(super) const DIST_BASE: [u16; 30] = [
+const DIST_BASE: [u16; 30] = [
     1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025, 1537,
     2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577,
 ];
-pub(super) const DIST_EXTRA: [u8; 30] = [
+const DIST_EXTRA: [u8; 30] = [
     0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13,
     13,
 ];
@@ -62,7 +62,7 @@ pub(super) const CODE_LENGTH_ORDER: [usize; 19] = [
 /// (added to bits 0..8 and 8..12 as the table is built): literal bytes, end
 /// of block, lengths 257..=285 (with their extra bits in bits 0..8), and the
 /// invalid 286 and 287 (fixed code only), as zlib has them.
-pub(super) static LITLEN_TEMPLATE: [u32; 288] = {
+static LITLEN_TEMPLATE: [u32; 288] = {
     let mut t = [INVALID; 288];
     let mut symbol = 0;
     while symbol < 256 {
@@ -85,7 +85,7 @@ pub(super) static LITLEN_TEMPLATE: [u32; 288] = {
 
 /// Table entries of the distance symbols, as [`LITLEN_TEMPLATE`]: 30 and 31
 /// (fixed code only) are invalid.
-pub(super) static DIST_TEMPLATE: [u32; 32] = {
+static DIST_TEMPLATE: [u32; 32] = {
     let mut t = [INVALID; 32];
     let mut i = 0;
     while i < 30 {
@@ -96,7 +96,7 @@ pub(super) static DIST_TEMPLATE: [u32; 32] = {
 };
 
 /// Table entries of the code length code's symbols.
-pub(super) static CODE_LENGTH_TEMPLATE: [u32; 19] = {
+static CODE_LENGTH_TEMPLATE: [u32; 19] = {
     let mut t = [0; 19];
     let mut i = 0;
     while i < 19 {
@@ -140,7 +140,7 @@ impl<const N: usize> Code<N> {
     /// Add `symbol` with a code of `len` bits (1..=15); symbols come in
     /// increasing order.
     #[inline(always)]
-    pub(super) fn push(&mut self, len: u8, symbol: usize) {
+    fn push(&mut self, len: u8, symbol: usize) {
         self.push_run(len, symbol, 1);
     }
 

@@ -39,6 +39,8 @@ pub fn is_valid_close_code(code: u16) -> bool {
 }
 
 impl Protocol {
+    /// A whole close frame's payload is in `ctrl[start..]`: check it, report it
+    /// and answer it with our own close frame (RFC 6455 section 5.5.1).
     pub(super) fn receive_close(&mut self, start: usize) -> Result<(), ProtocolError> {
         let payload = &self.ctrl[start..];
         let (code, reason_start) = match payload.len() {
@@ -108,6 +110,7 @@ impl Protocol {
         }
     }
 
+    /// Fail the connection for a protocol error, kept for [`Protocol::error`].
     pub(super) fn fail_with(&mut self, err: ProtocolError) {
         let reason = err.to_string();
         self.fail(err.close_code(), &reason);

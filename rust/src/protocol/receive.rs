@@ -313,6 +313,7 @@ impl Protocol {
         Ok(())
     }
 
+    /// Add an event whose payload is `len` bytes from `start` of its buffer.
     pub(super) fn push_event(&mut self, kind: EventKind, code: u16, start: usize, len: usize) {
         self.events.push(Event {
             kind,

@@ -33,7 +33,7 @@ impl MaskSource {
         }
     }
 
-    pub(super) fn next(&mut self) -> [u8; 4] {
+    fn next(&mut self) -> [u8; 4] {
         if let Some(key) = self.fixed {
             return key;
         }
@@ -167,6 +167,7 @@ impl Protocol {
         Ok(())
     }
 
+    /// Queue one frame, masked with a fresh key on the client side.
     pub(super) fn write_frame(&mut self, fin: bool, rsv1: bool, opcode: u8, payload: &[u8]) {
         let mask = match self.cfg.role {
             Role::Client => Some(self.masks.next()),
