@@ -9,8 +9,8 @@
 # (recv_view, borrowed memory). Control events (ping, pong, close) are returned to
 # the Python layer as soon as a read produces them, because they need I/O.
 #
-# The records point into the core's buffers, which the next receive_data or
-# receive_eof call reuses. So before each feed, and before anything that may end the
+# The records point into the core's buffers, which the next Core.feed or
+# Core.feed_eof call reuses. So before each feed, and before anything that may end the
 # connection, the records not yet read are converted into objects on `messages`;
 # recv() always takes from `messages` first, so the order is kept.
 #

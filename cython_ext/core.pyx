@@ -287,7 +287,7 @@ cdef class Core:
     cdef int _check(self, int32_t rc) except -1:
         cdef size_t n = 0
         cdef const uint8_t *msg
-        if rc >= 0:
+        if rc >= SEND_OK:
             return 0
         msg = RS.last_error(self.p, &n)
         text = _text(msg, n)

@@ -11,8 +11,9 @@
 #
 # This file owns the epoll instance, the listeners (accept), the timers and
 # callbacks, the per-turn order of work, and the end of transports' lives
-# (graveyard). Everything per connection is in transport.pyx. The loop calls one
-# Python callable of the layer above: the listener's `factory(transport)` (_accept).
+# (graveyard). Everything per connection is in transport.pyx. Besides the callbacks
+# scheduled on it (timers, call_soon_threadsafe), the loop calls one Python callable
+# of the layer above: the listener's `factory(transport)` (_accept).
 
 from cpython.exc cimport PyErr_CheckSignals, PyErr_SetFromErrno
 from libc.stdlib cimport free, malloc

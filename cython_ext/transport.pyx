@@ -33,9 +33,11 @@ cdef enum:
     # straight into the message's bytes object (see Protocol::direct_target).
     DIRECT_MIN = 4096
 
-# Close codes the transport sends on its own (RFC 6455 section 7.4.1).
+# Close codes the transport sends or reports on its own (RFC 6455 section 7.4.1).
 cdef enum:
+    CLOSE_NORMAL_CLOSURE = 1000
     CLOSE_GOING_AWAY = 1001
+    CLOSE_ABNORMAL_CLOSURE = 1006
     CLOSE_POLICY_VIOLATION = 1008
     CLOSE_INTERNAL_ERROR = 1011
 
@@ -85,7 +87,9 @@ cdef class Transport(_Pollable):
       :meth:`write` and then :meth:`upgrade` or :meth:`close_after_write`.
     - ``proto._on_handler_error(exc: Exception) -> None``: a handler called by the
       core's dispatch raised; the rest of that read's events are dropped. The owner
-      usually fails the connection (1011).
+      usually fails the connection (1011). Not called for a ``ConnectionClosed``
+      raised by a reply to a message that came in the same read as the peer's close
+      frame: dispatch just goes on.
     - ``proto._on_drain() -> None``: the output fell to ``low_water`` after being
       over ``high_water`` (``writable`` is True again).
     - ``proto._on_lost() -> None``: the socket is closed; called once, last, also
@@ -100,8 +104,9 @@ cdef class Transport(_Pollable):
       :meth:`write` (raw bytes, before any WebSocket output), :meth:`upgrade`,
       :meth:`feed` (bytes that came with the request head), :meth:`close_after_write`.
     - Messages: :meth:`send`, :meth:`send_text`, :meth:`send_binary`,
-      :meth:`send_continuation`, :meth:`ping` (raise ``ConnectionClosed`` once the
-      connection is not open), :meth:`close`, :meth:`fail`, :meth:`abort`.
+      :meth:`send_continuation`, :meth:`ping` (``InvalidState`` before
+      :meth:`upgrade`, ``ConnectionClosed`` once the connection is not open),
+      :meth:`close`, :meth:`fail`, :meth:`abort`.
     - Flow control: ``high_water`` / ``low_water`` (bytes), ``policy`` (a
       ``SlowConsumerPolicy``: what a send does while paused), ``paused``,
       :attr:`writable`, :attr:`buffered_amount`, ``dropped``.
@@ -171,9 +176,10 @@ cdef class Transport(_Pollable):
         if self.core is None:
             raise _InvalidState("the connection is not open yet")
         if self.closed or self.core._state() != STATE_OPEN:
-            received = self.core.close_received or (1006, "")
+            received = self.core.close_received or (CLOSE_ABNORMAL_CLOSURE, "")
             sent = self.core.close_sent
-            ok = received[0] in (1000, 1001) and sent is not None and sent[0] in (1000, 1001)
+            ok = (received[0] in (CLOSE_NORMAL_CLOSURE, CLOSE_GOING_AWAY) and sent is not None
+                  and sent[0] in (CLOSE_NORMAL_CLOSURE, CLOSE_GOING_AWAY))
             cls = _ConnectionClosedOK if ok else _ConnectionClosedError
             raise cls(received[0], received[1], sent[0] if sent else None,
                       sent[1] if sent else None)
