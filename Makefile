@@ -35,11 +35,13 @@ test-rust: ## cargo tests of the protocol core
 test-python: ## pytest (unit, property, integration, conformance)
 	$(PY) -m pytest -q
 
-lint: ## ruff, mypy, cython-lint, cargo fmt, clippy
+lint: ## ruff, mypy, stubtest (needs the build), cython-lint, cargo fmt, clippy
 	$(PY) -m ruff check python tests bench cython_ext/wsfast_backend.py setup.py
 	$(PY) -m ruff format --check python tests bench cython_ext/wsfast_backend.py setup.py
 	$(PY) -m mypy
-	cython-lint --max-line-length 100 cython_ext/*.pyx cython_ext/includes/*.pxd
+	$(PY) -m mypy.stubtest wsfast._cy --allowlist cython_ext/stubtest-allowlist.txt
+	cython-lint --max-line-length 100 cython_ext/*.pyx cython_ext/*.pxd cython_ext/wsfast/*.pxd \
+		cython_ext/includes/*.pxd
 	cargo fmt --all --check
 	cargo clippy --quiet --all-targets -p wsfast-rs -- -D warnings
 

@@ -9,8 +9,8 @@
 # (recv_view, borrowed memory). Control events (ping, pong, close) are returned to
 # the Python layer as soon as a read produces them, because they need I/O.
 #
-# The records point into the core's buffers, which the next receive_data or
-# receive_eof call reuses. So before each feed, and before anything that may end the
+# The records point into the core's buffers, which the next Core.feed or
+# Core.feed_eof call reuses. So before each feed, and before anything that may end the
 # connection, the records not yet read are converted into objects on `messages`;
 # recv() always takes from `messages` first, so the order is kept.
 #
@@ -26,11 +26,15 @@
 
 from cpython.buffer cimport PyBUF_READ, PyBUF_WRITE
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.exc cimport PyErr_CheckSignals, PyErr_SetFromErrno
 from cpython.memoryview cimport PyMemoryView_FromMemory
+from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy
 
 import collections as _collections
 
 from wsfast.exceptions import ConnectionClosedOK as _ConnectionClosedOK
+from wsfast.exceptions import InvalidState as _InvalidState
 
 
 cdef extern from "<poll.h>" nogil:
@@ -57,36 +61,6 @@ cdef class ClientReader:
             until one is (calling :meth:`read` or :meth:`feed`) or raise.
     """
 
-    cdef Core core
-    cdef wsf_protocol *p
-    cdef uint8_t *buf
-    cdef size_t size
-    # Messages already turned into objects, oldest first; always older than the
-    # records at the cursor.
-    cdef readonly object messages
-    cdef object _popleft
-    cdef object _append
-    # The last batch of event records and the cursor in it.
-    cdef const wsf_event *ev
-    cdef size_t pos
-    cdef size_t count
-    cdef object sock
-    cdef object fill
-    cdef object _buffer_view
-    #: True once the transport reached end of file.
-    cdef readonly bint eof
-    # The socket's descriptor while it is open, else -1 (see mark_closed).
-    cdef int fd
-    # The fast path (plain TCP): the read lock's methods and the control-event handler.
-    cdef bint fast
-    cdef object _lock_acquire
-    cdef object _lock_release
-    cdef object on_read
-    #: True once the connection's socket is closed (set by :meth:`mark_closed`).
-    cdef readonly bint closed
-    # Seconds to spin on non-blocking reads before sleeping in the kernel; 0 never.
-    cdef double _busy_poll
-
     def __cinit__(self, Core core not None, sock, size_t size, fill, lock=None,
                   on_read=None, double busy_poll=0.0):
         if size == 0:
@@ -97,7 +71,6 @@ cdef class ClientReader:
         if self.buf == NULL:
             raise MemoryError()
         self.core = core
-        self.p = core.p
         self.size = size
         self.messages = _collections.deque()
         self._popleft = self.messages.popleft
@@ -129,9 +102,9 @@ cdef class ClientReader:
         while self.pos < self.count:
             e = &self.ev[self.pos]
             self.pos += 1
-            if e.kind == 1:
+            if e.kind == EV_TEXT:
                 self._append(_text(e.data, e.len))
-            elif e.kind == 2:
+            elif e.kind == EV_BINARY:
                 self._append(_binary(e))
         return 0
 
@@ -143,25 +116,26 @@ cdef class ClientReader:
             list of ``(kind, payload)`` control events (possibly empty), after which
             the caller must write the core's output and check ``close_expected``.
         """
-        cdef const wsf_event *ev = RS.events(self.p)
+        cdef const wsf_event *ev = self.core.events()
         cdef size_t i
         cdef uint8_t kind
         cdef list controls = None
-        cdef bint ending = RS.close_expected(self.p) != 0
+        cdef bint ending = self.core._close_expected()
         self.ev = ev
         self.pos = 0
         self.count = count
         for i in range(count):
             kind = ev[i].kind
-            if kind <= 2:
+            if is_data_event(kind):
                 continue
             if controls is None:
                 controls = []
-            if kind == 8:
+            # Kinds go out as plain ints: an IntEnum member would cost a Python call.
+            if kind == EV_CLOSE:
                 ending = True
-                controls.append((8, (ev[i].code, _text(ev[i].data, ev[i].len))))
+                controls.append((<int>EV_CLOSE, (ev[i].code, _text(ev[i].data, ev[i].len))))
             else:
-                controls.append((kind, _bytes(ev[i].data, ev[i].len)))
+                controls.append((<int>kind, _bytes(ev[i].data, ev[i].len)))
         if ending:
             # The connection is ending: the caller will feed end of file to the core,
             # so keep the messages of this batch now.
@@ -181,15 +155,15 @@ cdef class ClientReader:
         self._keep_pending()
         if n == 0:
             self.eof = True
-            return self._batch(RS.receive_eof(self.p))
-        return self._batch(RS.receive_data(self.p, &view[0], n))
+            return self._batch(self.core.feed_eof())
+        return self._batch(self.core.feed(&view[0], n))
 
     def feed_buffer(self, size_t n):
         """Feed the first ``n`` bytes of :meth:`get_buffer`'s memory (asyncio)."""
         if n > self.size:
             raise ValueError("more bytes than the buffer holds")
         self._keep_pending()
-        return self._batch(RS.receive_data(self.p, self.buf, n))
+        return self._batch(self.core.feed(self.buf, n))
 
     def get_buffer(self):
         """A writable memoryview of the read buffer, for ``BufferedProtocol.get_buffer``."""
@@ -324,8 +298,8 @@ cdef class ClientReader:
         """Feed the ``n`` bytes just read (0: end of file); see :meth:`_batch`."""
         if n == 0:
             self.eof = True
-            return self._batch(RS.receive_eof(self.p))
-        return self._batch(RS.receive_data(self.p, self.buf, <size_t>n))
+            return self._batch(self.core.feed_eof())
+        return self._batch(self.core.feed(self.buf, <size_t>n))
 
     def mark_closed(self):
         """The socket is about to be closed: never read its descriptor again."""
@@ -348,7 +322,7 @@ cdef class ClientReader:
     cdef inline bint _has_record(self) noexcept:
         """Whether a data record waits at the cursor (skipping control records)."""
         while self.pos < self.count:
-            if self.ev[self.pos].kind <= 2:
+            if is_data_event(self.ev[self.pos].kind):
                 return True
             self.pos += 1
         return False
@@ -362,7 +336,7 @@ cdef class ClientReader:
         cdef size_t i
         cdef Py_ssize_t n = len(self.messages)
         for i in range(self.pos, self.count):
-            if self.ev[i].kind <= 2:
+            if is_data_event(self.ev[i].kind):
                 n += 1
         return n
 
@@ -380,9 +354,9 @@ cdef class ClientReader:
         while self.pos < self.count:
             e = &self.ev[self.pos]
             self.pos += 1
-            if e.kind == 1:
+            if e.kind == EV_TEXT:
                 return _text(e.data, e.len)
-            if e.kind == 2:
+            if e.kind == EV_BINARY:
                 return _binary(e)
         return None
 
@@ -423,11 +397,11 @@ cdef class ClientReader:
         while self.pos < self.count:
             e = &self.ev[self.pos]
             self.pos += 1
-            if e.kind == 2 and e.handle != NULL:
+            if e.kind == EV_BINARY and e.handle != NULL:
                 # A large message already has its own bytes object: a view of it
                 # keeps it alive, so this one outlives the next receive safely.
                 return memoryview(<object>e.handle)
-            if e.kind <= 2:
+            if is_data_event(e.kind):
                 return PyMemoryView_FromMemory(<char *>e.data, <Py_ssize_t>e.len, PyBUF_READ)
         return None
 
@@ -503,8 +477,6 @@ cdef class MessageIterator:
     A C-level ``__next__`` instead of a generator: no Python frame per message.
     """
 
-    cdef ClientReader reader
-
     def __cinit__(self, ClientReader reader not None):
         self.reader = reader
 
@@ -541,17 +513,8 @@ cdef class ClientSender:
             once the connection is closing or broken.
     """
 
-    cdef Core core
-    cdef wsf_protocol *p
-    cdef object sock
-    cdef int fd
-    cdef object _lock_acquire
-    cdef object _lock_release
-    cdef object closed_error
-
     def __cinit__(self, Core core not None, sock, lock, closed_error):
         self.core = core
-        self.p = core.p
         self.sock = sock
         self.fd = sock.fileno()
         self._lock_acquire = lock.acquire
@@ -568,8 +531,9 @@ cdef class ClientSender:
         cdef const uint8_t *out
         cdef ssize_t sent
         cdef object rest
-        if not self.core.chunks:
-            out = RS.output(self.p, &n)
+        cdef Core core = self.core
+        if not core.chunks:
+            out = core.output(&n)
             if n == 0:
                 return 0
             if self.fd >= 0 and n <= SEND_NOWAIT_MAX:
@@ -577,17 +541,17 @@ cdef class ClientSender:
                 # reallocate its output buffer, during this call.
                 sent = send(self.fd, out, n, MSG_DONTWAIT | MSG_NOSIGNAL)
                 if <size_t>sent == n:
-                    RS.consume_output(self.p, n)
+                    core.consume(n)
                     return 0
                 if sent > 0:
-                    RS.consume_output(self.p, <size_t>sent)
+                    core.consume(<size_t>sent)
                 elif errno != EAGAIN and errno != EINTR:
-                    RS.consume_output(self.p, n)
+                    core.consume(n)
                     if ignore_errors:
                         return 0
                     raise self.closed_error(force_error=True)
         # The rest leaves the core's buffer first: sendall() releases the GIL.
-        rest = self.core.data_to_send()
+        rest = core._data_to_send()
         if not rest:
             return 0
         try:
@@ -606,13 +570,13 @@ cdef class ClientSender:
         """
         self._flush(ignore_errors)
 
-    cdef int _send(self, int kind, object data) except -1:
+    cdef int _send(self, _SendAs kind, object data) except -1:
         self._lock_acquire()
         try:
             try:
-                if kind == 0:
+                if kind == _SEND_AUTO:
                     self.core.send(data)
-                elif kind == 1:
+                elif kind == _SEND_TEXT:
                     self.core.send_text(data)
                 else:
                     self.core.send_binary(data)
@@ -625,12 +589,12 @@ cdef class ClientSender:
 
     def send(self, data):
         """Send a message: ``str`` as text, bytes-like as binary (``ClientConnection.send``)."""
-        self._send(0, data)
+        self._send(_SEND_AUTO, data)
 
     def send_text(self, data):
         """Send a text message (``ClientConnection.send_text``)."""
-        self._send(1, data)
+        self._send(_SEND_TEXT, data)
 
     def send_binary(self, data):
         """Send a binary message (``ClientConnection.send_binary``)."""
-        self._send(2, data)
+        self._send(_SEND_BINARY, data)

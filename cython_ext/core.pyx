@@ -4,11 +4,13 @@
 # Received buffers go to Rust in one call each; the events of the whole buffer come
 # back as an array of small records that this file turns into str/bytes and handler
 # calls. Output accumulates in Rust's buffer and is written straight from there.
+#
+# This file is the only user of `RS` (the capsule's function table): the loop, the
+# transport and the client reader call Core's cdef methods (declared in core.pxd).
 
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.pycapsule cimport PyCapsule_Import
-from cpython.unicode cimport PyUnicode_DecodeUTF8
 
 
 cdef extern from "Python.h":
@@ -28,12 +30,6 @@ from wsfast.exceptions import InvalidState as _InvalidState
 from wsfast.exceptions import ProtocolError as _ProtocolError
 
 cdef wsf_capi *RS = NULL
-
-EV_TEXT = 1
-EV_BINARY = 2
-EV_CLOSE = 8
-EV_PING = 9
-EV_PONG = 10
 
 # Payloads at least this large are sent without copying (header first, then the
 # caller's buffer), when neither masking nor compression has to rewrite them.
@@ -93,15 +89,6 @@ cdef inline void _unborrow(_Borrowed *b) noexcept:
         PyBuffer_Release(&b.view)
 
 
-cdef inline object _text(const uint8_t *data, size_t n):
-    # Rust validated the UTF-8 already; CPython's decoder has a fast ASCII path.
-    return PyUnicode_DecodeUTF8(<const char *>data, n, NULL)
-
-
-cdef inline object _bytes(const uint8_t *data, size_t n):
-    return PyBytes_FromStringAndSize(<const char *>data, n)
-
-
 cdef void *_alloc_message(void *ctx, size_t n, uint8_t **data) noexcept with gil:
     # A bytes object the protocol fills before anyone sees it; the protocol holds
     # this reference until its batch ends (_release_message).
@@ -116,13 +103,6 @@ cdef void *_alloc_message(void *ctx, size_t n, uint8_t **data) noexcept with gil
 
 cdef void _release_message(void *ctx, void *handle) noexcept with gil:
     Py_DECREF_raw(<PyObject *>handle)
-
-
-cdef inline object _binary(const wsf_event *e):
-    # A message received into a bytes object is handed out as is (a new reference).
-    if e.handle != NULL:
-        return <object>e.handle
-    return PyBytes_FromStringAndSize(<const char *>e.data, e.len)
 
 
 cdef class Core:
@@ -141,18 +121,6 @@ cdef class Core:
         compress_min_size: smaller messages are sent uncompressed.
         auto_pong: answer pings automatically.
     """
-
-    cdef wsf_protocol *p
-    cdef readonly bint is_client
-    # Zero-copy output chunks waiting in front of Rust's output buffer.
-    cdef public list chunks
-    cdef object owner
-    cdef object on_message
-    cdef object on_ping
-    cdef object on_pong
-    cdef object on_close
-    # Next event of the current batch to dispatch.
-    cdef size_t cursor
 
     def __cinit__(self, str side="server", *, size_t max_size=1 << 20, max_frame_size=None,
                   deflate=None, deflate_config=None, compression_level=None,
@@ -215,15 +183,30 @@ cdef class Core:
             self.p = NULL
 
     # ---- receiving -------------------------------------------------------------
+    # Each feed invalidates the previous batch's event records (and the memory they
+    # point into) and returns the number of events in the new batch.
 
-    cdef size_t feed(self, const uint8_t *data, size_t n) noexcept:
+    cdef inline size_t feed(self, const uint8_t *data, size_t n) noexcept nogil:
         self.cursor = 0
         return RS.receive_data(self.p, data, n)
 
-    cdef size_t feed_direct(self, size_t n) noexcept:
-        """``n`` bytes were received at ``RS.direct_target``: process them."""
+    cdef inline size_t feed_eof(self) noexcept nogil:
+        """The transport ended: the batch holds a 1006 close if no close frame came."""
+        self.cursor = 0
+        return RS.receive_eof(self.p)
+
+    cdef inline uint8_t *direct_target(self, size_t *n) noexcept nogil:
+        """Where the rest of a large binary frame may be received (``*n`` bytes), or NULL."""
+        return RS.direct_target(self.p, n)
+
+    cdef inline size_t feed_direct(self, size_t n) noexcept nogil:
+        """``n`` bytes were received at :meth:`direct_target`: process them."""
         self.cursor = 0
         return RS.receive_direct(self.p, n)
+
+    cdef inline const wsf_event *events(self) noexcept nogil:
+        """The records of the last batch (borrowed: valid until the next feed)."""
+        return RS.events(self.p)
 
     cdef int dispatch_events(self, size_t count) except -1:
         """Call the handler callbacks for the last batch's events, in order.
@@ -231,24 +214,24 @@ cdef class Core:
         Dispatch resumes where it stopped: if a handler raises, calling this again
         continues with the next event of the same batch.
         """
-        cdef const wsf_event *ev = RS.events(self.p)
+        cdef const wsf_event *ev = self.events()
         cdef size_t i
         cdef uint8_t kind
         while self.cursor < count:
             i = self.cursor
             self.cursor += 1
             kind = ev[i].kind
-            if kind == 1:
+            if kind == EV_TEXT:
                 self.on_message(self.owner, _text(ev[i].data, ev[i].len))
-            elif kind == 2:
+            elif kind == EV_BINARY:
                 self.on_message(self.owner, _binary(&ev[i]))
-            elif kind == 9:
+            elif kind == EV_PING:
                 if self.on_ping is not None:
                     self.on_ping(self.owner, _bytes(ev[i].data, ev[i].len))
-            elif kind == 10:
+            elif kind == EV_PONG:
                 if self.on_pong is not None:
                     self.on_pong(self.owner, _bytes(ev[i].data, ev[i].len))
-            elif kind == 8:
+            elif kind == EV_CLOSE:
                 if self.on_close is not None:
                     self.on_close(self.owner, ev[i].code, _text(ev[i].data, ev[i].len))
         return 0
@@ -278,18 +261,20 @@ cdef class Core:
         return count
 
     cdef list _events_list(self, size_t count):
-        cdef const wsf_event *ev = RS.events(self.p)
+        # Kinds go out as plain ints (<int>): an IntEnum member per event would cost
+        # a Python call each.
+        cdef const wsf_event *ev = self.events()
         cdef list out = []
         cdef size_t i
         for i in range(count):
-            if ev[i].kind == 1:
-                out.append((1, _text(ev[i].data, ev[i].len)))
-            elif ev[i].kind == 8:
-                out.append((8, (ev[i].code, _text(ev[i].data, ev[i].len))))
-            elif ev[i].kind == 2:
-                out.append((2, _binary(&ev[i])))
+            if ev[i].kind == EV_TEXT:
+                out.append((<int>EV_TEXT, _text(ev[i].data, ev[i].len)))
+            elif ev[i].kind == EV_CLOSE:
+                out.append((<int>EV_CLOSE, (ev[i].code, _text(ev[i].data, ev[i].len))))
+            elif ev[i].kind == EV_BINARY:
+                out.append((<int>EV_BINARY, _binary(&ev[i])))
             else:
-                out.append((ev[i].kind, _bytes(ev[i].data, ev[i].len)))
+                out.append((<int>ev[i].kind, _bytes(ev[i].data, ev[i].len)))
         return out
 
     def receive_data(self, data):
@@ -304,31 +289,31 @@ cdef class Core:
         cdef size_t count
         _borrow(data, &view)
         try:
-            count = RS.receive_data(self.p, view.ptr, view.len)
+            count = self.feed(view.ptr, view.len)
         finally:
             _unborrow(&view)
         return self._events_list(count)
 
     def receive_eof(self):
         """The transport ended. Returns the events (a 1006 close if no close frame came)."""
-        return self._events_list(RS.receive_eof(self.p))
+        return self._events_list(self.feed_eof())
 
     # ---- sending ----------------------------------------------------------------
 
     cdef int _check(self, int32_t rc) except -1:
         cdef size_t n = 0
         cdef const uint8_t *msg
-        if rc >= 0:
+        if rc >= SEND_OK:
             return 0
         msg = RS.last_error(self.p, &n)
         text = _text(msg, n)
-        if rc == -1 or rc == -2:
+        if rc == SEND_CLOSING or rc == SEND_FRAGMENTATION:
             raise _InvalidState(text)
-        if rc == -3:
+        if rc == SEND_INVALID_ARGUMENT:
             raise ValueError(text)
         raise _ProtocolError(text)
 
-    cdef int _send_buffer(self, uint8_t opcode, object data, bint fin) except -1:
+    cdef int _send_buffer(self, Opcode opcode, object data, bint fin) except -1:
         cdef _Borrowed view
         cdef size_t n
         cdef int32_t rc
@@ -338,7 +323,7 @@ cdef class Core:
             if n >= ZERO_COPY_MIN:
                 rc = RS.send_frame_header(self.p, opcode, n, fin)
                 self._check(rc)
-                if rc == 1:
+                if rc == SEND_ZERO_COPY:
                     # The header is the last thing in Rust's buffer: move the output so
                     # far to the chunk list, then the caller's buffer itself (no copy).
                     self.chunks.append(self._take_output())
@@ -356,27 +341,27 @@ cdef class Core:
         if isinstance(data, str):
             # Compact ASCII strings hand out their own buffer here: no copy.
             utf8 = PyUnicode_AsUTF8AndSize(data, &n)
-            self._check(RS.send_frame(self.p, 1, <const uint8_t *>utf8, n, 1))
+            self._check(RS.send_frame(self.p, OP_TEXT, <const uint8_t *>utf8, n, 1))
         else:
-            self._send_buffer(2, data, True)
+            self._send_buffer(OP_BINARY, data, True)
 
     cpdef send_text(self, data, bint fin=True):
         """Queue a text frame (``str`` or UTF-8 bytes)."""
         if isinstance(data, str):
             data = (<str>data).encode("utf-8")
-        self._send_buffer(1, data, fin)
+        self._send_buffer(OP_TEXT, data, fin)
 
     cpdef send_binary(self, data, bint fin=True):
         """Queue a binary frame."""
-        self._send_buffer(2, data, fin)
+        self._send_buffer(OP_BINARY, data, fin)
 
     cpdef send_continuation(self, data, bint fin):
         """Queue a continuation frame of a fragmented message."""
         if isinstance(data, str):
             data = (<str>data).encode("utf-8")
-        self._send_buffer(0, data, fin)
+        self._send_buffer(OP_CONTINUATION, data, fin)
 
-    cdef int _send_control(self, uint8_t opcode, object data) except -1:
+    cdef int _send_control(self, Opcode opcode, object data) except -1:
         cdef _Borrowed view
         _borrow(data, &view)
         try:
@@ -387,11 +372,11 @@ cdef class Core:
 
     cpdef send_ping(self, data=b""):
         """Queue a ping (at most 125 bytes)."""
-        self._send_control(9, data)
+        self._send_control(OP_PING, data)
 
     cpdef send_pong(self, data=b""):
         """Queue a pong (at most 125 bytes)."""
-        self._send_control(10, data)
+        self._send_control(OP_PONG, data)
 
     cpdef send_close(self, code=1000, str reason=""):
         """Queue a close frame; ``code=None`` sends one without a status code."""
@@ -408,10 +393,15 @@ cdef class Core:
 
     # ---- output -----------------------------------------------------------------
 
-    cdef const uint8_t *output(self, size_t *n) noexcept:
+    cdef inline const uint8_t *output(self, size_t *n) noexcept nogil:
+        """Rust's output buffer (borrowed: valid until the next call into the core).
+
+        Zero-copy ``chunks``, if any, go out before it.
+        """
         return RS.output(self.p, n)
 
-    cdef void consume(self, size_t n) noexcept:
+    cdef inline void consume(self, size_t n) noexcept nogil:
+        """``n`` bytes of :meth:`output` were written."""
         RS.consume_output(self.p, n)
 
     cdef bytes _take_output(self):
@@ -421,8 +411,7 @@ cdef class Core:
         RS.consume_output(self.p, n)
         return b
 
-    def data_to_send(self):
-        """All pending output as one ``bytes`` (empty if none), then cleared."""
+    cdef bytes _data_to_send(self):
         cdef list parts
         if self.chunks:
             parts = self.chunks
@@ -431,26 +420,41 @@ cdef class Core:
             return b"".join(parts)
         return self._take_output()
 
+    def data_to_send(self):
+        """All pending output as one ``bytes`` (empty if none), then cleared."""
+        return self._data_to_send()
+
     def output_size(self):
         """Bytes waiting to be written, zero-copy chunks included."""
         cdef size_t n = 0
         RS.output(self.p, &n)
         return n + sum([len(memoryview(c).cast("B")) for c in self.chunks])
 
+    cdef inline void _release_memory(self, size_t keep) noexcept nogil:
+        # Invalidates the last batch's event records, like a feed.
+        RS.release_memory(self.p, keep)
+
     def release_memory(self, size_t keep=0):
         """Give back buffer memory beyond ``keep`` bytes (call when idle)."""
-        RS.release_memory(self.p, keep)
+        self._release_memory(keep)
 
     # ---- state ------------------------------------------------------------------
 
+    cdef inline ProtocolState _state(self) noexcept nogil:
+        return <ProtocolState>RS.state(self.p)
+
+    cdef inline bint _close_expected(self) noexcept nogil:
+        """Whether the transport should be closed once the output is written."""
+        return RS.close_expected(self.p) != 0
+
     @property
     def state(self):
-        """0 CONNECTING, 1 OPEN, 2 CLOSING, 3 CLOSED."""
-        return RS.state(self.p)
+        """0 CONNECTING, 1 OPEN, 2 CLOSING, 3 CLOSED (``ProtocolState``, as an int)."""
+        return <int>self._state()
 
     def close_expected(self):
         """True when the transport should be closed once the output is written."""
-        return RS.close_expected(self.p) != 0
+        return self._close_expected()
 
     @property
     def close_sent(self):
@@ -473,7 +477,84 @@ cdef class Core:
         """Why the protocol failed the connection, or None."""
         cdef size_t n = 0
         cdef const uint8_t *msg
-        if RS.close_expected(self.p) == 0 and RS.state(self.p) == 1:
+        if not self._close_expected() and self._state() == STATE_OPEN:
             return None
         msg = RS.last_error(self.p, &n)
         return _text(msg, n) if n else None
+
+
+# ---- ABI check --------------------------------------------------------------------
+
+cdef inline size_t _offset(const void *base, const void *field) noexcept:
+    return <size_t>(<const char *>field - <const char *>base)
+
+
+def _capi_layout():
+    """The C-API struct layouts as this extension was compiled (``sizeof``/``offsetof``).
+
+    The Rust side reports the same table for its ``#[repr(C)]`` structs; the two must
+    be equal, or includes/wsfast_rs.h has drifted from rust/src/capi.rs. A field added
+    to the header gets one line here.
+
+    Returns:
+        ``{"wsf_config": {"__size__": size, "<field>": offset, ...}, "wsf_event":
+        {...}, "wsf_capi": {...}}`` with every field the header declares.
+    """
+    # Offsets are measured on a real (uninitialised, never read) instance.
+    cdef wsf_config c
+    cdef wsf_event e
+    cdef wsf_capi a
+    return {
+        "wsf_config": {
+            "__size__": sizeof(wsf_config),
+            "role": _offset(&c, &c.role),
+            "auto_pong": _offset(&c, &c.auto_pong),
+            "deflate": _offset(&c, &c.deflate),
+            "server_no_context_takeover": _offset(&c, &c.server_no_context_takeover),
+            "client_no_context_takeover": _offset(&c, &c.client_no_context_takeover),
+            "server_max_window_bits": _offset(&c, &c.server_max_window_bits),
+            "client_max_window_bits": _offset(&c, &c.client_max_window_bits),
+            "mem_level": _offset(&c, &c.mem_level),
+            "compress_window_bits": _offset(&c, &c.compress_window_bits),
+            "compression_level": _offset(&c, &c.compression_level),
+            "max_frame_size": _offset(&c, &c.max_frame_size),
+            "max_message_size": _offset(&c, &c.max_message_size),
+            "compress_min_size": _offset(&c, &c.compress_min_size),
+            "mask_seed": _offset(&c, &c.mask_seed[0]),
+        },
+        "wsf_event": {
+            "__size__": sizeof(wsf_event),
+            "kind": _offset(&e, &e.kind),
+            "code": _offset(&e, &e.code),
+            "data": _offset(&e, &e.data),
+            "len": _offset(&e, &e.len),
+            "handle": _offset(&e, &e.handle),
+        },
+        "wsf_capi": {
+            "__size__": sizeof(wsf_capi),
+            "abi_version": _offset(&a, &a.abi_version),
+            "protocol_new": _offset(&a, &a.protocol_new),
+            "protocol_free": _offset(&a, &a.protocol_free),
+            "receive_data": _offset(&a, &a.receive_data),
+            "receive_eof": _offset(&a, &a.receive_eof),
+            "events": _offset(&a, &a.events),
+            "send_frame": _offset(&a, &a.send_frame),
+            "send_frame_header": _offset(&a, &a.send_frame_header),
+            "send_control": _offset(&a, &a.send_control),
+            "send_close": _offset(&a, &a.send_close),
+            "fail": _offset(&a, &a.fail),
+            "output": _offset(&a, &a.output),
+            "consume_output": _offset(&a, &a.consume_output),
+            "state": _offset(&a, &a.state),
+            "close_expected": _offset(&a, &a.close_expected),
+            "close_sent": _offset(&a, &a.close_sent),
+            "close_received": _offset(&a, &a.close_received),
+            "last_error": _offset(&a, &a.last_error),
+            "release_memory": _offset(&a, &a.release_memory),
+            "apply_mask": _offset(&a, &a.apply_mask),
+            "set_allocator": _offset(&a, &a.set_allocator),
+            "direct_target": _offset(&a, &a.direct_target),
+            "receive_direct": _offset(&a, &a.receive_direct),
+            "close_ok": _offset(&a, &a.close_ok),
+        },
+    }

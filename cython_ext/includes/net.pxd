@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 # Linux socket, epoll and eventfd calls that the server loop makes directly.
-# Included by loop.pyx; every call here is non-blocking except epoll_wait.
+# Included by _cy.pxd; every call here is non-blocking except epoll_wait.
 
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
 

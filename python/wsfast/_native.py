@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 __all__ = ["BACKEND", "build_info", "cy", "rust"]
 
@@ -24,8 +25,14 @@ def _load(name: str, what: str) -> ModuleType:
         ) from exc
 
 
-rust = _load("_rust", "Rust protocol core")
-cy = _load("_cy", "Cython glue")
+if TYPE_CHECKING:
+    # The type checker sees the stubs (_rust.pyi, _cy.pyi), so every use of the
+    # native modules is checked against them.
+    from wsfast import _cy as cy
+    from wsfast import _rust as rust
+else:
+    rust = _load("_rust", "Rust protocol core")
+    cy = _load("_cy", "Cython glue")
 
 #: Which implementation runs: always "native" (Rust core + Cython glue).
 BACKEND = "native"

@@ -1,0 +1,671 @@
+# SPDX-License-Identifier: MIT
+# Transport: one accepted server connection. Its socket, reads into the loop's buffer,
+# the write queue and flushes, TLS, flow control and the connection's timers.
+#
+# Per read: one recv() into the loop's shared buffer, handed by pointer to the Rust
+# core (Core.feed) and dispatched to the handler (Core.dispatch_events). Each flush
+# is one send() or, when several buffers are waiting, one sendmsg() over all of them
+# (a writev that can pass MSG_NOSIGNAL). EPOLLOUT is registered only while the
+# connection has output the kernel did not take.
+#
+# TLS connections take a separate, slower path (ssl.MemoryBIO + SSLObject) so the
+# plaintext path stays a straight line from recv() to the core.
+#
+# The contract with the owner (`proto`) is in Transport's docstring.
+
+from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.bytes cimport PyBytes_AS_STRING
+from libc.string cimport memset
+
+import ssl as _ssl
+
+from wsfast.exceptions import ConnectionClosedError as _ConnectionClosedError
+from wsfast.exceptions import ConnectionClosedOK as _ConnectionClosedOK
+from wsfast.exceptions import InvalidState as _InvalidState
+
+cdef enum:
+    MAX_IOV = 64
+    # Bounds the sendmsg() retries of one flush when more than MAX_IOV buffers wait.
+    MAX_FLUSH_ROUNDS = 16
+    # Reads at least this large give their message buffer back once handled.
+    RELEASE_AFTER_READ = 65536
+    # When at least this much of a large binary frame is still to come, recv() it
+    # straight into the message's bytes object (see Protocol::direct_target).
+    DIRECT_MIN = 4096
+
+# Close codes the transport sends or reports on its own (RFC 6455 section 7.4.1).
+cdef enum:
+    CLOSE_NORMAL_CLOSURE = 1000
+    CLOSE_GOING_AWAY = 1001
+    CLOSE_ABNORMAL_CLOSURE = 1006
+    CLOSE_POLICY_VIOLATION = 1008
+    CLOSE_INTERNAL_ERROR = 1011
+
+
+cdef size_t _buffer_size(object obj) except? 0:
+    cdef Py_buffer view
+    cdef size_t n
+    PyObject_GetBuffer(obj, &view, PyBUF_SIMPLE)
+    n = <size_t>view.len
+    PyBuffer_Release(&view)
+    return n
+
+
+cdef size_t _list_size(list items) except? 0:
+    cdef size_t total = 0
+    for obj in items:
+        total += _buffer_size(obj)
+    return total
+
+
+cdef size_t _advance(list items, size_t written) except? 0:
+    """Drop `written` bytes from the front of a list of buffers; return what is left over."""
+    cdef size_t n
+    while written and items:
+        n = _buffer_size(items[0])
+        if written >= n:
+            del items[0]
+            written -= n
+        else:
+            # Partial write: keep the rest as a view, never a copy (large payloads).
+            items[0] = memoryview(items[0]).cast("B")[written:]
+            return 0
+    return written
+
+
+cdef class Transport(_Pollable):
+    """One accepted socket: HTTP head first, then WebSocket frames through a Core.
+
+    The loop creates a transport for each accepted connection and passes it to the
+    listener's ``factory(transport)``, which returns the transport's owner; the loop
+    stores it as ``proto``. Everything runs on the loop's thread.
+
+    What the transport calls on ``proto`` (each from one method, ``_proto_*``):
+
+    - ``proto._on_http_data(data: bytes) -> None``: bytes received before the
+      upgrade (the request head, in pieces as they arrive). The owner answers with
+      :meth:`write` and then :meth:`upgrade` or :meth:`close_after_write`.
+    - ``proto._on_handler_error(exc: Exception) -> None``: a handler called by the
+      core's dispatch raised; the rest of that read's events are dropped. The owner
+      usually fails the connection (1011). Not called for a ``ConnectionClosed``
+      raised by a reply to a message that came in the same read as the peer's close
+      frame: dispatch just goes on.
+    - ``proto._on_drain() -> None``: the output fell to ``low_water`` after being
+      over ``high_water`` (``writable`` is True again).
+    - ``proto._on_lost() -> None``: the socket is closed; called once, last, also
+      when the loop closes. Exceptions from it are logged, not raised.
+
+    Messages never pass through ``proto``: after :meth:`upgrade` received bytes go
+    to the :class:`Core`, which calls the handlers bound with ``Core.set_handlers``.
+
+    What the transport offers (loop thread only):
+
+    - Handshake: :meth:`start_tls`, :attr:`tls_object`, :attr:`tls_active`,
+      :meth:`write` (raw bytes, before any WebSocket output), :meth:`upgrade`,
+      :meth:`feed` (bytes that came with the request head), :meth:`close_after_write`.
+    - Messages: :meth:`send`, :meth:`send_text`, :meth:`send_binary`,
+      :meth:`send_continuation`, :meth:`ping` (``InvalidState`` before
+      :meth:`upgrade`, ``ConnectionClosed`` once the connection is not open),
+      :meth:`close`, :meth:`fail`, :meth:`abort`.
+    - Flow control: ``high_water`` / ``low_water`` (bytes), ``policy`` (a
+      ``SlowConsumerPolicy``: what a send does while paused), ``paused``,
+      :attr:`writable`, :attr:`buffered_amount`, ``dropped``.
+    - Timers, in seconds, 0 meaning off: ``handshake_timeout``, ``ping_interval``,
+      ``ping_timeout``, ``idle_timeout``, ``close_timeout``; the loop's sweep checks
+      them. ``last_message``, ``next_ping``, ``pong_deadline`` and
+      ``close_deadline`` are loop-clock times.
+    - ``loop``, ``core`` (None before :meth:`upgrade`), ``remote_address``,
+      ``closed``, ``fd``.
+    """
+
+    def __cinit__(self):
+        self.kind = KIND_TRANSPORT
+        self.fd = -1
+        self.mode = MODE_HTTP
+        self.events = EPOLLIN
+        self.wbuf = []
+        self.high_water = 4 << 20
+        self.low_water = 1 << 20
+        self.policy = POLICY_CLOSE
+
+    # ---- setup (called by the Python layer) -----------------------------------------
+
+    def start_tls(self, context):
+        """Serve this connection over TLS with ``context`` (server side)."""
+        self.tls_in = _ssl.MemoryBIO()
+        self.tls_out = _ssl.MemoryBIO()
+        self.tls = context.wrap_bio(self.tls_in, self.tls_out, server_side=True)
+
+    @property
+    def tls_object(self):
+        """The ssl.SSLObject of a TLS connection, or None."""
+        return self.tls
+
+    def write(self, data):
+        """Queue raw bytes (an HTTP response) ahead of any WebSocket output."""
+        if self.closed:
+            return
+        self._write_raw(bytes(data))
+        self.loop._schedule(self)
+
+    def close_after_write(self):
+        """Close the socket once everything queued is written."""
+        if not self.closed:
+            self.mode = MODE_DONE
+            self.loop._schedule(self)
+
+    def upgrade(self, Core core):
+        """Switch to WebSocket mode: from now on received bytes go to ``core``."""
+        self.core = core
+        self.mode = MODE_WS
+        self.last_message = self.loop.now
+        if self.ping_interval > 0:
+            self.next_ping = self.loop.now + self.ping_interval
+
+    def feed(self, data):
+        """Feed bytes that arrived with the request head to the core."""
+        cdef const uint8_t[::1] view = data
+        if view.shape[0] and not self.closed:
+            self._feed(&view[0], view.shape[0])
+
+    # ---- sending -----------------------------------------------------------------
+
+    cdef int _check_open(self) except -1:
+        cdef object received
+        cdef object sent
+        if self.core is None:
+            raise _InvalidState("the connection is not open yet")
+        if self.closed or self.core._state() != STATE_OPEN:
+            received = self.core.close_received or (CLOSE_ABNORMAL_CLOSURE, "")
+            sent = self.core.close_sent
+            ok = (received[0] in (CLOSE_NORMAL_CLOSURE, CLOSE_GOING_AWAY) and sent is not None
+                  and sent[0] in (CLOSE_NORMAL_CLOSURE, CLOSE_GOING_AWAY))
+            cls = _ConnectionClosedOK if ok else _ConnectionClosedError
+            raise cls(received[0], received[1], sent[0] if sent else None,
+                      sent[1] if sent else None)
+        return 0
+
+    cdef bint _admit(self) except -1:
+        # Flow control: while the connection is over its high-water mark (paused),
+        # the slow-consumer policy decides what happens to new messages.
+        if not self.paused:
+            return True
+        if self.policy == POLICY_DROP:
+            self.dropped += 1
+            return False
+        self.core.fail(CLOSE_POLICY_VIOLATION, "slow consumer")
+        self._after_core()
+        return False
+
+    cdef inline int _after_send(self) except -1:
+        self.loop._schedule(self)
+        if not self.paused and self._buffered() > self.high_water:
+            self.paused = True
+        return 0
+
+    cpdef send(self, data):
+        """Send a message: ``str`` as text, bytes-like as binary (see Connection.send)."""
+        self._check_open()
+        if self._admit():
+            self.core.send(data)
+            self._after_send()
+
+    cpdef send_text(self, data, bint fin=True):
+        """Send a text frame (``str`` or UTF-8 bytes)."""
+        self._check_open()
+        if self._admit():
+            self.core.send_text(data, fin)
+            self._after_send()
+
+    cpdef send_binary(self, data, bint fin=True):
+        """Send a binary frame."""
+        self._check_open()
+        if self._admit():
+            self.core.send_binary(data, fin)
+            self._after_send()
+
+    cpdef send_continuation(self, data, bint fin):
+        """Send a continuation frame of a fragmented message."""
+        self._check_open()
+        self.core.send_continuation(data, fin)
+        self._after_send()
+
+    def ping(self, data=b""):
+        """Send a ping."""
+        self._check_open()
+        self.core.send_ping(data)
+        self._after_send()
+
+    def close(self, code=1000, str reason=""):
+        """Start the closing handshake; no-op if it already started."""
+        if self.closed:
+            return
+        if self.core is None:
+            self._teardown()
+            return
+        if self.core._state() == STATE_OPEN:
+            self.core.send_close(code, reason)
+        self._after_core()
+
+    def fail(self, int code, str reason=""):
+        """Fail the connection with a close frame, ignoring further input."""
+        if self.closed or self.core is None:
+            return
+        self.core.fail(code, reason)
+        self._after_core()
+
+    def abort(self):
+        """Close the socket now, without a closing handshake."""
+        self._teardown()
+
+    @property
+    def buffered_amount(self):
+        """Bytes queued in user space and not yet accepted by the kernel."""
+        return self._buffered()
+
+    @property
+    def writable(self):
+        """False while the output is over the high-water mark (until it drains)."""
+        return not self.paused and not self.closed
+
+    @property
+    def tls_active(self):
+        """True for a TLS connection."""
+        return self.tls is not None
+
+    cdef size_t _buffered(self) except? 0:
+        cdef size_t n = 0
+        cdef size_t total = self.wbuf_size
+        if self.core is not None:
+            self.core.output(&n)
+            total += n
+            if self.core.chunks:
+                total += _list_size(self.core.chunks)
+        return total
+
+    # ---- receiving ---------------------------------------------------------------
+
+    cdef int _read_direct(self) except -1:
+        """Receive the rest of a large binary frame straight into its bytes object.
+
+        The kernel copies the payload into its final place and Rust unmasks it there:
+        no pass through the shared buffer. Reading on until the frame is complete (or
+        the socket is empty) finishes each message in one go, so its memory is reused
+        for the next one while still in cache, instead of many connections each
+        holding half a message.
+        """
+        cdef size_t want = 0
+        cdef uint8_t *target
+        cdef ssize_t n
+        while not self.closed:
+            target = self.core.direct_target(&want)
+            if target == NULL or want < DIRECT_MIN:
+                return 0
+            n = recv(self.fd, target, want, 0)
+            if n > 0:
+                self._dispatch(self.core.feed_direct(<size_t>n))
+                if self.in_pending and not self.closed:
+                    self.in_pending = False
+                    self._flush()
+                continue
+            if n == 0:
+                return self._eof()
+            if not _would_block(errno):
+                self._teardown()
+            return 0
+        return 0
+
+    cdef int _on_readable(self) except -1:
+        cdef size_t want = 0
+        cdef ssize_t n
+        if self.mode == MODE_WS and self.tls is None:
+            if self.core.direct_target(&want) != NULL and want >= DIRECT_MIN:
+                return self._read_direct()
+        n = recv(self.fd, self.loop.buf, RECV_BUFFER_SIZE, 0)
+        if n > 0:
+            if self.tls is not None:
+                return self._tls_received(<size_t>n)
+            if self.mode == MODE_WS:
+                self._feed(self.loop.buf, <size_t>n)
+                if self.in_pending and not self.closed:
+                    # Write the replies to this read now, not at the end of the turn:
+                    # the payloads just built are still in the CPU cache, and with
+                    # large messages waiting for the end of a turn would keep every
+                    # connection's output alive at once (megabytes: cache misses on
+                    # every byte the kernel copies). Output that other connections
+                    # queue for this one later in the turn still goes out once, at
+                    # the end of the turn.
+                    self.in_pending = False
+                    self._flush()
+                if <size_t>n >= RELEASE_AFTER_READ and not self.closed:
+                    # The batch's events are handled: hand the message buffer back to
+                    # the allocator, so the next large message (on any connection)
+                    # reuses memory that is still in cache (see Protocol.release_memory).
+                    self.core._release_memory(0)
+                if not self.closed:
+                    self._read_direct()
+                return 0
+            if self.mode == MODE_HTTP:
+                self._proto_http_data(_bytes(self.loop.buf, <size_t>n))
+            return 0
+        if n == 0:
+            return self._eof()
+        if _would_block(errno):
+            return 0
+        self._teardown()
+        return 0
+
+    cdef int _feed(self, const uint8_t *data, size_t n) except -1:
+        return self._dispatch(self.core.feed(data, n))
+
+    cdef int _dispatch(self, size_t count) except -1:
+        """Handle the ``count`` events of the batch the core just produced."""
+        cdef Core core = self.core
+        cdef const wsf_event *ev
+        cdef size_t i
+        if count:
+            # Timer bookkeeping straight from the event records, before any handler runs.
+            ev = core.events()
+            for i in range(count):
+                if is_data_event(ev[i].kind):
+                    self.last_message = self.loop.now
+                elif ev[i].kind == EV_PONG:
+                    self.pong_deadline = 0.0
+            while True:
+                try:
+                    core.dispatch_events(count)
+                except (_ConnectionClosedOK, _ConnectionClosedError) as exc:
+                    if core._state() == STATE_OPEN:
+                        self._proto_handler_error(exc)
+                        break
+                    # The peer's close frame came in this same read, after messages the
+                    # handler answered: those replies cannot be sent (RFC 6455 5.5.1).
+                    # Not a handler error; go on with the rest of the batch.
+                    continue
+                except Exception as exc:
+                    # The rest of this batch is dropped: the connection fails with 1011.
+                    self._proto_handler_error(exc)
+                break
+        self._after_core()
+        return 0
+
+    cdef int _after_core(self) except -1:
+        cdef size_t n = 0
+        if self.closed:
+            return 0
+        if (self.core._state() >= STATE_CLOSING and self.close_deadline == 0
+                and self.close_timeout > 0):
+            self.close_deadline = self.loop.now + self.close_timeout
+        self.core.output(&n)
+        if n or self.core.chunks or self.core._close_expected():
+            self.loop._schedule(self)
+            # Auto-replies (pongs, close echoes) count against the high-water mark too.
+            if not self.paused and self._buffered() > self.high_water:
+                self.paused = True
+        return 0
+
+    cdef int _eof(self) except -1:
+        if self.mode == MODE_WS and self.core._state() != STATE_CLOSED:
+            self.core.feed_eof()
+        self._teardown()
+        return 0
+
+    cdef int _tls_received(self, size_t n) except -1:
+        cdef bytes chunk
+        self.tls_in.write(_bytes(self.loop.buf, n))
+        if not self.tls_ready:
+            try:
+                self.tls.do_handshake()
+                self.tls_ready = True
+            except _ssl.SSLWantReadError:
+                pass
+            except _ssl.SSLError as exc:
+                _log.debug("TLS handshake with %r failed: %s", self.remote_address, exc)
+                self._teardown()
+                return 0
+        if self.tls_ready:
+            while not self.closed:
+                try:
+                    chunk = self.tls.read(RECV_BUFFER_SIZE)
+                except _ssl.SSLWantReadError:
+                    break
+                except (_ssl.SSLZeroReturnError, _ssl.SSLEOFError):
+                    return self._eof()
+                except _ssl.SSLError as exc:
+                    _log.debug("TLS error from %r: %s", self.remote_address, exc)
+                    self._teardown()
+                    return 0
+                if not chunk:
+                    return self._eof()
+                if self.mode == MODE_WS:
+                    self._feed(<const uint8_t *>PyBytes_AS_STRING(chunk), len(chunk))
+                elif self.mode == MODE_HTTP:
+                    self._proto_http_data(chunk)
+        if not self.closed and self.tls_out.pending:
+            self._write_raw(None)
+            self.loop._schedule(self)
+        return 0
+
+    cdef int _write_raw(self, object data) except -1:
+        """Queue bytes for the socket, encrypting them first on a TLS connection."""
+        cdef bytes record
+        if self.tls is None:
+            if data:
+                self.wbuf.append(data)
+                self.wbuf_size += len(data)
+            return 0
+        if data:
+            self.tls.write(data)
+        record = self.tls_out.read()
+        if record:
+            self.wbuf.append(record)
+            self.wbuf_size += len(record)
+        return 0
+
+    # ---- writing -------------------------------------------------------------------
+
+    cdef int _flush(self) except -1:
+        cdef Core core = self.core
+        cdef const uint8_t *out
+        cdef size_t n = 0, remaining
+        cdef uint32_t events
+        cdef bint drained
+        cdef ssize_t r
+        if self.closed:
+            return 0
+        if self.tls is not None and core is not None:
+            core.output(&n)
+            if n or core.chunks:
+                self._write_raw(core._data_to_send())
+        if core is not None and not self.wbuf and not core.chunks:
+            # The common case: one contiguous buffer, written from Rust's memory.
+            out = core.output(&n)
+            remaining = n
+            if n:
+                r = send(self.fd, out, n, MSG_NOSIGNAL)
+                if r < 0:
+                    if not _would_block(errno):
+                        self._teardown()
+                        return 0
+                    r = 0
+                core.consume(<size_t>r)
+                remaining = n - <size_t>r
+        else:
+            remaining = self._flush_vectored()
+            if self.closed:
+                return 0
+        drained = self.paused and remaining <= self.low_water
+        if drained:
+            self.paused = False
+        # Backpressure: while paused, stop reading too, so a peer that sends
+        # (pings, requests) but never reads cannot make us queue without bound.
+        events = (0 if self.paused else EPOLLIN) | (EPOLLOUT if remaining else 0)
+        if events != self.events:
+            self.events = events
+            self.loop._set_events(self, events)
+        if drained:
+            self._proto_drain()
+            if self.closed:
+                return 0
+        if remaining:
+            return 0
+        if self.mode == MODE_DONE:
+            # Lingering close: closing with unread input would send an RST that can
+            # destroy the response in flight, so shut our side and wait for EOF.
+            shutdown(self.fd, SHUT_WR)
+            self.mode = MODE_LINGER
+            self.close_deadline = self.loop.now + (self.close_timeout or 2.0)
+            return 0
+        if core is not None and core._close_expected():
+            self._teardown()
+        return 0
+
+    cdef size_t _flush_vectored(self) except? 0:
+        """Write wbuf, then the core's chunks, then its output, with sendmsg()."""
+        cdef iovec iov[MAX_IOV]
+        cdef Py_buffer views[MAX_IOV]
+        cdef msghdr msg
+        cdef int k, nviews
+        cdef size_t total, n = 0, left
+        cdef ssize_t r
+        cdef const uint8_t *out = NULL
+        cdef Core core = self.core
+        cdef list chunks = core.chunks if core is not None else []
+        for _ in range(MAX_FLUSH_ROUNDS):
+            k = 0
+            total = 0
+            for obj in self.wbuf:
+                if k == MAX_IOV - 1:
+                    break
+                PyObject_GetBuffer(obj, &views[k], PyBUF_SIMPLE)
+                iov[k].iov_base = views[k].buf
+                iov[k].iov_len = <size_t>views[k].len
+                total += iov[k].iov_len
+                k += 1
+            if k < MAX_IOV - 1 and len(self.wbuf) == k:
+                for obj in chunks:
+                    if k == MAX_IOV - 1:
+                        break
+                    PyObject_GetBuffer(obj, &views[k], PyBUF_SIMPLE)
+                    iov[k].iov_base = views[k].buf
+                    iov[k].iov_len = <size_t>views[k].len
+                    total += iov[k].iov_len
+                    k += 1
+            nviews = k
+            n = 0
+            if core is not None and nviews == len(self.wbuf) + len(chunks):
+                out = core.output(&n)
+                if n:
+                    iov[k].iov_base = <void *>out
+                    iov[k].iov_len = n
+                    total += n
+                    k += 1
+            if total == 0:
+                for k in range(nviews):
+                    PyBuffer_Release(&views[k])
+                # Drop empty buffers so they cannot loop forever.
+                self.wbuf = [b for b in self.wbuf if _buffer_size(b)]
+                if core is not None:
+                    core.chunks = [c for c in core.chunks if _buffer_size(c)]
+                    chunks = core.chunks
+                break
+            memset(&msg, 0, sizeof(msg))
+            msg.msg_iov = iov
+            msg.msg_iovlen = k
+            r = sendmsg(self.fd, &msg, MSG_NOSIGNAL)
+            for k in range(nviews):
+                PyBuffer_Release(&views[k])
+            if r < 0:
+                if not _would_block(errno):
+                    self._teardown()
+                    return 0
+                r = 0
+            # Advance through the three queues in order.
+            left = <size_t>r
+            if self.wbuf:
+                self.wbuf_size -= min(left, self.wbuf_size)
+                left = _advance(self.wbuf, left)
+            if left and chunks:
+                left = _advance(chunks, left)
+            if left and core is not None:
+                core.consume(left)
+            if <size_t>r < total:
+                break
+        return self._buffered()
+
+    # ---- timers and teardown -------------------------------------------------------
+
+    cdef int _check_deadlines(self, double now) except -1:
+        if self.mode != MODE_WS:
+            if self.mode == MODE_LINGER:
+                if now >= self.close_deadline:
+                    self._teardown()
+            elif self.handshake_timeout > 0 and now - self.created >= self.handshake_timeout:
+                self._teardown()
+            return 0
+        if self.close_deadline > 0 and now >= self.close_deadline:
+            # The peer did not finish the closing handshake in time: just drop TCP.
+            self._teardown()
+            return 0
+        if self.core._state() != STATE_OPEN:
+            return 0
+        if self.idle_timeout > 0 and now - self.last_message >= self.idle_timeout:
+            self.core.send_close(CLOSE_GOING_AWAY, "idle timeout")
+            self._after_core()
+            return 0
+        if self.ping_interval > 0:
+            if self.pong_deadline > 0:
+                if now >= self.pong_deadline:
+                    # Same policy as websockets: a missed keepalive pong is a 1011.
+                    self.core.fail(CLOSE_INTERNAL_ERROR, "keepalive ping timeout")
+                    self._after_core()
+            elif now >= self.next_ping:
+                self.core.send_ping(b"")
+                self.next_ping = now + self.ping_interval
+                if self.ping_timeout > 0:
+                    self.pong_deadline = now + self.ping_timeout
+                self._after_core()
+        return 0
+
+    cdef int _teardown(self) except -1:
+        """Close the socket, forget it, and tell the proto (once)."""
+        if self.closed:
+            return 0
+        self.closed = True
+        self.paused = False
+        if self.fd >= 0:
+            epoll_ctl(self.loop.epfd, EPOLL_CTL_DEL, self.fd, NULL)
+            close(self.fd)
+            self.fd = -1
+        self.loop.transports.discard(self)
+        self.loop.graveyard.append(self)
+        self.wbuf = []
+        self.wbuf_size = 0
+        self.tls = None
+        self.tls_in = None
+        self.tls_out = None
+        self._proto_lost()
+        return 0
+
+    # ---- calls into the owner (see the class docstring) ----------------------------
+    # The only places that call `proto`: the Python layer's side of the contract.
+
+    cdef int _proto_http_data(self, bytes data) except -1:
+        self.proto._on_http_data(data)
+        return 0
+
+    cdef int _proto_handler_error(self, object exc) except -1:
+        self.proto._on_handler_error(exc)
+        return 0
+
+    cdef int _proto_drain(self) except -1:
+        self.proto._on_drain()
+        return 0
+
+    cdef int _proto_lost(self) except -1:
+        if self.proto is not None:
+            try:
+                self.proto._on_lost()
+            except Exception:
+                _log.exception("error in connection-lost callback")
+        return 0
