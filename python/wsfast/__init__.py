@@ -41,7 +41,8 @@ from wsfast.frames import (
     Opcode,
     State,
 )
-from wsfast.server import App, Handler, HandshakeResponse, HTTPResponse, Request, Server, serve
+from wsfast.handler import App, Handler, HandshakeResponse, HTTPResponse, Request
+from wsfast.server import Server, serve
 
 __version__ = "0.1.0"
 

@@ -1,38 +1,57 @@
 # SPDX-License-Identifier: MIT
-"""What the blocking and asyncio clients share: the opening handshake and closing rules.
+"""What the blocking and asyncio clients share, so that each is only an I/O layer.
 
 The handshake itself is Rust (``wsfast._rust``: request building, response parsing
-and validation, permessage-deflate negotiation); this module holds the URL rules,
-the offer and the state between sending the request and reading the response, so
-both I/O layers only move bytes.
+and validation, permessage-deflate negotiation); this module holds the rest of what
+does not depend on how bytes move: the URL and option rules, the state between
+sending the request and reading the response (:class:`ClientHandshake`), what the
+handshake negotiated (:class:`HandshakeInfo`), and the bookkeeping of pings and
+control events (:class:`Pings`). How a connection ended is decided in
+``wsfast._core`` (:func:`closed_error`), which the server's connections share.
 """
 
 from __future__ import annotations
 
 import base64
 import os
+import ssl as ssl_module
 import urllib.parse
-from collections.abc import Iterable, Mapping
-from typing import Any, Final, TypeAlias
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Final, Generic, TypeAlias, TypeVar
 
-from wsfast._native import cy, rust
-from wsfast.exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK
+from wsfast._core import closed_error, new_core
+from wsfast._native import rust
+from wsfast.exceptions import InvalidState
+from wsfast.frames import Opcode
 
-__all__ = ["ClientHandshake", "Data", "HeadersLike", "closed_error"]
+__all__ = [
+    "EV_CLOSE",
+    "EV_PONG",
+    "ClientHandshake",
+    "Data",
+    "HandshakeInfo",
+    "HeadersLike",
+    "Pings",
+    "closed_error",
+    "header_list",
+    "parse_url",
+    "ssl_context",
+]
 
 #: A received message: ``str`` for text, ``bytes`` for binary.
 Data: TypeAlias = str | bytes
 #: Extra request headers: a mapping or ``(name, value)`` pairs.
 HeadersLike: TypeAlias = Mapping[str, str] | Iterable[tuple[str, str]]
 
-# A closing handshake with these codes both ways is a normal closure; 1005 is a
-# close frame without a status code, which a peer may send when all went well.
-_OK_CLOSE_CODES: Final = frozenset({1000, 1001, 1005})
-_ABNORMAL_CLOSURE: Final = 1006
-_UNLIMITED: Final = 1 << 62
+#: Control event kinds in the lists ``ClientReader`` returns (cython_ext/client.pyx).
+EV_CLOSE: Final = int(Opcode.CLOSE)
+EV_PONG: Final = int(Opcode.PONG)
+
 _DEFAULT_PORTS: Final = {"ws": 80, "wss": 443}
 # Characters left alone when quoting the request target: RFC 3986 reserved ones and "%".
 _TARGET_SAFE: Final = "!#$%&'()*+,/:;=?@[]~"
+
+W = TypeVar("W")
 
 
 def parse_url(url: str) -> tuple[bool, str, int, str, str]:
@@ -70,6 +89,26 @@ def header_list(url: str, headers: HeadersLike | None) -> list[tuple[str, str]]:
     return pairs
 
 
+def ssl_context(tls: bool, ssl: ssl_module.SSLContext | None) -> ssl_module.SSLContext | None:
+    """The TLS context of a connection: ``ssl``, or the default one for wss://.
+
+    Args:
+        tls: whether the URL is wss://.
+        ssl: the caller's context, or None.
+
+    Returns:
+        None for ws://.
+
+    Raises:
+        ValueError: if ``ssl`` is given for a ws:// URL.
+    """
+    if not tls:
+        if ssl is not None:
+            raise ValueError("ssl is only for wss:// URLs")
+        return None
+    return ssl if ssl is not None else ssl_module.create_default_context()
+
+
 class ClientHandshake:
     """One opening handshake: the request to send, then the checks on the response.
 
@@ -84,6 +123,11 @@ class ClientHandshake:
         host: the host to connect to.
         port: the TCP port.
         request: the HTTP request to send.
+        subprotocol: the subprotocol the server chose, or None (once accepted).
+        extensions: the ``Sec-WebSocket-Extensions`` values of the response.
+        deflate_params: the negotiated ``DeflateParams``, or None.
+        response_headers: the headers of the 101 response.
+        consumed: the length of the response head (once accepted).
 
     Raises:
         ValueError: if the URL or a header or subprotocol is invalid.
@@ -149,24 +193,124 @@ class ClientHandshake:
         self.extensions = tuple(extension_values)
         self.deflate_params = params
         self.response_headers = response.headers
-        return cy.Core(
-            "client",
-            max_size=_UNLIMITED if max_size is None else max_size,
-            deflate=params,
-            compression_level=6 if config is None else config.level,
-        )
+        return new_core("client", max_size=max_size, params=params, config=config)
 
 
-def closed_error(core: Any, *, force_error: bool = False) -> ConnectionClosed:
-    """The exception describing how the connection ended (or is ending)."""
-    received = core.close_received
-    sent = core.close_sent
-    code, reason = received if received is not None else (_ABNORMAL_CLOSURE, "")
-    sent_code, sent_reason = sent if sent is not None else (None, None)
-    ok = (
-        not force_error
-        and code in _OK_CLOSE_CODES
-        and (sent_code is None or sent_code in _OK_CLOSE_CODES)
-    )
-    cls = ConnectionClosedOK if ok else ConnectionClosedError
-    return cls(code, reason, sent_code, sent_reason)
+class HandshakeInfo:
+    """What the opening handshake negotiated, as both client connections expose it."""
+
+    __slots__ = ()
+
+    _handshake: ClientHandshake
+
+    @property
+    def subprotocol(self) -> str | None:
+        """The subprotocol the server chose, or None."""
+        return self._handshake.subprotocol
+
+    @property
+    def extensions(self) -> tuple[str, ...]:
+        """The ``Sec-WebSocket-Extensions`` values the server answered with."""
+        return self._handshake.extensions
+
+    @property
+    def deflate_params(self) -> Any:
+        """The negotiated ``DeflateParams``, or None when messages are not compressed."""
+        return self._handshake.deflate_params
+
+    @property
+    def response_headers(self) -> list[tuple[str, str]]:
+        """The headers of the server's 101 response, as ``(name, value)`` pairs."""
+        return list(self._handshake.response_headers)
+
+
+class Pings(Generic[W]):
+    """The unanswered pings of one connection, by payload, oldest first.
+
+    A pong answers its own ping and every earlier one (RFC 6455 section 5.5.3 lets
+    a peer answer only the latest). Each client keeps its own kind of waiter ``W``
+    and says how to resolve one.
+
+    Args:
+        resolve: called with each waiter whose pong arrived, in the order sent.
+    """
+
+    __slots__ = ("_resolve", "_waiters")
+
+    def __init__(self, resolve: Callable[[W], None]) -> None:
+        self._resolve = resolve
+        self._waiters: dict[bytes, W] = {}
+
+    def payload(self, data: str | bytes | None) -> bytes:
+        """The payload of a new ping.
+
+        Args:
+            data: the caller's payload (``str`` is UTF-8 encoded), or None for four
+                random bytes that no unanswered ping uses.
+
+        Returns:
+            The payload.
+
+        Raises:
+            InvalidState: if a ping with the same payload is still unanswered.
+        """
+        waiters = self._waiters
+        if data is None:
+            payload = os.urandom(4)
+            while payload in waiters:
+                payload = os.urandom(4)
+            return payload
+        payload = data.encode() if isinstance(data, str) else bytes(data)
+        if payload in waiters:
+            raise InvalidState("already waiting for a pong to the same payload")
+        return payload
+
+    def add(self, payload: bytes, waiter: W) -> None:
+        """Wait for the pong to ``payload`` (a ping just sent, or about to be)."""
+        self._waiters[payload] = waiter
+
+    def discard(self, payload: bytes) -> None:
+        """Stop waiting for ``payload`` (its ping could not be sent)."""
+        self._waiters.pop(payload, None)
+
+    def pong_received(self, data: bytes) -> None:
+        """Resolve the waiter of ``data`` and of every ping sent before it."""
+        waiters = self._waiters
+        if data not in waiters:
+            return  # unsolicited, allowed by RFC 6455 section 5.5.3
+        # A snapshot and pop(default): another thread may discard meanwhile.
+        for key in list(waiters):
+            waiter = waiters.pop(key, None)
+            if waiter is not None:
+                self._resolve(waiter)
+            if key == data:
+                break
+
+    def controls_received(self, controls: list[tuple[int, Any]]) -> bool:
+        """Act on the control events of one read.
+
+        Pings need nothing: the core queued the pong already.
+
+        Args:
+            controls: ``(kind, payload)`` pairs from the ``ClientReader``.
+
+        Returns:
+            Whether a close frame was among them.
+        """
+        closing = False
+        for kind, payload in controls:
+            if kind == EV_PONG:
+                self.pong_received(payload)
+            elif kind == EV_CLOSE:
+                closing = True
+        return closing
+
+    def clear(self) -> list[W]:
+        """Forget every waiter (the connection ended).
+
+        Returns:
+            The waiters that never got their pong, oldest first.
+        """
+        waiters = list(self._waiters.values())
+        self._waiters.clear()
+        return waiters

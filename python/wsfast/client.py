@@ -27,7 +27,6 @@ connection.
 
 from __future__ import annotations
 
-import os
 import select
 import socket
 import ssl as ssl_module
@@ -35,9 +34,17 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
-from typing import Any, Final
+from typing import Any
 
-from wsfast._client_common import ClientHandshake, Data, HeadersLike, closed_error
+from wsfast._client_common import (
+    ClientHandshake,
+    Data,
+    HandshakeInfo,
+    HeadersLike,
+    Pings,
+    closed_error,
+    ssl_context,
+)
 from wsfast._native import cy, rust
 from wsfast.config import busy_poll_us as _busy_poll_us
 from wsfast.exceptions import (
@@ -51,10 +58,6 @@ __all__ = ["ClientConnection", "PongWaiter", "connect"]
 
 # What to offer for permessage-deflate; exported as ``wsfast.DeflateConfig``.
 DeflateConfig = rust.DeflateConfig
-
-# Control event kinds returned by ClientReader.read (cython_ext/client.pyx).
-_EV_CLOSE: Final = 8
-_EV_PONG: Final = 10
 
 
 class PongWaiter:
@@ -119,7 +122,7 @@ class PongWaiter:
         return True
 
 
-class ClientConnection:
+class ClientConnection(HandshakeInfo):
     """One client connection, returned by :func:`connect`.
 
     Send with :meth:`send` (``str`` as text, bytes-like as binary), :meth:`send_text`,
@@ -132,10 +135,7 @@ class ClientConnection:
         sock: socket.socket,
         core: Any,
         *,
-        subprotocol: str | None,
-        extensions: tuple[str, ...],
-        deflate_params: Any,
-        response_headers: list[tuple[str, str]],
+        handshake: ClientHandshake,
         close_timeout: float | None,
         read_buffer: int,
         busy_poll: bool | int = False,
@@ -144,10 +144,7 @@ class ClientConnection:
         self._sock = sock
         self._core = core
         self._tls = isinstance(sock, ssl_module.SSLSocket)
-        self._subprotocol = subprotocol
-        self._extensions = extensions
-        self._deflate_params = deflate_params
-        self._response_headers = response_headers
+        self._handshake = handshake
         self._close_timeout = close_timeout
         self._local_address: Any = sock.getsockname()
         self._remote_address: Any = sock.getpeername()
@@ -178,7 +175,7 @@ class ClientConnection:
         # TLS reads go through this buffer; plain TCP only drains into it at the end.
         self._buffer = bytearray(read_buffer if self._tls else 4096)
         self._view = memoryview(self._buffer)
-        self._pongs: dict[bytes, PongWaiter] = {}
+        self._pings: Pings[PongWaiter] = Pings(PongWaiter._resolve)
         self._poller: Any = None
         self._eof = False
         self._close_deadline: float | None = None
@@ -188,26 +185,6 @@ class ClientConnection:
         self.busy_poll = busy_poll
 
     # ---- properties ----------------------------------------------------------------
-
-    @property
-    def subprotocol(self) -> str | None:
-        """The subprotocol the server chose, or None."""
-        return self._subprotocol
-
-    @property
-    def extensions(self) -> tuple[str, ...]:
-        """The ``Sec-WebSocket-Extensions`` values the server answered with."""
-        return self._extensions
-
-    @property
-    def deflate_params(self) -> Any:
-        """The negotiated ``DeflateParams``, or None when messages are not compressed."""
-        return self._deflate_params
-
-    @property
-    def response_headers(self) -> list[tuple[str, str]]:
-        """The headers of the server's 101 response, as ``(name, value)`` pairs."""
-        return list(self._response_headers)
 
     @property
     def local_address(self) -> Any:
@@ -436,13 +413,7 @@ class ClientConnection:
 
     def _handle(self, controls: list[tuple[int, Any]]) -> None:
         """Act on the control events of one batch (its messages stay in the reader)."""
-        closing = False
-        for kind, payload in controls:
-            if kind == _EV_PONG:
-                self._pong_received(payload)
-            elif kind == _EV_CLOSE:
-                closing = True
-            # Pings need nothing here: the core queued the pong already.
+        closing = self._pings.controls_received(controls)
         core = self._core
         # Write what the core queued: pongs, the reply to a close frame, or the close
         # frame that fails the connection after a protocol error.
@@ -450,18 +421,6 @@ class ClientConnection:
             self._flush(ignore_errors=True)
         if closing or core.close_expected():
             self._finish()
-
-    def _pong_received(self, data: bytes) -> None:
-        """Resolve the waiter for ``data`` and every one of an earlier ping."""
-        pongs = self._pongs
-        if data not in pongs:
-            return  # unsolicited, allowed by RFC 6455 section 5.5.3
-        for key in list(pongs):
-            waiter = pongs.pop(key, None)
-            if waiter is not None:
-                waiter._resolve()
-            if key == data:
-                break
 
     # ---- sending -------------------------------------------------------------------
 
@@ -577,26 +536,19 @@ class ClientConnection:
             InvalidState: if a ping with the same payload is still unanswered.
             ValueError: if the payload is longer than 125 bytes.
         """
-        pongs = self._pongs
-        if data is None:
-            payload = os.urandom(4)
-            while payload in pongs:
-                payload = os.urandom(4)
-        else:
-            payload = data.encode() if isinstance(data, str) else bytes(data)
-            if payload in pongs:
-                raise InvalidState("already waiting for a pong to the same payload")
+        pings = self._pings
+        payload = pings.payload(data)
         waiter = PongWaiter(self, payload)
         # Register before writing, so a reader thread cannot see the pong first.
-        pongs[payload] = waiter
+        pings.add(payload, waiter)
         with self._write_lock:
             try:
                 self._core.send_ping(payload)
             except InvalidState:
-                pongs.pop(payload, None)
+                pings.discard(payload)
                 raise self._closed_error() from None
             except BaseException:
-                pongs.pop(payload, None)
+                pings.discard(payload)
                 raise
             self._flush()
         return waiter
@@ -789,8 +741,7 @@ def connect(
         url, subprotocols=subprotocols, headers=headers, compression=compression
     )
     tls, host, port = handshake.tls, handshake.host, handshake.port
-    if ssl is not None and not tls:
-        raise ValueError("ssl is only for wss:// URLs")
+    context = ssl_context(tls, ssl)
     if _busy_poll_us(busy_poll) and tls:
         raise ValueError("busy_poll is not supported with TLS")
 
@@ -798,8 +749,7 @@ def connect(
     sock = socket.create_connection((host, port), timeout=_remaining(deadline))
     try:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if tls:
-            context = ssl if ssl is not None else ssl_module.create_default_context()
+        if context is not None:
             sock = context.wrap_socket(sock, server_hostname=server_hostname or host)
         sock.sendall(handshake.request)
 
@@ -815,10 +765,7 @@ def connect(
         connection = ClientConnection(
             sock,
             core,
-            subprotocol=handshake.subprotocol,
-            extensions=handshake.extensions,
-            deflate_params=handshake.deflate_params,
-            response_headers=handshake.response_headers,
+            handshake=handshake,
             close_timeout=close_timeout,
             read_buffer=read_buffer,
             busy_poll=busy_poll,

@@ -1,10 +1,14 @@
 # SPDX-License-Identifier: MIT
 """Server-side connection objects: what handlers receive and send through.
 
-A :class:`Connection` is glue over two native objects: the loop's transport (socket,
-write queue, flow control, timers; ``wsfast._cy.Transport``) and the protocol core
-(``wsfast._cy.Core``). Received messages never pass through this module: the core
-calls the handler directly. Only sends and lifecycle callbacks do.
+A :class:`Connection` is glue over two native objects: its transport (socket, write
+queue, flow control, timers; see :class:`wsfast.transport.Transport`) and the
+protocol core (``wsfast._cy.Core``). Received messages never pass through this
+module: the core calls the handler directly. Only sends and lifecycle callbacks do.
+
+What a Connection needs from the server that accepted it is
+:class:`ConnectionServer`; ``wsfast.Server`` is one, and so can another front end
+be. This module imports nothing above it (neither ``server.py`` nor ``handshake.py``).
 
 Every method runs on the server loop's thread. From another thread, go through
 :meth:`wsfast.Server.call_soon_threadsafe`.
@@ -13,20 +17,50 @@ Every method runs on the server loop's thread. From another thread, go through
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
 
-from wsfast.exceptions import InvalidState
+from wsfast._core import closed_error
+from wsfast.exceptions import ConnectionClosed, InvalidState
 from wsfast.frames import CloseCode, State
+from wsfast.handler import Handler, Request
+from wsfast.transport import Transport
 
-if TYPE_CHECKING:
-    from wsfast.server import Handler, Request, Server
-
-__all__ = ["Connection"]
+__all__ = ["Connection", "ConnectionServer"]
 
 logger = logging.getLogger("wsfast.server")
 
 Data = str | bytes | bytearray | memoryview
+
+
+class ConnectionServer(Protocol):
+    """What a :class:`Connection` needs from its server (``wsfast.Server`` is one).
+
+    :meth:`connection_closed` is what the connection calls; the rest is what
+    handlers may use through ``conn.server`` (each safe from any thread).
+    """
+
+    def connection_closed(self, conn: Connection) -> None:
+        """Forget ``conn``: its socket closed (called once, before ``on_close``)."""
+
+    @property
+    def connections(self) -> set[Connection]:
+        """A snapshot of the open connections."""
+
+    def broadcast(self, data: str | bytes, connections: Iterable[Connection] | None = None) -> int:
+        """Send one message to many connections (see ``wsfast.Server.broadcast``)."""
+
+    def call_soon_threadsafe(self, fn: Callable[..., object], *args: Any) -> None:
+        """Run ``fn(*args)`` on the loop thread as soon as possible."""
+
+    def call_later(self, delay: float, fn: Callable[..., object], *args: Any) -> Any:
+        """Run ``fn(*args)`` on the loop thread once, after ``delay`` seconds."""
+
+    def call_every(self, interval: float, fn: Callable[..., object], *args: Any) -> Any:
+        """Run ``fn(*args)`` on the loop thread every ``interval`` seconds."""
+
+    def close(self, code: int = CloseCode.GOING_AWAY, drain: float = 2.0) -> None:
+        """Shut the server down (see ``wsfast.Server.close``)."""
 
 
 class Connection:
@@ -72,8 +106,8 @@ class Connection:
 
     def __init__(
         self,
-        server: Server,
-        transport: Any,
+        server: ConnectionServer,
+        transport: Transport,
         core: Any,
         handler: Handler,
         request: Request,
@@ -202,7 +236,7 @@ class Connection:
         return addr
 
     @property
-    def server(self) -> Server:
+    def server(self) -> ConnectionServer:
         """The server this connection belongs to."""
         return self._server
 
@@ -229,18 +263,32 @@ class Connection:
             return "" if self._t.closed else None
         return str(received[1])
 
-    # ---- callbacks from the loop ----------------------------------------------------
+    def _closed_error(self) -> ConnectionClosed:
+        """The exception describing how this connection ended (or is ending).
+
+        The one rule of ``wsfast._core.closed_error``, shared with the clients.
+        """
+        return closed_error(self._core, force_error=False)
+
+    # ---- callbacks from the transport (wsfast.transport.TransportOwner) ------------
 
     def _call(self, fn: Callable[..., object], *args: object) -> None:
         try:
             fn(self, *args)
         except Exception as exc:
-            self._on_handler_error(exc)
+            self.handler_failed(exc)
 
     def _open(self) -> None:
         self._call(self._handler.on_open)
 
-    def _on_handler_error(self, exc: Exception) -> None:
+    def handler_failed(self, exc: Exception) -> None:
+        """A handler callback raised ``exc``: log it, tell ``on_error``, fail with 1011.
+
+        Called by the transport (and by this class); not for applications.
+
+        Args:
+            exc: the exception.
+        """
         logger.error("handler error on %s from %s", self.path, self.remote_address, exc_info=exc)
         try:
             self._handler.on_error(self, exc)
@@ -248,14 +296,22 @@ class Connection:
             logger.exception("on_error failed on %s", self.path)
         self._t.fail(CloseCode.INTERNAL_ERROR, "internal error")
 
-    def _on_drain(self) -> None:
+    def resume_writing(self) -> None:
+        """Output drained to the low-water mark: run the handler's ``on_drain``.
+
+        Called by the transport; not for applications.
+        """
         self._call(self._handler.on_drain)
 
-    def _on_lost(self) -> None:
+    def connection_lost(self) -> None:
+        """The socket closed: forget the connection and run the handler's ``on_close``.
+
+        Called by the transport (once); not for applications.
+        """
         if self._closed_notified:
             return
         self._closed_notified = True
-        self._server._forget(self)
+        self._server.connection_closed(self)
         code = self.close_code
         reason = self.close_reason or ""
         try:
@@ -269,5 +325,15 @@ class Connection:
             except Exception:
                 logger.exception("on_error failed on %s", self.path)
 
-    def _on_http_data(self, data: bytes) -> None:
+    def http_data_received(self, data: bytes) -> None:
+        """Never called once upgraded: the transport feeds the core instead.
+
+        Raises:
+            InvalidState: always.
+        """
         raise InvalidState("connection already upgraded")
+
+    _on_handler_error = handler_failed  # alias until the Cython transport calls the public name
+    _on_drain = resume_writing  # alias until the Cython transport calls the public name
+    _on_lost = connection_lost  # alias until the Cython transport calls the public name
+    _on_http_data = http_data_received  # alias until the Cython transport calls the public name

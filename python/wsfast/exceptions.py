@@ -78,7 +78,10 @@ class ConnectionClosed(WsfastError):
 
 
 class ConnectionClosedOK(ConnectionClosed):
-    """The connection closed normally (1000 or 1001 both ways)."""
+    """The connection closed normally.
+
+    Close frames went both ways, each with code 1000, 1001 or 1005 (no status code).
+    """
 
 
 class ConnectionClosedError(ConnectionClosed):

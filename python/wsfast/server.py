@@ -1,10 +1,11 @@
 # SPDX-License-Identifier: MIT
-"""The WebSocket server: handlers, the opening handshake, and the server lifecycle.
+"""The WebSocket server's lifecycle: listen, run the epoll loop, shut down.
 
 The epoll loop, sockets and write coalescing live in Cython (``wsfast._cy.Loop``);
-this module decides what to do with each request head (upgrade, reject, or answer
-as plain HTTP), builds each connection's protocol core, and starts and stops the
-loop. Usage::
+what to answer to a request head is decided in :mod:`wsfast.handshake` (sans I/O),
+and handlers are defined in :mod:`wsfast.handler` (re-exported here). This module
+binds them: it starts and stops the loop, configures each accepted transport, and
+carries out the handshake's decision on it. Usage::
 
     class Echo(wsfast.Handler):
         def on_message(self, conn, data):
@@ -25,16 +26,25 @@ import ssl as _ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from types import FrameType, TracebackType
-from typing import Any, TypeVar
+from typing import Any
 
 from wsfast._native import cy as _cy
-from wsfast._native import rust as _rust
-from wsfast.config import MAX_REQUEST_HEAD, ServerConfig, SlowConsumerPolicy
+from wsfast.config import ServerConfig, SlowConsumerPolicy
 from wsfast.connection import Connection
-from wsfast.exceptions import ConnectionClosed, InvalidRequest
+from wsfast.exceptions import ConnectionClosed
 from wsfast.frames import CloseCode
+from wsfast.handler import (
+    App,
+    Handler,
+    HandshakeResponse,
+    HTTPResponse,
+    Request,
+    _as_handler,
+    _callback,
+)
+from wsfast.handshake import Accept, Reject, ServerHandshake
+from wsfast.transport import ServerTransport
 
 __all__ = [
     "App",
@@ -48,379 +58,40 @@ __all__ = [
 
 logger = logging.getLogger("wsfast.server")
 
-F = TypeVar("F", bound=Callable[..., Any])
 
-#: What an ``http_handler`` returns: (status, headers, body), or None for the default.
-HTTPResponse = tuple[int, Sequence[tuple[str, str]], bytes | str]
+class _HandshakeOwner:
+    """The transport's owner until the request head is decided.
 
-
-@dataclass(frozen=True, slots=True)
-class Request:
-    """An HTTP request head, as seen by ``on_handshake`` and ``http_handler``.
-
-    Attributes:
-        method: the request method, e.g. "GET".
-        path: the request path without the query string, e.g. "/chat".
-        query: the query string without "?", e.g. "room=1" (empty if none).
-        headers: (name, value) pairs in the order received.
-        remote_address: the client's (host, port).
-        subprotocols: subprotocols the client offered (upgrades only).
+    A thin adapter: it feeds each read to the sans-I/O :class:`ServerHandshake`
+    and carries out the decision on the epoll transport.
     """
 
-    method: str
-    path: str
-    query: str
-    headers: tuple[tuple[str, str], ...]
-    remote_address: tuple[str, int] | None = None
-    subprotocols: tuple[str, ...] = ()
+    __slots__ = ("_handshake", "_server", "_t")
 
-    def get(self, name: str, default: str | None = None) -> str | None:
-        """The first value of a header, matched case-insensitively.
-
-        Args:
-            name: the header name.
-            default: returned when the header is absent.
-
-        Returns:
-            The value, or ``default``.
-        """
-        lowered = name.lower()
-        for key, value in self.headers:
-            if key.lower() == lowered:
-                return value
-        return default
-
-    @property
-    def origin(self) -> str | None:
-        """The Origin header, or None."""
-        return self.get("Origin")
-
-
-@dataclass(slots=True)
-class HandshakeResponse:
-    """What ``Handler.on_handshake`` returns to accept or reject an upgrade.
-
-    Attributes:
-        status: 101 to accept; any 200-599 status rejects with that status.
-        body: the body of a rejection (sent as text/plain unless headers say otherwise).
-        headers: extra response headers, for acceptance and rejection alike.
-        subprotocol: the subprotocol to accept with (overrides the default choice).
-    """
-
-    status: int = 101
-    body: bytes | str = b""
-    headers: Sequence[tuple[str, str]] = field(default_factory=tuple)
-    subprotocol: str | None = None
-
-    @classmethod
-    def accept(
-        cls, subprotocol: str | None = None, headers: Sequence[tuple[str, str]] = ()
-    ) -> HandshakeResponse:
-        """Accept the upgrade.
-
-        Args:
-            subprotocol: the subprotocol to select, or None for the default choice.
-            headers: extra headers for the 101 response.
-
-        Returns:
-            The response.
-        """
-        return cls(101, b"", tuple(headers), subprotocol)
-
-    @classmethod
-    def reject(
-        cls, status: int, body: bytes | str = b"", headers: Sequence[tuple[str, str]] = ()
-    ) -> HandshakeResponse:
-        """Refuse the upgrade with an HTTP error.
-
-        Args:
-            status: the HTTP status, e.g. 401 or 403.
-            body: the response body.
-            headers: extra response headers.
-
-        Returns:
-            The response.
-        """
-        return cls(status, body, tuple(headers), None)
-
-
-class Handler:
-    """Base class for WebSocket handlers; every callback is a no-op by default.
-
-    One handler instance serves every connection of its route, so keep
-    per-connection state in ``conn.data``. Callbacks run on the loop thread and
-    must not block. An exception from a callback is logged, passed to
-    :meth:`on_error`, and fails that connection with 1011.
-    """
-
-    def on_handshake(self, request: Request) -> HandshakeResponse | None:
-        """Decide on an upgrade request before it is accepted.
-
-        Args:
-            request: the request head.
-
-        Returns:
-            None to accept with the defaults, or a :class:`HandshakeResponse`.
-        """
-        return None
-
-    def on_open(self, conn: Connection) -> None:
-        """The handshake completed; ``conn`` can send."""
-
-    def on_message(self, conn: Connection, data: str | bytes) -> None:
-        """A complete message arrived: ``str`` for text, ``bytes`` for binary."""
-
-    def on_ping(self, conn: Connection, data: bytes) -> None:
-        """A ping arrived (the pong is sent automatically)."""
-
-    def on_pong(self, conn: Connection, data: bytes) -> None:
-        """A pong arrived."""
-
-    def on_close(self, conn: Connection, code: int, reason: str) -> None:
-        """The connection closed; ``code`` is 1006 if no close frame came."""
-
-    def on_error(self, conn: Connection, exc: Exception) -> None:
-        """A callback raised ``exc``; the connection fails with 1011 after this."""
-
-    def on_drain(self, conn: Connection) -> None:
-        """Output fell to the low-water mark after exceeding the high-water mark."""
-
-
-_EVENTS = ("handshake", "open", "message", "ping", "pong", "close", "error", "drain")
-
-
-class App(Handler):
-    """A handler built from decorated functions, with optional path routes.
-
-    Example::
-
-        app = wsfast.App()
-
-        @app.on("message")
-        def echo(conn, data):
-            conn.send(data)
-
-        @app.route("/chat")
-        class Chat(wsfast.Handler): ...
-
-        wsfast.serve(app, port=8000).serve_forever()
-    """
-
-    def __init__(self) -> None:
-        self.routes: dict[str, Handler] = {}
-
-    def on(self, event: str) -> Callable[[F], F]:
-        """Register a function as this app's callback for ``event``.
-
-        Args:
-            event: one of handshake, open, message, ping, pong, close, error, drain.
-                The function takes the same arguments as the Handler method,
-                without ``self``.
-
-        Returns:
-            A decorator returning the function unchanged.
-
-        Raises:
-            ValueError: for an unknown event.
-        """
-        if event not in _EVENTS:
-            raise ValueError(f"unknown event {event!r}; expected one of {', '.join(_EVENTS)}")
-
-        def decorator(fn: F) -> F:
-            # An instance attribute shadows the method: the loop calls it directly.
-            setattr(self, f"on_{event}", fn)
-            return fn
-
-        return decorator
-
-    def route(self, path: str) -> Callable[[Any], Any]:
-        """Register a Handler (class or instance) for an exact request path.
-
-        Args:
-            path: the request path, e.g. "/chat".
-
-        Returns:
-            A decorator returning its argument unchanged.
-        """
-
-        def decorator(handler: Any) -> Any:
-            self.routes[path] = _as_handler(handler)
-            return handler
-
-        return decorator
-
-
-def _as_handler(handler: Handler | type[Handler]) -> Handler:
-    if isinstance(handler, type):
-        return handler()
-    return handler
-
-
-def _callback(handler: Handler, name: str) -> Callable[..., Any] | None:
-    """The handler's callback, or None when it is the base class's no-op."""
-    fn: Callable[..., Any] = getattr(handler, name)
-    if getattr(fn, "__func__", None) is getattr(Handler, name):
-        return None
-    return fn
-
-
-def _split_target(target: str) -> tuple[str, str]:
-    path, _, query = target.partition("?")
-    return path, query
-
-
-def _parse_plain_head(head: bytes) -> tuple[str, str, list[tuple[str, str]]] | None:
-    """Method, target and headers of a request head the upgrade parser refused."""
-    lines = head.decode("latin-1").split("\r\n")
-    parts = lines[0].split(" ")
-    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
-        return None
-    headers = []
-    for line in lines[1:]:
-        name, sep, value = line.partition(":")
-        if not sep or not name or name != name.strip():
-            return None
-        headers.append((name, value.strip()))
-    return parts[0], parts[1], headers
-
-
-def _is_upgrade(headers: Iterable[tuple[str, str]]) -> bool:
-    for name, value in headers:
-        if name.lower() == "upgrade" and "websocket" in value.lower():
-            return True
-    return False
-
-
-class _Handshake:
-    """The transport's owner until the request head is complete."""
-
-    __slots__ = ("_buf", "_server", "_t")
-
-    def __init__(self, server: Server, transport: Any) -> None:
+    def __init__(self, server: Server, transport: ServerTransport) -> None:
         self._server = server
         self._t = transport
-        self._buf = bytearray()
+        self._handshake = ServerHandshake(server.config, server._route, transport.remote_address)
 
-    def _on_http_data(self, data: bytes) -> None:
-        self._buf += data
-        try:
-            parsed = _rust.parse_request(self._buf, MAX_REQUEST_HEAD)
-        except InvalidRequest as exc:
-            self._on_invalid(exc)
+    def http_data_received(self, data: bytes) -> None:
+        """Feed one read to the handshake; answer once it is decided."""
+        decision = self._handshake.receive_data(data)
+        if decision is None:
             return
-        if parsed is None:
+        if isinstance(decision, Reject):
+            self._t.write(decision.response)
+            self._t.close_after_write()
             return
-        request, consumed = parsed
-        leftover = bytes(self._buf[consumed:])
-        self._buf = bytearray()
-        self._upgrade(request, leftover)
+        self._open(decision)
 
-    def _on_invalid(self, exc: InvalidRequest) -> None:
-        # Not every refused head is a bad upgrade: a plain GET gets a normal answer.
-        end = self._buf.find(b"\r\n\r\n")
-        if end >= 0 and exc.status != 431:
-            plain = _parse_plain_head(bytes(self._buf[:end]))
-            if plain is not None and not _is_upgrade(plain[2]):
-                method, target, headers = plain
-                path, query = _split_target(target)
-                request = Request(method, path, query, tuple(headers), self._t.remote_address)
-                self._respond_plain(request)
-                return
-        self._reject(exc.status, exc.reason)
-
-    def _respond_plain(self, request: Request) -> None:
-        server = self._server
-        http_handler = server.config.http_handler
-        if http_handler is not None:
-            try:
-                result = http_handler(request)
-            except Exception:
-                logger.exception("http_handler failed on %s", request.path)
-                self._reject(500, "internal server error")
-                return
-            if result is not None:
-                status, headers, body = result
-                self._reject(status, body, headers)
-                return
-        if request.path == "/health" and request.method in ("GET", "HEAD"):
-            self._reject(200, "ok")
-        elif server._route(request.path) is not None:
-            self._reject(426, "this is a websocket endpoint: send an upgrade request")
-        else:
-            self._reject(404, "not found")
-
-    def _reject(
-        self, status: int, body: bytes | str, headers: Sequence[tuple[str, str]] = ()
-    ) -> None:
-        try:
-            response = _rust.build_rejection(status, body, list(headers))
-        except ValueError:
-            logger.exception("cannot build a %s response", status)
-            response = _rust.build_rejection(500, "internal server error")
-        self._t.write(response)
-        self._t.close_after_write()
-
-    def _upgrade(self, parsed: Any, leftover: bytes) -> None:
-        server = self._server
-        config = server.config
-        path, query = _split_target(parsed.path)
-        request = Request(
-            parsed.method,
-            path,
-            query,
-            tuple(parsed.headers),
-            self._t.remote_address,
-            tuple(parsed.subprotocols),
-        )
-        if config.origins is not None and parsed.origin not in config.origins:
-            self._reject(403, "origin not allowed")
-            return
-        handler = server._route(path)
-        if handler is None:
-            self._reject(404, "not found")
-            return
-
-        # Subprotocol: the client's first offer that the server supports.
-        subprotocol = next((p for p in request.subprotocols if p in config.subprotocols), None)
-        headers: Sequence[tuple[str, str]] = ()
-        try:
-            decision = handler.on_handshake(request)
-        except Exception:
-            logger.exception("on_handshake failed on %s", path)
-            self._reject(500, "internal server error")
-            return
-        if decision is not None:
-            if decision.status != 101:
-                self._reject(decision.status, decision.body, decision.headers)
-                return
-            if decision.subprotocol is not None:
-                subprotocol = decision.subprotocol
-            headers = decision.headers
-
-        params = extensions = None
-        if config.deflate is not None and parsed.extensions:
-            try:
-                negotiated = _rust.negotiate_deflate(list(parsed.extensions), config.deflate)
-            except InvalidRequest as exc:
-                self._reject(exc.status, exc.reason)
-                return
-            if negotiated is not None:
-                params, extensions = negotiated
-        try:
-            response = _rust.build_response(parsed.key, subprotocol, extensions, list(headers))
-        except ValueError:
-            logger.exception("cannot build the handshake response for %s", path)
-            self._reject(500, "internal server error")
-            return
-
-        core = _cy.Core(
-            "server",
-            max_size=config.max_size,
-            deflate=params,
-            compression_level=config.deflate.level if params is not None else 6,
-        )
+    def _open(self, accept: Accept) -> None:
         t = self._t
-        conn = Connection(server, t, core, handler, request, subprotocol, extensions)
+        core = accept.new_core()
+        handler = accept.handler
+        server = self._server
+        conn = Connection(
+            server, t, core, handler, accept.request, accept.subprotocol, accept.extensions
+        )
         core.set_handlers(
             conn,
             handler.on_message,
@@ -428,22 +99,28 @@ class _Handshake:
             _callback(handler, "on_pong"),
             None,
         )
-        t.write(response)
+        t.write(accept.response)
         t.upgrade(core)
         t.proto = conn
         server._connections.add(conn)
         conn._open()
-        if leftover and not t.closed:
-            t.feed(leftover)
+        if accept.leftover and not t.closed:
+            t.feed(accept.leftover)
 
-    def _on_lost(self) -> None:
-        pass
+    def connection_lost(self) -> None:
+        """Nothing to clean up before the upgrade."""
 
-    def _on_drain(self) -> None:
-        pass
+    def resume_writing(self) -> None:
+        """No handler to tell before the upgrade."""
 
-    def _on_handler_error(self, exc: Exception) -> None:
+    def handler_failed(self, exc: Exception) -> None:
+        """No handler runs before the upgrade: this is a bug; let the loop log it."""
         raise exc
+
+    _on_http_data = http_data_received  # alias until the Cython transport calls the public name
+    _on_lost = connection_lost  # alias until the Cython transport calls the public name
+    _on_drain = resume_writing  # alias until the Cython transport calls the public name
+    _on_handler_error = handler_failed  # alias until the Cython transport calls the public name
 
 
 def _seconds(value: float | None) -> float:
@@ -796,10 +473,18 @@ class Server:
     def _route(self, path: str) -> Handler | None:
         return self.routes.get(path, self.handler)
 
-    def _forget(self, conn: Connection) -> None:
+    def connection_closed(self, conn: Connection) -> None:
+        """Forget a connection whose socket closed.
+
+        Called by the connection (see :class:`wsfast.connection.ConnectionServer`),
+        on the loop thread; not for applications.
+
+        Args:
+            conn: the connection.
+        """
         self._connections.discard(conn)
 
-    def _accept(self, transport: Any) -> _Handshake:
+    def _accept(self, transport: ServerTransport) -> _HandshakeOwner:
         config = self.config
         transport.handshake_timeout = _seconds(config.handshake_timeout)
         transport.ping_interval = _seconds(config.ping_interval)
@@ -810,7 +495,7 @@ class Server:
         transport.policy = _cy.POLICY_DROP if config.slow_consumer == "drop" else _cy.POLICY_CLOSE
         if config.ssl is not None:
             transport.start_tls(config.ssl)
-        return _Handshake(self, transport)
+        return _HandshakeOwner(self, transport)
 
 
 def serve(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import select
 import signal
 import socket
 import ssl
@@ -165,6 +166,30 @@ def test_sending_on_a_closed_connection_raises_connection_closed() -> None:
         with pytest.raises(ConnectionClosed) as info:
             on_loop(server, lambda: conn.send("late"))
         assert info.value.code == 1000
+
+
+@pytest.mark.parametrize(
+    ("payload", "ok"),
+    [(b"", True), (b"\x03\xe8", True), (b"\x03\xe9", True), (b"\x0f\xa0", False)],
+)
+def test_connection_judges_its_closure_by_the_rule_the_clients_use(
+    payload: bytes, ok: bool
+) -> None:
+    # Close frames both ways with 1000, 1001 or 1005 (no code) are a normal closure.
+    judged: list[wsfast.ConnectionClosed] = []
+
+    class Judge(Echo):
+        def on_close(self, conn: Connection, code: int, reason: str) -> None:
+            judged.append(conn._closed_error())
+
+    with running(Judge()) as server, RawClient(server.port) as raw:
+        raw.handshake()
+        raw.send_frame(wsfast.Opcode.CLOSE, payload)
+        raw.recv_until_close()
+        assert raw.at_eof()
+        wait_for(lambda: judged)
+    expected = wsfast.ConnectionClosedOK if ok else wsfast.ConnectionClosedError
+    assert type(judged[0]) is expected
 
 
 def test_request_head_and_first_frame_in_one_packet_are_both_handled() -> None:
@@ -580,9 +605,31 @@ def test_on_drain_fires_once_output_falls_below_the_low_water_mark() -> None:
         assert handler.drained.is_set() and conn.writable
 
 
+class PingWatcher(Recorder):
+    """Records the most output ever buffered, seen as each ping is dispatched.
+
+    The core queues a batch's pongs before it dispatches the batch, so the last
+    ``on_ping`` of a batch sees all of them: the peak is exact, not sampled.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.peak = 0
+
+    def on_ping(self, conn: Connection, data: bytes) -> None:
+        self.peak = max(self.peak, conn.buffered_amount)
+
+
 def test_peer_that_sends_but_never_reads_is_paused_not_buffered() -> None:
-    handler = Recorder()
+    handler = PingWatcher()
     high = 64 << 10
+    # Between two checks of the high-water mark the server reads at most one receive
+    # buffer (1 MiB): only the pongs of that many bytes of pings can pile up above it.
+    ping = wsfast.Frame(wsfast.Opcode.PING, b"p" * 125).serialize(b"abcd")
+    bound = high + ((1 << 20) // len(ping) + 1) * 127 + 1024
+    # However large the kernel's buffers grow, they are finite: once they are full,
+    # output can only grow, so the server stays paused long before this much is sent.
+    budget = 256 << 20
     with (
         running(handler, write_limit=(high, high // 4)) as server,
         RawClient(server.port, rcvbuf=4096) as raw,
@@ -590,20 +637,25 @@ def test_peer_that_sends_but_never_reads_is_paused_not_buffered() -> None:
         raw.handshake()
         wait_for(lambda: handler.conns)
         conn = handler.conns[0]
-        ping = wsfast.Frame(wsfast.Opcode.PING, b"p" * 125).serialize(b"abcd")
-        raw.sock.settimeout(0.5)
+        raw.sock.setblocking(False)
+        chunk = memoryview(ping * 512)
+        pending = chunk[:0]
         sent = 0
-        with pytest.raises(TimeoutError):
-            # Every ping asks for a pong; once pongs pile up the server stops reading,
-            # so this blocks when the socket buffers are full.
-            for _ in range(200_000):
-                raw.sock.sendall(ping * 64)
-                sent += 64
-        amount = on_loop(server, lambda: conn.buffered_amount)
-        assert not conn.writable
-        # At most the high-water mark plus the pongs of one receive buffer.
-        assert high < amount <= high + (256 << 10) // 131 * 127 + 1024
-        assert sent < 200_000 * 64
+        # Send whole frames, without a deadline: a slow server only makes this slower.
+        while on_loop(server, lambda: conn.writable):
+            assert sent < budget, "the server never stopped reading"
+            if not pending:
+                pending = chunk
+            try:
+                n = raw.sock.send(pending)
+            except BlockingIOError:
+                n = 0
+                select.select([], [raw.sock], [], 0.05)
+            pending = pending[n:]
+            sent += n
+        assert conn.state is wsfast.State.OPEN
+        assert high < handler.peak <= bound
+        assert on_loop(server, lambda: conn.buffered_amount) <= bound
 
 
 # ---- server lifecycle -------------------------------------------------------------------

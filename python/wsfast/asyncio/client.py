@@ -19,14 +19,21 @@ waiting returns without suspending.
 from __future__ import annotations
 
 import asyncio
-import os
 import ssl as ssl_module
 import time
 from collections.abc import AsyncIterator, Generator, Iterable
 from types import TracebackType
-from typing import Any, Final
+from typing import Any, TypeAlias
 
-from wsfast._client_common import ClientHandshake, Data, HeadersLike, closed_error
+from wsfast._client_common import (
+    ClientHandshake,
+    Data,
+    HandshakeInfo,
+    HeadersLike,
+    Pings,
+    closed_error,
+    ssl_context,
+)
 from wsfast._native import cy
 from wsfast.exceptions import (
     ConnectionClosed,
@@ -38,12 +45,17 @@ from wsfast.frames import State
 
 __all__ = ["ClientConnection", "connect"]
 
-# Control event kinds returned by ClientReader (cython_ext/client.pyx).
-_EV_CLOSE: Final = 8
-_EV_PONG: Final = 10
+# What a ping waits on: the future of its latency, and when it was sent.
+_PongWaiter: TypeAlias = tuple[asyncio.Future[float], float]
 
 
-class ClientConnection(asyncio.BufferedProtocol):
+def _resolve(waiter: _PongWaiter) -> None:
+    future, sent_at = waiter
+    if not future.done():
+        future.set_result(time.monotonic() - sent_at)
+
+
+class ClientConnection(asyncio.BufferedProtocol, HandshakeInfo):
     """One asyncio client connection, returned by :func:`connect`.
 
     Send with :meth:`send`; receive with :meth:`recv` or ``async for``; end with
@@ -80,31 +92,11 @@ class ClientConnection(asyncio.BufferedProtocol):
         self._drain_waiter: asyncio.Future[None] | None = None
         self._write_paused = False
         self._read_paused = False
-        self._pongs: dict[bytes, tuple[asyncio.Future[float], float]] = {}
+        self._pings: Pings[_PongWaiter] = Pings(_resolve)
         self._close_timer: asyncio.TimerHandle | None = None
         self._lost = False
 
     # ---- properties --------------------------------------------------------------
-
-    @property
-    def subprotocol(self) -> str | None:
-        """The subprotocol the server chose, or None."""
-        return self._handshake.subprotocol
-
-    @property
-    def extensions(self) -> tuple[str, ...]:
-        """The ``Sec-WebSocket-Extensions`` values the server answered with."""
-        return self._handshake.extensions
-
-    @property
-    def deflate_params(self) -> Any:
-        """The negotiated ``DeflateParams``, or None when messages are not compressed."""
-        return self._handshake.deflate_params
-
-    @property
-    def response_headers(self) -> list[tuple[str, str]]:
-        """The headers of the server's 101 response, as ``(name, value)`` pairs."""
-        return list(self._handshake.response_headers)
 
     @property
     def local_address(self) -> Any:
@@ -214,12 +206,11 @@ class ClientConnection(asyncio.BufferedProtocol):
         for future in (self._waiter, self._drain_waiter):
             if future is not None and not future.done():
                 future.set_result(None)
-        for pong, _ in self._pongs.values():
+        for pong, _ in self._pings.clear():
             if not pong.done():
                 pong.set_exception(self._closed_error())
                 # Nobody may await it: do not warn about an exception never retrieved.
                 pong.exception()
-        self._pongs.clear()
         if not self._closed.done():
             self._closed.set_result(None)
 
@@ -236,9 +227,9 @@ class ClientConnection(asyncio.BufferedProtocol):
 
     def _handle(self, controls: list[tuple[int, Any]]) -> None:
         """Act on the control events of one batch, then write what the core queued."""
-        for kind, payload in controls:
-            if kind == _EV_PONG:
-                self._pong_received(payload)
+        # A close frame needs nothing more here: the core queued the reply, and
+        # close_expected() below says when to wait for the end.
+        self._pings.controls_received(controls)
         self._write_output()
         if self._core.close_expected() and not self._lost:
             # RFC 6455 section 7.1.1: the server closes TCP first; give it time.
@@ -251,19 +242,6 @@ class ClientConnection(asyncio.BufferedProtocol):
     def _abort(self) -> None:
         self._close_timer = None
         self._transport.abort()
-
-    def _pong_received(self, data: bytes) -> None:
-        """Resolve the waiter for ``data`` and every one of an earlier ping."""
-        pongs = self._pongs
-        if data not in pongs:
-            return  # unsolicited, allowed by RFC 6455 section 5.5.3
-        now = time.monotonic()
-        for key in list(pongs):
-            future, sent_at = pongs.pop(key)
-            if not future.done():
-                future.set_result(now - sent_at)
-            if key == data:
-                break
 
     def _write_output(self) -> None:
         out = self._core.data_to_send()
@@ -381,15 +359,7 @@ class ClientConnection(asyncio.BufferedProtocol):
             InvalidState: if a ping with the same payload is still unanswered.
             ValueError: if the payload is longer than 125 bytes.
         """
-        pongs = self._pongs
-        if data is None:
-            payload = os.urandom(4)
-            while payload in pongs:
-                payload = os.urandom(4)
-        else:
-            payload = data.encode() if isinstance(data, str) else bytes(data)
-            if payload in pongs:
-                raise InvalidState("already waiting for a pong to the same payload")
+        payload = self._pings.payload(data)
         if self._lost:
             raise self._closed_error()
         try:
@@ -397,7 +367,7 @@ class ClientConnection(asyncio.BufferedProtocol):
         except InvalidState:
             raise self._closed_error() from None
         future: asyncio.Future[float] = self._loop.create_future()
-        pongs[payload] = (future, time.monotonic())
+        self._pings.add(payload, (future, time.monotonic()))
         self._write_output()
         return future
 
@@ -504,15 +474,13 @@ class connect:
         self._handshake = ClientHandshake(
             url, subprotocols=subprotocols, headers=headers, compression=compression
         )
-        if ssl is not None and not self._handshake.tls:
-            raise ValueError("ssl is only for wss:// URLs")
+        self._ssl_context = ssl_context(self._handshake.tls, ssl)
         if max_queue < 1:
             raise ValueError(f"max_queue must be positive, not {max_queue}")
         self._max_size = max_size
         self._max_queue = max_queue
         self._close_timeout = close_timeout
         self._read_buffer = read_buffer
-        self._ssl = ssl
         self._server_hostname = server_hostname
         self._open_timeout = open_timeout
         self._connection: ClientConnection | None = None
@@ -520,11 +488,7 @@ class connect:
     async def _open(self) -> ClientConnection:
         handshake = self._handshake
         loop = asyncio.get_running_loop()
-        ssl_context: ssl_module.SSLContext | None = None
-        if handshake.tls:
-            ssl_context = (
-                self._ssl if self._ssl is not None else ssl_module.create_default_context()
-            )
+        context = self._ssl_context
         connection: ClientConnection | None = None
 
         def factory() -> ClientConnection:
@@ -544,9 +508,9 @@ class connect:
                     factory,
                     handshake.host,
                     handshake.port,
-                    ssl=ssl_context,
+                    ssl=context,
                     server_hostname=(self._server_hostname or handshake.host)
-                    if ssl_context is not None
+                    if context is not None
                     else None,
                 )
                 assert connection is not None

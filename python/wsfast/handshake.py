@@ -1,0 +1,323 @@
+# SPDX-License-Identifier: MIT
+"""The server's opening handshake, sans I/O: request bytes in, a decision out.
+
+Every server front end asks the same code what to answer, in the manner of
+websockets' ``ServerProtocol.accept()`` / ``reject()``::
+
+    handshake = ServerHandshake(config, route, remote_address)
+    decision = handshake.receive_data(data)      # for each read
+    if decision is None:
+        ...                                      # the head is incomplete: read on
+    elif isinstance(decision, Reject):
+        write(decision.response)                 # then close once written
+    else:
+        core = decision.new_core()
+        write(decision.response)                 # 101; then feed decision.leftover
+
+The decision runs, in order: the request-head parser (400 for a malformed head,
+431 for one too large), the plain-HTTP answers for a request that is not an
+upgrade (``http_handler``, ``/health``, 426 on a WebSocket path, 404), the Origin
+allow-list (403), routing (404), the subprotocol choice, the handler's
+``on_handshake`` hook, permessage-deflate negotiation and the 101 response. A hook
+or ``http_handler`` that raises is logged and answered with 500. No socket, clock
+or protocol core is touched here: the accept only says how to build the core.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+from wsfast._core import new_core
+from wsfast._native import rust as _rust
+from wsfast.config import MAX_REQUEST_HEAD, ServerConfig
+from wsfast.exceptions import InvalidRequest, InvalidState
+from wsfast.handler import Handler, Request
+
+__all__ = ["Accept", "Decision", "Reject", "RouteResolver", "ServerHandshake", "decide"]
+
+# Same logger as the server's, so that configuring "wsfast.server" covers handshakes.
+logger = logging.getLogger("wsfast.server")
+
+#: Finds the handler of a request path, or None (the answer is then 404).
+RouteResolver: TypeAlias = Callable[[str], Handler | None]
+
+_INTERNAL_ERROR = "internal server error"
+
+
+@dataclass(frozen=True, slots=True)
+class Accept:
+    """The upgrade is accepted: send :attr:`response`, then speak WebSocket.
+
+    Attributes:
+        response: the 101 response to write.
+        request: the request head, as the handler saw it.
+        handler: the handler of the request's path.
+        subprotocol: the selected subprotocol, or None.
+        extensions: the Sec-WebSocket-Extensions value of the response, or None.
+        deflate_params: the negotiated ``DeflateParams``, or None.
+        leftover: bytes received after the request head (the first frames): feed
+            them to the core after the upgrade.
+        max_size: the largest message to accept, in bytes.
+        deflate_config: the server's ``DeflateConfig`` when deflate was negotiated,
+            else None.
+    """
+
+    response: bytes
+    request: Request
+    handler: Handler
+    subprotocol: str | None
+    extensions: str | None
+    deflate_params: Any
+    leftover: bytes
+    max_size: int
+    deflate_config: Any
+
+    def new_core(self) -> Any:
+        """Build the protocol core for this connection.
+
+        Returns:
+            A server-side ``wsfast._cy.Core`` with the negotiated parameters.
+        """
+        return new_core(
+            "server",
+            max_size=self.max_size,
+            params=self.deflate_params,
+            config=self.deflate_config,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    """The request gets a plain HTTP answer: send :attr:`response`, then close.
+
+    A "rejection" of the upgrade, whatever the status: ``GET /health`` gets its 200
+    and a page of ``http_handler`` its own status this way too.
+
+    Attributes:
+        response: the complete HTTP response to write.
+        status: its status code.
+    """
+
+    response: bytes
+    status: int
+
+
+#: What :func:`decide` returns once the request head is complete.
+Decision: TypeAlias = Accept | Reject
+
+
+def decide(
+    config: ServerConfig,
+    route: RouteResolver,
+    remote_address: tuple[str, int] | None,
+    received: bytes | bytearray,
+) -> Decision | None:
+    """Decide on a request head.
+
+    Args:
+        config: the server's options.
+        route: finds the handler of a request path.
+        remote_address: the client's (host, port), for :attr:`Request.remote_address`.
+        received: every byte received so far on the connection.
+
+    Returns:
+        None while the head is incomplete, else the :class:`Accept` or
+        :class:`Reject` (a hook or ``http_handler`` that raises gives a 500).
+
+    Raises:
+        TypeError, ValueError: if ``http_handler`` returns something other than
+            None or a (status, headers, body) triple.
+    """
+    try:
+        parsed = _rust.parse_request(received, MAX_REQUEST_HEAD)
+    except InvalidRequest as exc:
+        # Not every refused head is a bad upgrade: a plain GET gets a normal answer.
+        plain = None if exc.status == 431 else _parse_plain_head(received)
+        if plain is None:
+            return _reject(exc.status, exc.reason)
+        method, target, headers = plain
+        path, query = _split_target(target)
+        request = Request(method, path, query, tuple(headers), remote_address)
+        return _answer_plain(config, route, request)
+    if parsed is None:
+        return None
+    head, consumed = parsed
+    return _upgrade(config, route, remote_address, head, bytes(received[consumed:]))
+
+
+class ServerHandshake:
+    """One connection's handshake: buffers reads until :func:`decide` can answer.
+
+    Args:
+        config: the server's options.
+        route: finds the handler of a request path.
+        remote_address: the client's (host, port).
+    """
+
+    __slots__ = ("_buffer", "_config", "_decided", "_remote_address", "_route")
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        route: RouteResolver,
+        remote_address: tuple[str, int] | None,
+    ) -> None:
+        self._config = config
+        self._route = route
+        self._remote_address = remote_address
+        self._buffer = bytearray()
+        self._decided = False
+
+    def receive_data(self, data: bytes | bytearray | memoryview) -> Decision | None:
+        """Add the bytes of one read.
+
+        Args:
+            data: bytes received from the client.
+
+        Returns:
+            None while the request head is incomplete, then the decision (once).
+
+        Raises:
+            InvalidState: if called again after the decision.
+            TypeError, ValueError: see :func:`decide`.
+        """
+        if self._decided:
+            raise InvalidState("the handshake is already decided")
+        self._buffer += data
+        decision = decide(self._config, self._route, self._remote_address, self._buffer)
+        if decision is not None:
+            self._decided = True
+            self._buffer = bytearray()
+        return decision
+
+
+# ---- the decision's steps ---------------------------------------------------------------
+
+
+def _split_target(target: str) -> tuple[str, str]:
+    path, _, query = target.partition("?")
+    return path, query
+
+
+def _parse_plain_head(received: bytes | bytearray) -> tuple[str, str, list[tuple[str, str]]] | None:
+    """Method, target and headers of a complete plain (non-upgrade) request head.
+
+    The only HTTP parsing in Python, for heads the upgrade parser refused; a Rust
+    parser of plain heads will replace this function.
+
+    Args:
+        received: every byte received so far.
+
+    Returns:
+        None if the head is incomplete, malformed or an upgrade request (the
+        upgrade parser's refusal then stands).
+    """
+    end = received.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    lines = bytes(received[:end]).decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ")
+    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+        return None
+    headers = []
+    for line in lines[1:]:
+        name, sep, value = line.partition(":")
+        if not sep or not name or name != name.strip():
+            return None
+        headers.append((name, value.strip()))
+    for name, value in headers:
+        if name.lower() == "upgrade" and "websocket" in value.lower():
+            return None
+    return parts[0], parts[1], headers
+
+
+def _reject(status: int, body: bytes | str, headers: Sequence[tuple[str, str]] = ()) -> Reject:
+    try:
+        return Reject(_rust.build_rejection(status, body, list(headers)), status)
+    except ValueError:
+        logger.exception("cannot build a %s response", status)
+        return Reject(_rust.build_rejection(500, _INTERNAL_ERROR), 500)
+
+
+def _answer_plain(config: ServerConfig, route: RouteResolver, request: Request) -> Reject:
+    http_handler = config.http_handler
+    if http_handler is not None:
+        try:
+            result = http_handler(request)
+        except Exception:
+            logger.exception("http_handler failed on %s", request.path)
+            return _reject(500, _INTERNAL_ERROR)
+        if result is not None:
+            status, headers, body = result
+            return _reject(status, body, headers)
+    if request.path == "/health" and request.method in ("GET", "HEAD"):
+        return _reject(200, "ok")
+    if route(request.path) is not None:
+        return _reject(426, "this is a websocket endpoint: send an upgrade request")
+    return _reject(404, "not found")
+
+
+def _upgrade(
+    config: ServerConfig,
+    route: RouteResolver,
+    remote_address: tuple[str, int] | None,
+    head: Any,
+    leftover: bytes,
+) -> Decision:
+    path, query = _split_target(head.path)
+    request = Request(
+        head.method,
+        path,
+        query,
+        tuple(head.headers),
+        remote_address,
+        tuple(head.subprotocols),
+    )
+    if config.origins is not None and head.origin not in config.origins:
+        return _reject(403, "origin not allowed")
+    handler = route(path)
+    if handler is None:
+        return _reject(404, "not found")
+
+    # Subprotocol: the client's first offer that the server supports.
+    subprotocol = next((p for p in request.subprotocols if p in config.subprotocols), None)
+    headers: Sequence[tuple[str, str]] = ()
+    try:
+        answer = handler.on_handshake(request)
+    except Exception:
+        logger.exception("on_handshake failed on %s", path)
+        return _reject(500, _INTERNAL_ERROR)
+    if answer is not None:
+        if answer.status != 101:
+            return _reject(answer.status, answer.body, answer.headers)
+        if answer.subprotocol is not None:
+            subprotocol = answer.subprotocol
+        headers = answer.headers
+
+    params = extensions = None
+    if config.deflate is not None and head.extensions:
+        try:
+            negotiated = _rust.negotiate_deflate(list(head.extensions), config.deflate)
+        except InvalidRequest as exc:
+            return _reject(exc.status, exc.reason)
+        if negotiated is not None:
+            params, extensions = negotiated
+    try:
+        response = _rust.build_response(head.key, subprotocol, extensions, list(headers))
+    except ValueError:
+        logger.exception("cannot build the handshake response for %s", path)
+        return _reject(500, _INTERNAL_ERROR)
+    return Accept(
+        response=response,
+        request=request,
+        handler=handler,
+        subprotocol=subprotocol,
+        extensions=extensions,
+        deflate_params=params,
+        leftover=leftover,
+        max_size=config.max_size,
+        deflate_config=None if params is None else config.deflate,
+    )
