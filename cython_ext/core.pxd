@@ -76,3 +76,4 @@ cdef class Core:
     # ---- state ----------------------------------------------------------------------
     cdef inline ProtocolState _state(self) noexcept nogil
     cdef inline bint _close_expected(self) noexcept nogil
+    cdef inline bint _close_ok(self) noexcept nogil

@@ -447,6 +447,15 @@ cdef class Core:
         """Whether the transport should be closed once the output is written."""
         return RS.close_expected(self.p) != 0
 
+    cdef inline bint _close_ok(self) noexcept nogil:
+        # The one rule for "closed normally" lives in Rust (protocol close_is_ok).
+        return RS.close_ok(self.p) != 0
+
+    @property
+    def close_ok(self):
+        """True once close frames went both ways with codes in ``OK_CLOSE_CODES``."""
+        return self._close_ok()
+
     @property
     def state(self):
         """0 CONNECTING, 1 OPEN, 2 CLOSING, 3 CLOSED (``ProtocolState``, as an int)."""

@@ -409,7 +409,7 @@ cdef class Loop:
                 t.closed = True
                 continue
             try:
-                t.proto = listener.factory(t)
+                t.owner = listener.factory(t)
             except Exception:
                 _log.exception("connection factory failed")
                 t._teardown()

@@ -1,12 +1,12 @@
 # SPDX-License-Identifier: MIT
 # Declarations of transport.pyx: one server connection's socket (see its docstring
-# for the contract with the owner, `proto`).
+# for the contract with the owner, `owner`).
 
 
 cdef class Transport(_Pollable):
     cdef readonly Loop loop
-    # The owner: receives the four callbacks of the contract (the _proto_* methods).
-    cdef public object proto
+    # The owner: receives the four callbacks of the contract (the _owner_* methods).
+    cdef public object owner
     cdef readonly Core core
     cdef readonly object remote_address
     cdef TransportMode mode
@@ -39,11 +39,11 @@ cdef class Transport(_Pollable):
     cdef public double idle_timeout
     cdef public double close_timeout
 
-    # ---- calls into the owner: the only places that call `proto` ----------------------
-    cdef int _proto_http_data(self, bytes data) except -1
-    cdef int _proto_handler_error(self, object exc) except -1
-    cdef int _proto_drain(self) except -1
-    cdef int _proto_lost(self) except -1
+    # ---- calls into the owner: the only places that call `owner` ----------------------
+    cdef int _owner_http_data(self, bytes data) except -1
+    cdef int _owner_handler_error(self, object exc) except -1
+    cdef int _owner_drain(self) except -1
+    cdef int _owner_lost(self) except -1
 
     # ---- sending ----------------------------------------------------------------------
     cdef int _check_open(self) except -1

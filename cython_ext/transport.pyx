@@ -11,7 +11,7 @@
 # TLS connections take a separate, slower path (ssl.MemoryBIO + SSLObject) so the
 # plaintext path stays a straight line from recv() to the core.
 #
-# The contract with the owner (`proto`) is in Transport's docstring.
+# The contract with the owner (`owner`) is in Transport's docstring.
 
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING
@@ -78,24 +78,24 @@ cdef class Transport(_Pollable):
 
     The loop creates a transport for each accepted connection and passes it to the
     listener's ``factory(transport)``, which returns the transport's owner; the loop
-    stores it as ``proto``. Everything runs on the loop's thread.
+    stores it as ``owner``. Everything runs on the loop's thread.
 
-    What the transport calls on ``proto`` (each from one method, ``_proto_*``):
+    What the transport calls on ``owner`` (each from one method, ``_owner_*``):
 
-    - ``proto._on_http_data(data: bytes) -> None``: bytes received before the
+    - ``owner.http_data_received(data: bytes) -> None``: bytes received before the
       upgrade (the request head, in pieces as they arrive). The owner answers with
       :meth:`write` and then :meth:`upgrade` or :meth:`close_after_write`.
-    - ``proto._on_handler_error(exc: Exception) -> None``: a handler called by the
+    - ``owner.handler_failed(exc: Exception) -> None``: a handler called by the
       core's dispatch raised; the rest of that read's events are dropped. The owner
       usually fails the connection (1011). Not called for a ``ConnectionClosed``
       raised by a reply to a message that came in the same read as the peer's close
       frame: dispatch just goes on.
-    - ``proto._on_drain() -> None``: the output fell to ``low_water`` after being
+    - ``owner.resume_writing() -> None``: the output fell to ``low_water`` after being
       over ``high_water`` (``writable`` is True again).
-    - ``proto._on_lost() -> None``: the socket is closed; called once, last, also
+    - ``owner.connection_lost() -> None``: the socket is closed; called once, last, also
       when the loop closes. Exceptions from it are logged, not raised.
 
-    Messages never pass through ``proto``: after :meth:`upgrade` received bytes go
+    Messages never pass through ``owner``: after :meth:`upgrade` received bytes go
     to the :class:`Core`, which calls the handlers bound with ``Core.set_handlers``.
 
     What the transport offers (loop thread only):
@@ -178,9 +178,7 @@ cdef class Transport(_Pollable):
         if self.closed or self.core._state() != STATE_OPEN:
             received = self.core.close_received or (CLOSE_ABNORMAL_CLOSURE, "")
             sent = self.core.close_sent
-            ok = (received[0] in (CLOSE_NORMAL_CLOSURE, CLOSE_GOING_AWAY) and sent is not None
-                  and sent[0] in (CLOSE_NORMAL_CLOSURE, CLOSE_GOING_AWAY))
-            cls = _ConnectionClosedOK if ok else _ConnectionClosedError
+            cls = _ConnectionClosedOK if self.core._close_ok() else _ConnectionClosedError
             raise cls(received[0], received[1], sent[0] if sent else None,
                       sent[1] if sent else None)
         return 0
@@ -346,7 +344,7 @@ cdef class Transport(_Pollable):
                     self._read_direct()
                 return 0
             if self.mode == MODE_HTTP:
-                self._proto_http_data(_bytes(self.loop.buf, <size_t>n))
+                self._owner_http_data(_bytes(self.loop.buf, <size_t>n))
             return 0
         if n == 0:
             return self._eof()
@@ -376,7 +374,7 @@ cdef class Transport(_Pollable):
                     core.dispatch_events(count)
                 except (_ConnectionClosedOK, _ConnectionClosedError) as exc:
                     if core._state() == STATE_OPEN:
-                        self._proto_handler_error(exc)
+                        self._owner_handler_error(exc)
                         break
                     # The peer's close frame came in this same read, after messages the
                     # handler answered: those replies cannot be sent (RFC 6455 5.5.1).
@@ -384,7 +382,7 @@ cdef class Transport(_Pollable):
                     continue
                 except Exception as exc:
                     # The rest of this batch is dropped: the connection fails with 1011.
-                    self._proto_handler_error(exc)
+                    self._owner_handler_error(exc)
                 break
         self._after_core()
         return 0
@@ -440,7 +438,7 @@ cdef class Transport(_Pollable):
                 if self.mode == MODE_WS:
                     self._feed(<const uint8_t *>PyBytes_AS_STRING(chunk), len(chunk))
                 elif self.mode == MODE_HTTP:
-                    self._proto_http_data(chunk)
+                    self._owner_http_data(chunk)
         if not self.closed and self.tls_out.pending:
             self._write_raw(None)
             self.loop._schedule(self)
@@ -504,7 +502,7 @@ cdef class Transport(_Pollable):
             self.events = events
             self.loop._set_events(self, events)
         if drained:
-            self._proto_drain()
+            self._owner_drain()
             if self.closed:
                 return 0
         if remaining:
@@ -628,7 +626,7 @@ cdef class Transport(_Pollable):
         return 0
 
     cdef int _teardown(self) except -1:
-        """Close the socket, forget it, and tell the proto (once)."""
+        """Close the socket, forget it, and tell the owner (once)."""
         if self.closed:
             return 0
         self.closed = True
@@ -644,28 +642,28 @@ cdef class Transport(_Pollable):
         self.tls = None
         self.tls_in = None
         self.tls_out = None
-        self._proto_lost()
+        self._owner_lost()
         return 0
 
     # ---- calls into the owner (see the class docstring) ----------------------------
-    # The only places that call `proto`: the Python layer's side of the contract.
+    # The only places that call `owner`: the Python layer's side of the contract.
 
-    cdef int _proto_http_data(self, bytes data) except -1:
-        self.proto._on_http_data(data)
+    cdef int _owner_http_data(self, bytes data) except -1:
+        self.owner.http_data_received(data)
         return 0
 
-    cdef int _proto_handler_error(self, object exc) except -1:
-        self.proto._on_handler_error(exc)
+    cdef int _owner_handler_error(self, object exc) except -1:
+        self.owner.handler_failed(exc)
         return 0
 
-    cdef int _proto_drain(self) except -1:
-        self.proto._on_drain()
+    cdef int _owner_drain(self) except -1:
+        self.owner.resume_writing()
         return 0
 
-    cdef int _proto_lost(self) except -1:
-        if self.proto is not None:
+    cdef int _owner_lost(self) except -1:
+        if self.owner is not None:
             try:
-                self.proto._on_lost()
+                self.owner.connection_lost()
             except Exception:
                 _log.exception("error in connection-lost callback")
         return 0

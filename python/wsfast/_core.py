@@ -12,17 +12,16 @@ from __future__ import annotations
 
 from typing import Any, Final, Literal
 
-from wsfast._native import cy
+from wsfast._native import cy, rust
 from wsfast.exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK
 from wsfast.frames import CloseCode
 
 __all__ = ["OK_CLOSE_CODES", "UNLIMITED", "close_is_ok", "closed_error", "new_core"]
 
 #: Close codes of a normal closure (websockets' ``OK_CLOSE_CODES``); 1005 is a close
-#: frame without a status code, which a peer may send when all went well.
-OK_CLOSE_CODES: Final[frozenset[int]] = frozenset(
-    {CloseCode.NORMAL_CLOSURE, CloseCode.GOING_AWAY, CloseCode.NO_STATUS_RCVD}
-)
+#: frame without a status code, which a peer may send when all went well. Defined
+#: once, in the Rust core.
+OK_CLOSE_CODES: Final[frozenset[int]] = frozenset(rust.OK_CLOSE_CODES)
 
 #: ``max_size`` that stands for "no limit" (the core takes a size_t).
 UNLIMITED: Final = 1 << 62
@@ -38,8 +37,9 @@ def new_core(
         max_size: the largest message accepted, in bytes; None for no limit.
         params: the negotiated ``DeflateParams``, or None when messages are not
             compressed.
-        config: the local ``DeflateConfig`` (where the compression level comes
-            from), or None when compression was not offered or accepted.
+        config: the local ``DeflateConfig``, passed whole to the core (level,
+            mem_level, compress_window_bits), or None when compression was not
+            offered or accepted.
 
     Returns:
         A ``wsfast._cy.Core``.
@@ -48,7 +48,7 @@ def new_core(
     if params is None or config is None:
         # Nothing is compressed: the level is never used.
         return cy.Core(side, max_size=limit)
-    return cy.Core(side, max_size=limit, deflate=params, compression_level=config.level)
+    return cy.Core(side, max_size=limit, deflate=params, deflate_config=config)
 
 
 def close_is_ok(sent_code: int | None, received_code: int | None) -> bool:
@@ -63,7 +63,7 @@ def close_is_ok(sent_code: int | None, received_code: int | None) -> bool:
         True iff close frames went both ways and both codes are in
         :data:`OK_CLOSE_CODES`.
     """
-    return sent_code in OK_CLOSE_CODES and received_code in OK_CLOSE_CODES
+    return rust.close_is_ok(sent_code, received_code)
 
 
 def closed_error(core: Any, *, force_error: bool = False) -> ConnectionClosed:

@@ -333,7 +333,3 @@ class Connection:
         """
         raise InvalidState("connection already upgraded")
 
-    _on_handler_error = handler_failed  # alias until the Cython transport calls the public name
-    _on_drain = resume_writing  # alias until the Cython transport calls the public name
-    _on_lost = connection_lost  # alias until the Cython transport calls the public name
-    _on_http_data = http_data_received  # alias until the Cython transport calls the public name

@@ -205,8 +205,8 @@ def _split_target(target: str) -> tuple[str, str]:
 def _parse_plain_head(received: bytes | bytearray) -> tuple[str, str, list[tuple[str, str]]] | None:
     """Method, target and headers of a complete plain (non-upgrade) request head.
 
-    The only HTTP parsing in Python, for heads the upgrade parser refused; a Rust
-    parser of plain heads will replace this function.
+    For heads the upgrade parser refused; the same Rust parser (httparse) reads them,
+    without the WebSocket upgrade checks.
 
     Args:
         received: every byte received so far.
@@ -215,23 +215,14 @@ def _parse_plain_head(received: bytes | bytearray) -> tuple[str, str, list[tuple
         None if the head is incomplete, malformed or an upgrade request (the
         upgrade parser's refusal then stands).
     """
-    end = received.find(b"\r\n\r\n")
-    if end < 0:
+    try:
+        parsed = _rust.parse_request_head(received, MAX_REQUEST_HEAD)
+    except InvalidRequest:
         return None
-    lines = bytes(received[:end]).decode("latin-1").split("\r\n")
-    parts = lines[0].split(" ")
-    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+    if parsed is None or parsed[0].is_upgrade:
         return None
-    headers = []
-    for line in lines[1:]:
-        name, sep, value = line.partition(":")
-        if not sep or not name or name != name.strip():
-            return None
-        headers.append((name, value.strip()))
-    for name, value in headers:
-        if name.lower() == "upgrade" and "websocket" in value.lower():
-            return None
-    return parts[0], parts[1], headers
+    head = parsed[0]
+    return head.method, head.target, list(head.headers)
 
 
 def _reject(status: int, body: bytes | str, headers: Sequence[tuple[str, str]] = ()) -> Reject:

@@ -101,7 +101,7 @@ class _HandshakeOwner:
         )
         t.write(accept.response)
         t.upgrade(core)
-        t.proto = conn
+        t.owner = conn
         server._connections.add(conn)
         conn._open()
         if accept.leftover and not t.closed:
@@ -117,10 +117,6 @@ class _HandshakeOwner:
         """No handler runs before the upgrade: this is a bug; let the loop log it."""
         raise exc
 
-    _on_http_data = http_data_received  # alias until the Cython transport calls the public name
-    _on_lost = connection_lost  # alias until the Cython transport calls the public name
-    _on_drain = resume_writing  # alias until the Cython transport calls the public name
-    _on_handler_error = handler_failed  # alias until the Cython transport calls the public name
 
 
 def _seconds(value: float | None) -> float:
@@ -346,7 +342,7 @@ class Server:
         for sock in self._sockets:
             sock.close()
         for t in list(loop.transports):
-            if isinstance(t.proto, Connection):
+            if isinstance(t.owner, Connection):
                 try:
                     t.close(code, "server shutting down")
                 except Exception:

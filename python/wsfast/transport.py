@@ -3,7 +3,7 @@
 
 A transport owns one accepted socket: it reads, writes, runs the connection's
 timers and, once upgraded, feeds received bytes to the protocol core. Its *owner*
-(``Transport.proto``) is the object it reports to: a handshake adapter until the
+(``Transport.owner``) is the object it reports to: a handshake adapter until the
 request head is decided, then the :class:`wsfast.Connection`. The epoll loop's
 ``wsfast._cy.Transport`` is today's only implementation; another front end (an
 asyncio server, an ASGI backend, a worker process) implements :class:`Transport`
@@ -25,7 +25,7 @@ _Data = str | bytes | bytearray | memoryview
 
 
 class TransportOwner(Protocol):
-    """What a transport calls on its owner (``transport.proto``).
+    """What a transport calls on its owner (``transport.owner``).
 
     Every call comes from the transport's thread (the loop's). An owner must not let
     an exception escape from :meth:`connection_lost` or :meth:`resume_writing`: the
@@ -60,11 +60,11 @@ class Transport(Protocol):
     """What a connection and the server's handshake need from a transport.
 
     Attributes:
-        proto: the owner that receives the callbacks of :class:`TransportOwner`;
+        owner: the owner that receives the callbacks of :class:`TransportOwner`;
             the handshake adapter sets it to the Connection at the upgrade.
     """
 
-    proto: TransportOwner | None
+    owner: TransportOwner | None
 
     # ---- identity and state ---------------------------------------------------
 

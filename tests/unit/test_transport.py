@@ -13,13 +13,10 @@ from wsfast.connection import Connection, ConnectionServer
 from wsfast.server import Server, _HandshakeOwner
 from wsfast.transport import ServerTransport, Transport, TransportOwner
 
-# The private names the Cython transport calls today, and their public replacements.
-RENAMED = {
-    "_on_http_data": "http_data_received",
-    "_on_lost": "connection_lost",
-    "_on_drain": "resume_writing",
-    "_on_handler_error": "handler_failed",
-}
+# What the Cython transport calls on its owner: public names, once each.
+CALLBACKS = ("http_data_received", "connection_lost", "resume_writing", "handler_failed")
+# The private names they replaced: no owner keeps them.
+OLD_NAMES = ("_on_http_data", "_on_lost", "_on_drain", "_on_handler_error")
 
 
 def members(protocol: type) -> set[str]:
@@ -39,8 +36,8 @@ def members(protocol: type) -> set[str]:
 
 
 def test_protocols_declare_what_the_brief_lists() -> None:
-    assert members(TransportOwner) == set(RENAMED.values())
-    assert {"write", "close_after_write", "upgrade", "feed", "proto"} <= members(Transport)
+    assert members(TransportOwner) == set(CALLBACKS)
+    assert {"write", "close_after_write", "upgrade", "feed", "owner"} <= members(Transport)
     assert {"high_water", "low_water", "policy", "start_tls"} <= members(ServerTransport)
     assert members(Transport) <= members(ServerTransport)
     assert "connection_closed" in members(ConnectionServer)
@@ -53,11 +50,11 @@ def test_the_epoll_transport_has_every_member_of_the_contract(protocol: type) ->
 
 
 @pytest.mark.parametrize("owner", [Connection, _HandshakeOwner])
-def test_owners_implement_the_callbacks_under_both_names(owner: type) -> None:
-    for old, new in RENAMED.items():
-        assert callable(getattr(owner, new))
-        # One function under two names: nothing to keep in sync.
-        assert getattr(owner, old) is getattr(owner, new)
+def test_owners_implement_the_public_callbacks_only(owner: type) -> None:
+    for name in CALLBACKS:
+        assert callable(getattr(owner, name))
+    for name in OLD_NAMES:
+        assert not hasattr(owner, name)
 
 
 def test_the_server_is_what_a_connection_needs() -> None:
