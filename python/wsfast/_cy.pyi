@@ -11,7 +11,7 @@ from typing import Any, Final, Self, TypeAlias, TypeVarTuple
 
 from typing_extensions import Buffer, disjoint_base
 
-from wsfast._rust import DeflateParams
+from wsfast._rust import DeflateConfig, DeflateParams
 
 _Ts = TypeVarTuple("_Ts")
 
@@ -107,7 +107,8 @@ class Core:
         max_size: int = 1048576,
         max_frame_size: int | None = None,
         deflate: DeflateParams | None = None,
-        compression_level: int = 1,
+        compression_level: int | None = None,
+        deflate_config: DeflateConfig | None = None,
         compress_min_size: int = 0,
         auto_pong: bool = True,
         mask_seed: bytes | None = None,

@@ -338,7 +338,7 @@ class ClientConnection(HandshakeInfo):
         Raises:
             ConnectionClosedError: if the connection closes abnormally.
         """
-        return cy.MessageIterator(self._reader)  # type: ignore[no-any-return]
+        return cy.MessageIterator(self._reader)
 
     def _fill(self, timeout: float | None) -> None:
         """Receive until at least one message is queued."""

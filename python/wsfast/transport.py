@@ -102,7 +102,7 @@ class Transport(Protocol):
     def send_text(self, data: str | bytes, fin: bool = True) -> None:
         """Send a text frame."""
 
-    def send_binary(self, data: _Data, fin: bool = True) -> None:
+    def send_binary(self, data: bytes | bytearray | memoryview, fin: bool = True) -> None:
         """Send a binary frame."""
 
     def send_continuation(self, data: _Data, fin: bool) -> None:

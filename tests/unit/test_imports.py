@@ -23,10 +23,12 @@ def module_name(path: Path) -> str:
 
 
 SOURCES = {module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
+# The native extensions, known here by their stubs: leaves of the graph.
+NATIVE = {module_name(path) for path in PACKAGE.rglob("*.pyi")}
 
 
 def is_module(name: str) -> bool:
-    return name in SOURCES
+    return name in SOURCES or name in NATIVE
 
 
 def imported_modules(name: str, path: Path) -> set[str]:
