@@ -332,4 +332,3 @@ class Connection:
             InvalidState: always.
         """
         raise InvalidState("connection already upgraded")
-

@@ -118,7 +118,6 @@ class _HandshakeOwner:
         raise exc
 
 
-
 def _seconds(value: float | None) -> float:
     return 0.0 if value is None else float(value)
 

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""The C API is written three times (rust/src/capi.rs, wsfast_rs.h, wsfast_rs.pxd): its layouts must agree.
+"""The C API is written three times (capi.rs, wsfast_rs.h, wsfast_rs.pxd): layouts must agree.
 
 ``wsfast._rust._capi_layout()`` reports every struct's size and field offsets as Rust
 laid them out (``size_of``/``offset_of!``); ``wsfast._cy._capi_layout()`` reports the
@@ -73,7 +73,6 @@ def test_the_function_table_has_one_pointer_slot_per_function() -> None:
 
 def test_rust_and_the_compiled_header_agree_on_every_size_and_offset() -> None:
     assert rust._capi_layout() == cy._capi_layout()
-
 
 
 def test_lists_the_three_structs_of_the_header() -> None:
