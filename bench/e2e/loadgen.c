@@ -23,7 +23,9 @@
 // client's bytes verbatim after the HTTP 101 handshake.
 // --deflate offers permessage-deflate (--offer, default: no context takeover both ways)
 // and sends a pre-compressed payload (--payload-z file, raw deflate without the
-// 00 00 ff ff tail, of the --payload file) with RSV1.
+// 00 00 ff ff tail, of the --payload file, compressed with a window of --payload-z-bits,
+// default 15; a server asking for a client_max_window_bits too small for it fails the
+// run) with RSV1.
 // Every echo is verified before it is counted: FIN, opcode, RSV bits, length, and every
 // payload byte against what was sent (compressed echoes are inflated with zlib, with
 // the context kept across messages when the server did not agree to
@@ -93,13 +95,13 @@ struct conn {
 
 static struct {
     enum mode mode;
-    int port, conns, window, deflate, ceiling, text, prime, per_echo, sync;
+    int port, conns, window, deflate, ceiling, text, prime, per_echo, sync, payload_z_bits;
     size_t size;
     double duration, warmup;
     const char *path, *payload_file, *payload_z_file, *offer;
     long server_pid;
 } opt = {.mode = M_ECHO, .port = 9001, .conns = 1, .window = 1, .size = 64,
-         .duration = 3.0, .warmup = 1.0, .path = "/", .server_pid = 0};
+         .duration = 3.0, .warmup = 1.0, .path = "/", .server_pid = 0, .payload_z_bits = 15};
 
 static unsigned char *frame;    /* back-to-back copies of the masked frame */
 static size_t frame_len, frame_copies;
@@ -559,9 +561,11 @@ static int handshake_step(struct conn *c, unsigned char *rbuf) {
             const char *cb = strcasestr(c->hs_buf, "client_max_window_bits=");
             int bits = cb ? atoi(cb + 23 + (cb[23] == '"')) : 15;
             end[2] = saved;
-            /* our frames were compressed with a 32 KiB window, but no match reaches
-             * further back than the message is long */
-            if (bits < 8 || bits > 15 || ((size_t)1 << bits) < plain_len) {
+            /* our frames were compressed with a window of 2^payload_z_bits, and no
+             * match reaches further back than the message is long */
+            int need = 8;
+            while (need < opt.payload_z_bits && ((size_t)1 << need) < plain_len) need++;
+            if (bits < need || bits > 15) {
                 fail(c, "handshake: client_max_window_bits too small for the payload");
                 return 0;
             }
@@ -616,7 +620,8 @@ static double pct(double p) {
 static void usage(void) {
     fprintf(stderr,
             "usage: loadgen MODE --port P [--conns C] [--window W] [--size S] [--duration D]\n"
-            "  [--warmup D] [--path /] [--text] [--payload FILE] [--deflate --payload-z FILE]\n"
+            "  [--warmup D] [--path /] [--text] [--payload FILE] [--deflate --payload-z FILE\n"
+            "  [--payload-z-bits B (its window, default 15)]]\n"
             "  [--offer EXT] [--ceiling] [--server-pid PID] [--prime K] [--per-echo] [--sync]\n"
             "MODE: echo | latency | idle | fanout\n");
     exit(2);
@@ -648,6 +653,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--path")) opt.path = v;
         else if (!strcmp(a, "--payload")) opt.payload_file = v;
         else if (!strcmp(a, "--payload-z")) opt.payload_z_file = v;
+        else if (!strcmp(a, "--payload-z-bits")) opt.payload_z_bits = atoi(v);
         else if (!strcmp(a, "--offer")) opt.offer = v;
         else if (!strcmp(a, "--server-pid")) opt.server_pid = atol(v);
         else if (!strcmp(a, "--prime")) opt.prime = atoi(v);
@@ -664,6 +670,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "--duration and --warmup must be within 0..%g s\n", MAX_DURATION);
         return 2;
     }
+    if (opt.payload_z_bits < 8 || opt.payload_z_bits > 15) usage();
     if (opt.deflate && (!opt.payload_z_file || !opt.payload_file)) {
         fprintf(stderr, "--deflate needs --payload and --payload-z (its raw deflate)\n");
         return 2;

@@ -597,6 +597,9 @@ def workloads(quick: bool, files: dict[str, Path]) -> list[Workload]:
         )
     )
     for bits in (9, 12, 15):
+        # the server asks for client_max_window_bits=bits: our frames must respect it
+        z_bits = ["--deflate", "--payload-z", str(files[f"json_z{bits}"])]
+        z_bits += ["--payload-z-bits", str(bits)]
         all_.append(
             Workload(
                 f"idle-deflate-wb{bits}-1000",
@@ -606,7 +609,7 @@ def workloads(quick: bool, files: dict[str, Path]) -> list[Workload]:
                 1000,
                 deflate="default",
                 window_bits=bits,
-                loadgen_extra=[*text_json, *deflate, *prime_offer],
+                loadgen_extra=[*text_json, *z_bits, *prime_offer],
                 servers=("wsfast",),
                 fresh_server=True,
             )
@@ -1049,6 +1052,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     files["json"].write_bytes(json_payload())
     files["json_z"].write_bytes(raw_deflate(json_payload()))
     files["text"].write_bytes(text_payload())
+    for bits in (9, 12, 15):
+        files[f"json_z{bits}"] = BUILD / f"payload-1KiB.json.deflate{bits}"
+        files[f"json_z{bits}"].write_bytes(raw_deflate(json_payload(), bits))
 
     only = [x.strip() for x in args.only.split(",") if x.strip()]
     servers = [s for s in ALL_SERVERS if s in only] or list(ALL_SERVERS)
