@@ -60,6 +60,7 @@
 #define SEND_BUF_CAP (8u << 20)
 #define MAX_LAT_SAMPLES (4u << 20)
 #define MAX_PENDING_CONNECTS 128
+#define READS_PER_TURN 4 /* full reads of one connection before the others get a turn */
 #define WS_KEY "dGhlIHNhbXBsZSBub25jZQ=="
 #define WS_ACCEPT "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" /* RFC 6455 section 1.3 */
 
@@ -91,6 +92,7 @@ struct conn {
     z_stream *z;           /* inflater of compressed echoes, made on first use */
     unsigned char *zbuf;   /* the compressed echo being received, plus 4 bytes of tail */
     size_t zlen;
+    int queued;            /* in the ready queue: its socket may still hold data */
 };
 
 static struct {
@@ -113,6 +115,11 @@ static size_t plain_len;
 static unsigned char *inflated; /* --deflate: inflate output, plain_len + 1 bytes */
 static struct conn *conns;
 static int epfd;
+/* Connections that stopped reading after READS_PER_TURN full reads. With edge-triggered
+ * epoll no new event comes for data already waiting, so they are read again in the next
+ * turn of the loop (round robin), and meanwhile the loop keeps checking the clock. */
+static struct conn **ready_q, **ready_next;
+static int ready_n;
 static uint64_t echoes, verified, errors, closed_by_server;
 static char first_error[256];
 static uint64_t *lat;
@@ -582,7 +589,14 @@ static int handshake_step(struct conn *c, unsigned char *rbuf) {
 }
 
 static void on_readable(struct conn *c, unsigned char *rbuf) {
-    for (;;) {
+    for (int turn = 0;; turn++) {
+        if (turn == READS_PER_TURN) { /* fairness: the rest in a later turn */
+            if (!c->queued) {
+                c->queued = 1;
+                ready_next[ready_n++] = c;
+            }
+            return;
+        }
         /* every byte is read and compared: no MSG_TRUNC discarding in the kernel */
         ssize_t n = recv(c->fd, rbuf, RECV_BUF, 0);
         if (n < 0) {
@@ -598,6 +612,20 @@ static void on_readable(struct conn *c, unsigned char *rbuf) {
         if (c->st != ST_OPEN) return;
         pump(c);
         if ((size_t)n < RECV_BUF) return; /* drained: the next edge will come */
+    }
+}
+
+/* Give every queued connection its next turn of reads. */
+static void run_ready(unsigned char *rbuf) {
+    int n = ready_n;
+    struct conn **turn = ready_next;
+    ready_next = ready_q;
+    ready_q = turn;
+    ready_n = 0;
+    for (int i = 0; i < n; i++) {
+        struct conn *c = turn[i];
+        c->queued = 0;
+        if (c->st == ST_OPEN) on_readable(c, rbuf);
     }
 }
 
@@ -706,6 +734,8 @@ int main(int argc, char **argv) {
 
     epfd = epoll_create1(EPOLL_CLOEXEC);
     conns = calloc((size_t)opt.conns, sizeof *conns);
+    ready_q = calloc((size_t)opt.conns, sizeof *ready_q);
+    ready_next = calloc((size_t)opt.conns, sizeof *ready_next);
     unsigned char *rbuf = malloc(RECV_BUF);
     if (opt.mode == M_LATENCY) lat = malloc(MAX_LAT_SAMPLES * sizeof *lat);
     for (int i = 0; i < opt.conns; i++) {
@@ -730,7 +760,7 @@ int main(int argc, char **argv) {
             start_connect(&conns[next++]);
             pending++;
         }
-        int n = epoll_wait(epfd, evs, 256, 100);
+        int n = epoll_wait(epfd, evs, 256, ready_n ? 0 : 100);
         for (int k = 0; k < n; k++) {
             struct conn *c = evs[k].data.ptr;
             if (c->st == ST_CONNECTING || c->st == ST_HANDSHAKE) {
@@ -746,6 +776,7 @@ int main(int argc, char **argv) {
                 if (evs[k].events & EPOLLIN) on_readable(c, rbuf);
             }
         }
+        run_ready(rbuf);
         if (errors) break;
         if (now_ns() - t_setup > 30000000000ull) {
             fail(NULL, "timeout opening the connections");
@@ -782,7 +813,7 @@ int main(int argc, char **argv) {
                 got = 0;
                 for (int i = 0; i < opt.conns; i++) got += conns[i].primed ? 1 : 0;
                 if (got == (uint64_t)opt.conns) break;
-                int n = epoll_wait(epfd, evs, 256, 50);
+                int n = epoll_wait(epfd, evs, 256, ready_n ? 0 : 50);
                 for (int k = 0; k < n; k++) {
                     struct conn *c = evs[k].data.ptr;
                     if (c->st != ST_OPEN) continue;
@@ -793,18 +824,20 @@ int main(int argc, char **argv) {
                         c->sender = 0;
                     }
                 }
+                run_ready(rbuf);
             }
             if (got != (uint64_t)opt.conns && !errors) fail(NULL, "priming echoes missing");
         }
         /* settle, then read the server's RSS; hold until --duration or stdin EOF */
         uint64_t settle = now_ns() + 500000000ull;
         while (now_ns() < settle && !stop_flag) {
-            int n = epoll_wait(epfd, evs, 256, 50);
+            int n = epoll_wait(epfd, evs, 256, ready_n ? 0 : 50);
             for (int k = 0; k < n; k++) {
                 struct conn *c = evs[k].data.ptr;
                 if (c->st == ST_OPEN && (evs[k].events & EPOLLIN)) on_readable(c, rbuf);
                 if (c->st == ST_OPEN) pump(c);
             }
+            run_ready(rbuf);
         }
         rss_after = server_rss_kb();
         fprintf(stderr, "loadgen: ready %d connections\n", opt.conns);
@@ -814,7 +847,7 @@ int main(int argc, char **argv) {
         if (watch_stdin && epoll_ctl(epfd, EPOLL_CTL_ADD, 0, &se) != 0) watch_stdin = 0;
         if (opt.server_pid > 0) t_end = now_ns(); /* measured already: no need to hold */
         while (!stop_flag && now_ns() < t_end) {
-            int n = epoll_wait(epfd, evs, 256, 100);
+            int n = epoll_wait(epfd, evs, 256, ready_n ? 0 : 100);
             for (int k = 0; k < n; k++) {
                 struct conn *c = evs[k].data.ptr;
                 if (!c) {
@@ -824,6 +857,7 @@ int main(int argc, char **argv) {
                 if (c->st == ST_OPEN && (evs[k].events & EPOLLIN)) on_readable(c, rbuf);
                 if (c->st == ST_OPEN) pump(c);
             }
+            run_ready(rbuf);
         }
     } else if (!errors) {
         for (int i = 0; i < opt.conns; i++) pump(&conns[i]);
@@ -837,7 +871,7 @@ int main(int argc, char **argv) {
                 echoes = 0;
             }
             if (t >= t_end || stop_flag || errors) break;
-            int n = epoll_wait(epfd, evs, 256, 10);
+            int n = epoll_wait(epfd, evs, 256, ready_n ? 0 : 10);
             for (int k = 0; k < n; k++) {
                 struct conn *c = evs[k].data.ptr;
                 if (c->st != ST_OPEN) continue;
@@ -846,6 +880,7 @@ int main(int argc, char **argv) {
                 if (c->st == ST_OPEN && (evs[k].events & (EPOLLERR | EPOLLHUP)))
                     fail(c, "socket error/hangup");
             }
+            run_ready(rbuf);
         }
         tm1 = now_ns();
         cpu1 = cpu_s();

@@ -656,6 +656,8 @@ def loadgen_args(w: Workload, server: ServerProcess, warmup: float, duration: fl
     """The load generator's arguments, except ``--conns`` (see run_loadgens)."""
     args = [w.mode, "--port", str(server.port), "--server-pid", str(server.pid)]
     args += ["--window", str(w.window), "--size", str(w.size)]
+    if w.size >= MiB:  # 64 connections x 16 MiB in flight take a while to reach a steady state
+        warmup = max(warmup, 1.0)
     args += ["--warmup", str(warmup), "--duration", str(duration), *w.loadgen_extra]
     if w.per_echo:
         args.append("--per-echo")
