@@ -731,6 +731,9 @@ def run_all(
                     # only echo splits its connections between several load generators
                     cpus = loadgen_cpus if w.mode == "echo" else [CLIENT_CPU]
                     result = run_loadgens(cpus, args, w.conns, hold + 60)
+                    window = result.get("duration_s")
+                    if w.mode != "idle" and window is not None and window < 0.8 * duration:
+                        result["error"] = f"measured {window:.2f} s of {duration} s"
                     if not server.alive():
                         tail = server_output(server)[-300:]
                         result.setdefault("error", "")
