@@ -408,7 +408,7 @@ def run_workload(
         counts: dict[str, int] = {}
         active = [c for c in clients if runs_in(c, w)]
         if w.mode == "feed" and quick:
-            counts = {c.name: 2 * w.calibrate for c in clients}  # no calibration
+            counts = {c.name: w.calibrate for c in clients}  # no calibration
         elif w.mode == "feed":
             for client in list(active):
                 cal = one_run(server, client, w, w.calibrate, rtt_duration)
@@ -617,7 +617,7 @@ def main(argv: list[str] | None = None) -> int:
     out: Path = args.out or (e2e.SCRATCH if args.quick else RESULTS)
     reps = args.reps or (1 if args.quick else 3)
     seconds = args.seconds or (0.3 if args.quick else 1.2)
-    rtt_duration = args.rtt_duration or (0.4 if args.quick else 2.0)
+    rtt_duration = args.rtt_duration or (0.3 if args.quick else 2.0)
     if not (1 <= reps <= 20 and 0 < seconds <= 10 and 0 < rtt_duration <= 10):
         parser.error("reps in 1..20, seconds and rtt-duration in (0, 10]")
     clients = CLIENTS + (ALT_CLIENTS if args.alt_configs else [])
