@@ -161,7 +161,8 @@ def machine() -> dict[str, Any]:
     ).stdout.strip()
     dirty = bool(
         subprocess.run(
-            ["git", "status", "--porcelain", "--", *WSFAST_SOURCES],
+            # the harness counts too; results written by an earlier run do not
+            ["git", "status", "--porcelain", "--", *WSFAST_SOURCES, "bench", ":!bench/results"],
             cwd=REPO,
             capture_output=True,
             text=True,
