@@ -56,10 +56,10 @@ bench-micro: build ## micro-benchmarks (pytest-benchmark), then ratios from the 
 		--benchmark-columns=median,ops --benchmark-sort=name --benchmark-json=bench/results/micro.json
 	$(PY) bench/report.py bench/results/micro.json
 
-bench-e2e: ## server end to end: C load generator vs wsfast, picows, websockets, aiohttp, raw TCP (~14 min)
+bench-e2e: ## server end to end: C load generator vs wsfast, picows, websockets, aiohttp, raw TCP (~15 min)
 	$(PY) bench/e2e/run.py
 
-bench-clients: ## client end to end: C feed server vs wsfast, picows, aiohttp, websockets, websocket-client (~9 min)
+bench-clients: ## client end to end: C feed server vs wsfast, picows, aiohttp, websockets, websocket-client (~8 min)
 	$(PY) bench/e2e/run_clients.py
 
 bench-targets: ## print each end-to-end target and whether the latest results meet it

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """End-to-end benchmark: wsfast against picows, websockets, aiohttp and a raw-TCP ceiling.
 
-    python bench/e2e/run.py                      # full run (about 14 minutes on 2 cores)
+    python bench/e2e/run.py                      # full run (about 15 minutes on 2 cores)
     python bench/e2e/run.py --quick --only wsfast,ceiling   # smoke test, under a minute
 
 What it does, in order:
@@ -547,6 +547,7 @@ QUICK = {
     "echo-64B-c64-per-echo",
     "echo-64KiB-c64",
     "echo-text-1KiB-c64",
+    "echo-text-utf8-1KiB-c64",
     "latency-64B",
     "idle-1000",
     "deflate-1KiB-json-c64-same-l6",
@@ -566,8 +567,13 @@ def workloads(quick: bool, files: dict[str, Path]) -> list[Workload]:
     for size in (64, KiB):
         name = f"echo-{size_name(size)}-c64-per-echo"
         all_.append(Workload(name, "echo", "echo", size, 64, 16, per_echo=True))
-    text = ["--text", "--payload", str(files["text"])]
-    all_.append(Workload("echo-text-1KiB-c64", "echo", "echo", KiB, 64, 16, loadgen_extra=text))
+    # text: the 1 KiB JSON (ASCII, the usual case) and a mixed-script message (720 of its
+    # 1,024 bytes non-ASCII, up to 4-byte sequences)
+    for name, payload in (("text", "json"), ("text-utf8", "text")):
+        text = ["--text", "--payload", str(files[payload])]
+        all_.append(
+            Workload(f"echo-{name}-1KiB-c64", "echo", "echo", KiB, 64, 16, loadgen_extra=text)
+        )
     all_.append(Workload("latency-64B", "latency", "latency", 64, servers=tuple(ALL_SERVERS)))
     for n in (1000, 10000):
         all_.append(Workload(f"idle-{n}", "idle", "idle", 64, n, fresh_server=True))

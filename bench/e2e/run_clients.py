@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """Client benchmark: how fast each Python WebSocket client consumes a feed.
 
-    python bench/e2e/run_clients.py            # full run (about 9 minutes on 2 cores)
+    python bench/e2e/run_clients.py            # full run (about 8 minutes on 2 cores)
     python bench/e2e/run_clients.py --quick    # 1 repetition, short runs, under a minute
 
 What it does, in order:
@@ -602,8 +602,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else "")
     parser.add_argument("--quick", action="store_true", help="1 rep, short runs (< 60 s)")
     parser.add_argument("--reps", type=int, help="repetitions (default 3, --quick 1)")
-    parser.add_argument("--seconds", type=float, help="seconds per feed run (default 1.2)")
-    parser.add_argument("--rtt-duration", type=float, help="seconds per round-trip run")
+    parser.add_argument("--seconds", type=float, help="seconds per feed run (default 1.0)")
+    parser.add_argument(
+        "--rtt-duration", type=float, help="seconds per round-trip run (default 1.5)"
+    )
     parser.add_argument("--only", help="comma-separated client names")
     parser.add_argument("--workloads", help="comma-separated substrings of workload names")
     parser.add_argument("--alt-configs", action="store_true", help="add other peer configs")
@@ -616,8 +618,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out: Path = args.out or (e2e.SCRATCH if args.quick else RESULTS)
     reps = args.reps or (1 if args.quick else 3)
-    seconds = args.seconds or (0.3 if args.quick else 1.2)
-    rtt_duration = args.rtt_duration or (0.3 if args.quick else 2.0)
+    seconds = args.seconds or (0.3 if args.quick else 1.0)
+    rtt_duration = args.rtt_duration or (0.3 if args.quick else 1.5)
     if not (1 <= reps <= 20 and 0 < seconds <= 10 and 0 < rtt_duration <= 10):
         parser.error("reps in 1..20, seconds and rtt-duration in (0, 10]")
     clients = CLIENTS + (ALT_CLIENTS if args.alt_configs else [])
