@@ -67,8 +67,8 @@ bench-targets: ## print each end-to-end target and whether the latest results me
 
 BENCH_SCRATCH ?= bench/results/scratch
 bench-quick: ## a smoke run of both end-to-end harnesses (1 rep, short; writes only to BENCH_SCRATCH)
-	$(PY) bench/e2e/run.py --quick --only wsfast,ceiling --out $(BENCH_SCRATCH)
-	$(PY) bench/e2e/run_clients.py --quick --out $(BENCH_SCRATCH)
+	$(PY) bench/e2e/run.py --quick --only wsfast,ceiling --no-chart --out $(BENCH_SCRATCH)
+	$(PY) bench/e2e/run_clients.py --quick --no-chart --out $(BENCH_SCRATCH)
 	$(PY) bench/targets.py $(BENCH_SCRATCH)
 
 FUZZ_SECONDS ?= 60
