@@ -12,11 +12,20 @@
 //          one ring of back-to-back frames (>= 256 KiB), so one send() carries many frames.
 //          A request target with "count=N" (e.g. GET /?count=N) overrides --count for that
 //          connection (1 <= N <= 100,000,000). Then a close frame 1000; waits for the client's close, then closes.
+//          --message FILE: the corpus is that one message, sent over and over.
 //          With --deflate and a client offering permessage-deflate, it answers
 //          "permessage-deflate; server_no_context_takeover; client_no_context_takeover"
 //          (plus server_max_window_bits=B when the client asked for it) and sends each
-//          message pre-compressed on its own (raw deflate, 00 00 ff ff tail stripped,
-//          RSV1 set), so the client inflates every message.
+//          message pre-compressed on its own (zlib --level, default 6, raw deflate with
+//          the negotiated window, Z_SYNC_FLUSH, 00 00 ff ff tail stripped, RSV1 set), so
+//          the client inflates every message.
+//          With --context-takeover as well, it answers "permessage-deflate" (plus
+//          server_max_window_bits=B when asked) unless the client requested
+//          server_no_context_takeover, and the frames are pre-compressed as one deflate
+//          stream: a period of at least 1,024 messages (the corpus cycled), each flushed
+//          with Z_SYNC_FLUSH and referring back to the ones before it. Replaying the
+//          period is valid: its first message was compressed with an empty history, so
+//          it refers to nothing before it, and the rest refer only within the period.
 //   echo   echoes every data frame back unmasked (same opcode and FIN), answers pings,
 //          closes on close. No extension is negotiated.
 // --spin polls epoll without sleeping while a connection is open, so the server adds no
@@ -58,6 +67,7 @@
 #define READ_CHUNK (64u * 1024u)
 #define MAX_IN_FRAME (16u << 20)
 #define CLOSE_WAIT_S 5.0
+#define STREAM_MIN 1024 /* messages in one period of a context-takeover stream */
 
 /* ---- SHA-1 (FIPS 180-4) and base64 (RFC 4648) ------------------------------------- */
 
@@ -192,7 +202,9 @@ static struct {
     int max_conns;
     double max_seconds;
     int spin;
-} opt = {MODE_FEED, 0, 100000, 64, 1024, 20261126, 0, 6, 64, 600.0, 0};
+    int takeover;
+    const char *message_file;
+} opt = {MODE_FEED, 0, 100000, 64, 1024, 20261126, 0, 6, 64, 600.0, 0, 0, NULL};
 
 static volatile sig_atomic_t stop_flag;
 
@@ -351,11 +363,12 @@ static void make_message(struct buf *b, size_t target) {
     buf_printf(b, side ? "]}" : "],\"a\":[]}");
 }
 
-/* Raw deflate of one message with no context (RFC 7692 7.2.1): tail 00 00 ff ff removed. */
-static void deflate_message(z_stream *z, const char *in, size_t n, struct buf *out) {
+/* Raw deflate of one message (RFC 7692 7.2.1), tail 00 00 ff ff removed; with no context
+ * (`reset`) or continuing the stream of the messages before it. */
+static void deflate_message(z_stream *z, const char *in, size_t n, struct buf *out, int reset) {
     out->len = 0;
     buf_reserve(out, deflateBound(z, n) + 16);
-    if (deflateReset(z) != Z_OK) exit(2);
+    if (reset && deflateReset(z) != Z_OK) exit(2);
     z->next_in = (Bytef *)in;
     z->avail_in = (uInt)n;
     z->next_out = (Bytef *)out->p;
@@ -389,35 +402,39 @@ static size_t frame_header(uint8_t *h, uint8_t first_byte, size_t n) {
     return 10;
 }
 
-/* The frames of one corpus variant, back to back, repeated until the ring is big. */
+/* One period of frames (the corpus, or for a context-takeover stream the corpus cycled
+ * to at least STREAM_MIN messages), back to back, repeated until the ring is big. */
 struct ring {
     char *data;
-    size_t len;          /* bytes of the whole ring (reps copies of the K frames) */
-    size_t kinds_len;    /* bytes of one copy of the K frames */
-    size_t *frame_end;   /* frame_end[i]: end offset of frame i within one copy */
+    size_t len;          /* bytes of the whole ring (reps copies of the period) */
+    int n;               /* frames in one period */
+    size_t kinds_len;    /* bytes of one period */
+    size_t *frame_end;   /* frame_end[i]: end offset of frame i within one period */
     uint64_t *payload_prefix; /* payload bytes of the first i frames (uncompressed) */
 };
 
 static struct buf *messages; /* the K plain messages */
 static struct ring plain_ring;
-static struct ring deflate_rings[16]; /* by window bits, built on first use */
+static struct ring deflate_rings[2][16]; /* by context takeover and window bits, lazily */
 
-static void build_ring(struct ring *r, int wbits) {
+static void build_ring(struct ring *r, int wbits, int takeover) {
     z_stream z;
     struct buf one = {0}, all = {0};
     memset(&z, 0, sizeof z);
     if (wbits && deflateInit2(&z, opt.level, Z_DEFLATED, -wbits, 8, Z_DEFAULT_STRATEGY) != Z_OK)
         exit(2);
-    r->frame_end = xmalloc(sizeof(size_t) * (size_t)opt.kinds);
-    r->payload_prefix = xmalloc(sizeof(uint64_t) * ((size_t)opt.kinds + 1));
+    r->n = opt.kinds;
+    while (takeover && r->n < STREAM_MIN) r->n += opt.kinds;
+    r->frame_end = xmalloc(sizeof(size_t) * (size_t)r->n);
+    r->payload_prefix = xmalloc(sizeof(uint64_t) * ((size_t)r->n + 1));
     r->payload_prefix[0] = 0;
-    for (int i = 0; i < opt.kinds; i++) {
-        const struct buf *m = &messages[i];
+    for (int i = 0; i < r->n; i++) {
+        const struct buf *m = &messages[i % opt.kinds];
         const char *payload = m->p;
         size_t n = m->len;
         uint8_t first = 0x81; /* FIN + text */
         if (wbits) {
-            deflate_message(&z, m->p, m->len, &one);
+            deflate_message(&z, m->p, m->len, &one, !takeover || i == 0);
             payload = one.p;
             n = one.len;
             first |= 0x40; /* RSV1: compressed */
@@ -439,33 +456,57 @@ static void build_ring(struct ring *r, int wbits) {
     free(all.p);
 }
 
+/* --message FILE: a corpus of that one message. */
+static void read_message(struct buf *m) {
+    FILE *f = fopen(opt.message_file, "rb");
+    if (!f) {
+        perror(opt.message_file);
+        exit(2);
+    }
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0 && m->len <= MAX_SIZE) buf_put(m, chunk, n);
+    fclose(f);
+    if (m->len < 1 || m->len > MAX_SIZE) {
+        fprintf(stderr, "feed_server: --message must hold 1 byte to 1 MiB\n");
+        exit(2);
+    }
+}
+
 static void build_corpus(void) {
     rng_state = opt.seed;
+    if (opt.message_file) opt.kinds = 1;
     messages = calloc((size_t)opt.kinds, sizeof *messages);
     if (!messages) exit(2);
+    if (opt.message_file) {
+        read_message(&messages[0]);
+        opt.size = messages[0].len;
+        build_ring(&plain_ring, 0, 0);
+        return;
+    }
     for (int i = 0; i < opt.kinds; i++) {
         /* sizes vary around S: uniform in [0.85 S, 1.15 S] */
         size_t target = opt.size * (85 + rng_below(31)) / 100;
         make_message(&messages[i], target < 40 ? 40 : target);
     }
-    build_ring(&plain_ring, 0);
+    build_ring(&plain_ring, 0, 0);
 }
 
-static struct ring *deflate_ring(int wbits) {
-    struct ring *r = &deflate_rings[wbits];
-    if (!r->data) build_ring(r, wbits);
+static struct ring *deflate_ring(int wbits, int takeover) {
+    struct ring *r = &deflate_rings[takeover][wbits];
+    if (!r->data) build_ring(r, wbits, takeover);
     return r;
 }
 
 /* Wire bytes and payload bytes of the first n frames of the feed. */
 static uint64_t feed_wire_bytes(const struct ring *r, long long n) {
-    uint64_t full = (uint64_t)n / (uint64_t)opt.kinds, rest = (uint64_t)n % (uint64_t)opt.kinds;
+    uint64_t full = (uint64_t)n / (uint64_t)r->n, rest = (uint64_t)n % (uint64_t)r->n;
     return full * r->kinds_len + (rest ? r->frame_end[rest - 1] : 0);
 }
 
 static uint64_t feed_payload_bytes(const struct ring *r, long long n) {
-    uint64_t full = (uint64_t)n / (uint64_t)opt.kinds, rest = (uint64_t)n % (uint64_t)opt.kinds;
-    return full * r->payload_prefix[opt.kinds] + r->payload_prefix[rest];
+    uint64_t full = (uint64_t)n / (uint64_t)r->n, rest = (uint64_t)n % (uint64_t)r->n;
+    return full * r->payload_prefix[r->n] + r->payload_prefix[rest];
 }
 
 /* ---- connections -------------------------------------------------------------------- */
@@ -479,7 +520,7 @@ struct conn {
     struct buf in, out;   /* bytes received; control/echo/handshake bytes to send */
     const struct ring *ring; /* feed mode: frames to send */
     uint64_t feed_total, feed_sent;
-    int deflate, wbits;
+    int deflate, wbits, takeover;
     int want_out;         /* EPOLLOUT registered */
     int peer_closed;      /* close frame received */
     int close_code;       /* feed mode: the client closed first with this code */
@@ -523,11 +564,12 @@ static void conn_report(struct conn *c) {
         payload = c->echo_bytes;
     }
     printf("{\"event\":\"conn\",\"id\":%u,\"mode\":\"%s\",\"deflate\":%s,\"window_bits\":%d,"
+           "\"context_takeover\":%s,"
            "\"count\":%lld,\"frames\":%lld,\"payload_bytes\":%llu,\"wire_bytes\":%llu,\"complete\":%s,"
            "\"clean_close\":%s,\"seconds\":%.6f,\"cpu_user\":%.6f,\"cpu_sys\":%.6f,"
            "\"cpu_s\":%.6f}\n",
            c->id, opt.mode == MODE_FEED ? "feed" : "echo", c->deflate ? "true" : "false",
-           c->wbits, c->count, frames, (unsigned long long)payload, (unsigned long long)wire,
+           c->wbits, c->takeover ? "true" : "false", c->count, frames, (unsigned long long)payload, (unsigned long long)wire,
            opt.mode == MODE_FEED ? (frames == c->count ? "true" : "false") : "true",
            c->peer_closed ? "true" : "false", secs, user - c->cpu_user0, sys - c->cpu_sys0,
            user - c->cpu_user0 + sys - c->cpu_sys0);
@@ -590,13 +632,15 @@ static int has_token(const char *v, size_t n, const char *word) {
 
 /*
  * One permessage-deflate offer (RFC 7692 section 7.1). Returns 1 if acceptable and sets
- * *server_bits to the server_max_window_bits the client asked for (0: none).
+ * *server_bits to the server_max_window_bits the client asked for (0: none) and
+ * *no_takeover to whether it asked for server_no_context_takeover.
  * Decline (0) on an unknown or duplicate parameter or an invalid value; also decline
  * server_max_window_bits=8, which zlib cannot produce (it raises a raw window of 8 to 9).
  */
-static int parse_offer(const char *s, size_t n, int *server_bits) {
+static int parse_offer(const char *s, size_t n, int *server_bits, int *no_takeover) {
     int seen[4] = {0, 0, 0, 0};
     *server_bits = 0;
+    *no_takeover = 0;
     const char *semi = memchr(s, ';', n);
     const char *name = s;
     size_t name_len = semi ? (size_t)(semi - s) : n;
@@ -638,6 +682,7 @@ static int parse_offer(const char *s, size_t n, int *server_bits) {
             if (bits == 8) return 0;
             *server_bits = bits;
         }
+        if (idx == 0) *no_takeover = 1;
     }
     return 1;
 }
@@ -706,7 +751,7 @@ static int handle_handshake(struct conn *c) {
         return 1;
     }
     /* permessage-deflate: the first acceptable offer wins (feed mode with --deflate). */
-    int accept_bits = -1;
+    int accept_bits = -1, no_takeover = 0;
     if (opt.mode == MODE_FEED && opt.deflate && ext.len) {
         const char *v = ext.p;
         size_t n = ext.len;
@@ -718,8 +763,11 @@ static int handle_handshake(struct conn *c) {
                 if (v[len] == '"') quoted = !quoted;
                 len++;
             }
-            int bits;
-            if (parse_offer(v, len, &bits)) accept_bits = bits;
+            int bits, asked_no_takeover;
+            if (parse_offer(v, len, &bits, &asked_no_takeover)) {
+                accept_bits = bits;
+                no_takeover = asked_no_takeover;
+            }
             if (len == n) break;
             v += len + 1;
             n -= len + 1;
@@ -735,8 +783,10 @@ static int handle_handshake(struct conn *c) {
                "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n",
                accept);
     if (accept_bits >= 0) {
-        buf_printf(&c->out, "Sec-WebSocket-Extensions: permessage-deflate; "
-                            "server_no_context_takeover; client_no_context_takeover");
+        c->takeover = opt.takeover && !no_takeover;
+        buf_printf(&c->out, "Sec-WebSocket-Extensions: permessage-deflate");
+        if (!c->takeover)
+            buf_printf(&c->out, "; server_no_context_takeover; client_no_context_takeover");
         if (accept_bits) buf_printf(&c->out, "; server_max_window_bits=%d", accept_bits);
         buf_printf(&c->out, "\r\n");
         c->deflate = 1;
@@ -747,7 +797,7 @@ static int handle_handshake(struct conn *c) {
     c->t_open = now_s();
     cpu_s(&c->cpu_user0, &c->cpu_sys0);
     if (opt.mode == MODE_FEED) {
-        c->ring = c->deflate ? deflate_ring(c->wbits) : &plain_ring;
+        c->ring = c->deflate ? deflate_ring(c->wbits, c->takeover) : &plain_ring;
         c->feed_total = feed_wire_bytes(c->ring, c->count);
         c->feed_sent = 0;
     }
@@ -937,8 +987,9 @@ static void on_accept(int lfd) {
 static void usage(void) {
     fprintf(stderr,
             "usage: feed_server [--mode feed|echo] [--port P] [--count N] [--size S]\n"
-            "                   [--kinds K] [--seed X] [--deflate] [--level L]\n"
-            "                   [--max-conns C] [--max-seconds T] [--spin] [--dump-corpus]\n");
+            "                   [--kinds K] [--seed X] [--message FILE] [--deflate]\n"
+            "                   [--context-takeover] [--level L] [--max-conns C]\n"
+            "                   [--max-seconds T] [--spin] [--dump-corpus]\n");
     exit(2);
 }
 
@@ -953,6 +1004,10 @@ int main(int argc, char **argv) {
         }
         if (!strcmp(a, "--spin")) {
             opt.spin = 1;
+            continue;
+        }
+        if (!strcmp(a, "--context-takeover")) {
+            opt.takeover = 1;
             continue;
         }
         if (!strcmp(a, "--dump-corpus")) {
@@ -971,6 +1026,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--kinds")) opt.kinds = atoi(v);
         else if (!strcmp(a, "--seed")) opt.seed = strtoull(v, NULL, 10);
         else if (!strcmp(a, "--level")) opt.level = atoi(v);
+        else if (!strcmp(a, "--message")) opt.message_file = v;
         else if (!strcmp(a, "--max-conns")) opt.max_conns = atoi(v);
         else if (!strcmp(a, "--max-seconds")) opt.max_seconds = atof(v);
         else usage();

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 // wsfast end-to-end load generator: one thread, epoll (edge-triggered), non-blocking
-// sockets, its own WebSocket client handshake and frame parser. Never the bottleneck:
-// every data frame it sends is built (and masked) once at start-up and sent from one
-// buffer of back-to-back copies, so a pipelined send of k frames is one send() call.
+// sockets, its own WebSocket client handshake and frame parser. Kept cheap: every data
+// frame it sends is built (and masked) once at start-up and sent from one buffer of
+// back-to-back copies, so a pipelined send of k frames is one send() call. It reports
+// its own CPU share; above 0.9 of a core the run is flagged (the load generator, not the
+// server, may be what limits it).
 //
 // Modes (one JSON line on stdout per run):
 //   echo     C connections each keep W frames of S bytes in flight; counts echoes
@@ -13,13 +15,23 @@
 //            the connections for --duration seconds (or until stdin closes).
 //   fanout   C connections to a broadcast endpoint; connection 0 keeps W messages in
 //            flight, the server sends each to every connection; counts deliveries/s.
+// Client patterns (echo): by default a connection writes all the frames it may start
+// in one send() (its W in-flight frames at once, then one send per received batch);
+// --per-echo writes one frame per send(), one for each echo received (the usual
+// client: receive a message, send the next).
 // --ceiling accepts masked echoes: the raw-TCP ceiling server (tcp_echo.c) returns the
 // client's bytes verbatim after the HTTP 101 handshake.
-// --deflate offers permessage-deflate (no context takeover both ways) and sends a
-// pre-compressed payload (--payload-z file, raw deflate without the 00 00 ff ff tail)
-// with RSV1; echoes are counted, never inflated.
-// Echoes are checked for FIN, opcode, RSV bits and payload length; payload bytes are
-// not compared (large payloads are discarded in the kernel with MSG_TRUNC).
+// --deflate offers permessage-deflate (--offer, default: no context takeover both ways)
+// and sends a pre-compressed payload (--payload-z file, raw deflate without the
+// 00 00 ff ff tail, of the --payload file, compressed with a window of --payload-z-bits,
+// default 15; a server asking for a client_max_window_bits too small for it fails the
+// run) with RSV1.
+// Every echo is verified before it is counted: FIN, opcode, RSV bits, length, and every
+// payload byte against what was sent (compressed echoes are inflated with zlib, with
+// the context kept across messages when the server did not agree to
+// server_no_context_takeover, and compared with the uncompressed payload).
+// --sync: after the handshakes print "ready" and wait for a line on stdin before the
+// warm-up starts (several load generators measuring the same window).
 // Limits: 127.0.0.1 only, duration <= 60 s, connections <= 10000.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -39,14 +51,16 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #define MAX_CONNS 10000
 #define MAX_DURATION 60.0
 #define RECV_BUF (256 * 1024)
-#define SKIP_MIN 4096 /* payload bytes left above which recv discards in the kernel */
+#define DEFLATE_SLACK 1024 /* a compressed echo may exceed the payload by this much */
 #define SEND_BUF_CAP (8u << 20)
 #define MAX_LAT_SAMPLES (4u << 20)
 #define MAX_PENDING_CONNECTS 128
+#define READS_PER_TURN 4 /* full reads of one connection before the others get a turn */
 #define WS_KEY "dGhlIHNhbXBsZSBub25jZQ=="
 #define WS_ACCEPT "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" /* RFC 6455 section 1.3 */
 
@@ -74,25 +88,39 @@ struct conn {
     uint64_t *tsent; /* ring of send times (latency mode) */
     unsigned thead, ttail;
     uint64_t primed;
+    int takeover;          /* the server keeps its compression context across messages */
+    z_stream *z;           /* inflater of compressed echoes, made on first use */
+    unsigned char *zbuf;   /* the compressed echo being received, plus 4 bytes of tail */
+    size_t zlen;
+    int queued;            /* in the ready queue: its socket may still hold data */
 };
 
 static struct {
     enum mode mode;
-    int port, conns, window, deflate, ceiling, text, prime;
+    int port, conns, window, deflate, ceiling, text, prime, per_echo, sync, payload_z_bits;
     size_t size;
     double duration, warmup;
     const char *path, *payload_file, *payload_z_file, *offer;
     long server_pid;
 } opt = {.mode = M_ECHO, .port = 9001, .conns = 1, .window = 1, .size = 64,
-         .duration = 3.0, .warmup = 1.0, .path = "/", .server_pid = 0};
+         .duration = 3.0, .warmup = 1.0, .path = "/", .server_pid = 0, .payload_z_bits = 15};
 
 static unsigned char *frame;    /* back-to-back copies of the masked frame */
 static size_t frame_len, frame_copies;
 static unsigned char *payload;  /* what a frame carries on the wire */
 static size_t payload_len;
+static const unsigned char *expect; /* what an echo's payload must be, byte for byte */
+static unsigned char *plain;    /* --deflate: the uncompressed message (--payload) */
+static size_t plain_len;
+static unsigned char *inflated; /* --deflate: inflate output, plain_len + 1 bytes */
 static struct conn *conns;
 static int epfd;
-static uint64_t echoes, errors, closed_by_server;
+/* Connections that stopped reading after READS_PER_TURN full reads. With edge-triggered
+ * epoll no new event comes for data already waiting, so they are read again in the next
+ * turn of the loop (round robin), and meanwhile the loop keeps checking the clock. */
+static struct conn **ready_q, **ready_next;
+static int ready_n;
+static uint64_t echoes, verified, errors, closed_by_server;
 static char first_error[256];
 static uint64_t *lat;
 static size_t lat_n;
@@ -233,6 +261,16 @@ static void build_frames(void) {
     memcpy(frame, hdr, h);
     for (size_t i = 0; i < payload_len; i++) frame[h + i] = payload[i] ^ key[i & 3];
     for (size_t i = 1; i < frame_copies; i++) memcpy(frame + i * frame_len, frame, frame_len);
+    /* The ceiling returns the masked bytes verbatim; a WebSocket server unmasks them. */
+    expect = opt.ceiling ? frame + h : payload;
+    if (opt.deflate) {
+        plain = read_file(opt.payload_file, &plain_len);
+        inflated = malloc(plain_len + 1);
+        if (!inflated) {
+            fprintf(stderr, "out of memory\n");
+            exit(2);
+        }
+    }
 }
 
 /* Send the pending pong and as many data frames as the credits allow. */
@@ -255,6 +293,8 @@ static void pump(struct conn *c) {
         size_t want = (c->partial ? frame_len - c->partial : 0) + (size_t)c->credits * frame_len;
         size_t room = frame_copies * frame_len - c->partial;
         if (want > room) want = room;
+        /* --per-echo: one frame per send() (the rest of a partly sent one, or a new one) */
+        if (opt.per_echo && want > frame_len - c->partial) want = frame_len - c->partial;
         if (want == 0) return;
         uint64_t t = opt.mode == M_LATENCY ? now_ns() : 0;
         ssize_t n = send(c->fd, frame + c->partial, want, MSG_NOSIGNAL);
@@ -272,6 +312,76 @@ static void pump(struct conn *c) {
         c->partial = part;
         if ((size_t)n < want) return; /* socket buffer full: wait for EPOLLOUT */
     }
+}
+
+/* A data frame's header, checked before its payload arrives: FIN set, the opcode sent,
+ * RSV1 exactly when compressed, and the length of what was sent (a compressed echo: at
+ * most the payload plus DEFLATE_SLACK bytes). Returns 0 after fail(). */
+static int check_data_header(struct conn *c) {
+    unsigned char want_op = opt.text ? 0x1 : 0x2;
+    if (!(c->op & 0x80) || (c->op & 0x0f) != want_op) {
+        fail(c, "unexpected frame type (fragmented or wrong opcode)");
+        return 0;
+    }
+    if (opt.deflate && !opt.ceiling) {
+        if ((c->op & 0x70) != 0x40) {
+            fail(c, "echo not compressed (RSV1 clear) or other RSV bits set");
+            return 0;
+        }
+        if (c->flen > plain_len + DEFLATE_SLACK) {
+            fail(c, "compressed echo too long");
+            return 0;
+        }
+        if (!c->zbuf) c->zbuf = malloc(plain_len + DEFLATE_SLACK + 4);
+        if (!c->zbuf) {
+            fail(c, "out of memory");
+            return 0;
+        }
+        c->zlen = 0;
+        return 1;
+    }
+    /* the ceiling echoes our own frames, RSV1 included when they are compressed */
+    if ((c->op & 0x70) != (opt.deflate ? 0x40 : 0)) {
+        fail(c, "unexpected RSV bits");
+        return 0;
+    }
+    if (c->flen != payload_len) {
+        fail(c, "echo has the wrong length");
+        return 0;
+    }
+    return 1;
+}
+
+/* Inflate the compressed echo collected in c->zbuf and compare it with the message
+ * (RFC 7692 7.2.2: append 00 00 ff ff; reset the context unless the server keeps it). */
+static int verify_deflated(struct conn *c) {
+    if (!c->z) {
+        c->z = calloc(1, sizeof *c->z);
+        if (!c->z || inflateInit2(c->z, -15) != Z_OK) {
+            fail(c, "inflateInit2 failed");
+            return 0;
+        }
+    } else if (!c->takeover && inflateReset(c->z) != Z_OK) {
+        fail(c, "inflateReset failed");
+        return 0;
+    }
+    memcpy(c->zbuf + c->zlen, "\x00\x00\xff\xff", 4);
+    z_stream *z = c->z;
+    z->next_in = c->zbuf;
+    z->avail_in = (uInt)(c->zlen + 4);
+    z->next_out = inflated;
+    z->avail_out = (uInt)(plain_len + 1);
+    int rc = inflate(z, Z_SYNC_FLUSH);
+    size_t produced = plain_len + 1 - z->avail_out;
+    if ((rc != Z_OK && rc != Z_BUF_ERROR) || z->avail_in != 0) {
+        fail(c, "compressed echo does not inflate to one message");
+        return 0;
+    }
+    if (produced != plain_len || memcmp(inflated, plain, plain_len) != 0) {
+        fail(c, "inflated echo differs from what was sent");
+        return 0;
+    }
+    return 1;
 }
 
 static void on_frame(struct conn *c) {
@@ -292,30 +402,9 @@ static void on_frame(struct conn *c) {
         fail(c, "server sent close");
         return;
     }
-    unsigned char want_op = opt.text ? 0x1 : 0x2;
-    if (!(c->op & 0x80) || opcode != want_op) {
-        fail(c, "unexpected frame type (fragmented or wrong opcode)");
-        return;
-    }
-    if (opt.deflate) {
-        if (!(c->op & 0x40)) {
-            fail(c, "echo not compressed (RSV1 clear)");
-            return;
-        }
-        if (c->flen > opt.size + 1024) {
-            fail(c, "compressed echo too long");
-            return;
-        }
-    } else {
-        if (c->op & 0x70) {
-            fail(c, "unexpected RSV bits");
-            return;
-        }
-        if (c->flen != payload_len) {
-            fail(c, "echo has the wrong length");
-            return;
-        }
-    }
+    /* header checked in parse(), payload bytes compared as they arrived */
+    if (opt.deflate && !opt.ceiling && !verify_deflated(c)) return;
+    verified++;
     if (c->st == ST_OPEN && measuring) echoes++;
     if (opt.mode == M_IDLE) {
         c->primed++;
@@ -329,7 +418,8 @@ static void on_frame(struct conn *c) {
     }
 }
 
-/* Parse every frame in buf: headers are validated, payloads skipped. */
+/* Parse every frame in buf: headers are validated, payload bytes compared (or, when
+ * compressed, collected for inflating) as they arrive. */
 static void parse(struct conn *c, const unsigned char *buf, size_t n) {
     size_t i = 0;
     while (i < n && c->st == ST_OPEN) {
@@ -337,9 +427,17 @@ static void parse(struct conn *c, const unsigned char *buf, size_t n) {
             size_t take = n - i;
             if (take > c->remaining) take = (size_t)c->remaining;
             unsigned char opcode = c->op & 0x0f;
+            size_t off = (size_t)(c->flen - c->remaining);
             if (opcode == 0x9) {
-                size_t off = c->flen - c->remaining;
                 memcpy(c->ping + off, buf + i, take);
+            } else if (opcode < 0x8) {
+                if (opt.deflate && !opt.ceiling) {
+                    memcpy(c->zbuf + off, buf + i, take);
+                    c->zlen = off + take;
+                } else if (memcmp(buf + i, expect + off, take) != 0) {
+                    fail(c, "echo payload differs from what was sent");
+                    return;
+                }
             }
             c->remaining -= take;
             i += take;
@@ -377,6 +475,7 @@ static void parse(struct conn *c, const unsigned char *buf, size_t n) {
             return;
         }
         if ((b0 & 0x0f) == 0x9) c->ping_len = (int)len;
+        if ((b0 & 0x0f) < 0x8 && !check_data_header(c)) return;
         if (!len) on_frame(c);
     }
 }
@@ -462,6 +561,22 @@ static int handshake_step(struct conn *c, unsigned char *rbuf) {
                                 : "server sent permessage-deflate unasked");
             return 0;
         }
+        if (opt.deflate && !opt.ceiling) {
+            char saved = end[2];
+            end[2] = 0; /* search the response head only */
+            c->takeover = strcasestr(c->hs_buf, "server_no_context_takeover") == NULL;
+            const char *cb = strcasestr(c->hs_buf, "client_max_window_bits=");
+            int bits = cb ? atoi(cb + 23 + (cb[23] == '"')) : 15;
+            end[2] = saved;
+            /* our frames were compressed with a window of 2^payload_z_bits, and no
+             * match reaches further back than the message is long */
+            int need = 8;
+            while (need < opt.payload_z_bits && ((size_t)1 << need) < plain_len) need++;
+            if (bits < need || bits > 15) {
+                fail(c, "handshake: client_max_window_bits too small for the payload");
+                return 0;
+            }
+        }
         size_t head = (size_t)(end + 4 - c->hs_buf);
         size_t extra = c->hs_len - head;
         memcpy(rbuf, c->hs_buf + head, extra);
@@ -474,30 +589,15 @@ static int handshake_step(struct conn *c, unsigned char *rbuf) {
 }
 
 static void on_readable(struct conn *c, unsigned char *rbuf) {
-    for (;;) {
-        if (c->remaining >= SKIP_MIN && (c->op & 0x0f) < 0x8) {
-            /* Inside a large data payload: let the kernel discard it without copying
-             * (MSG_TRUNC on TCP). The length was checked with the header. */
-            size_t want = c->remaining > (1u << 30) ? (1u << 30) : (size_t)c->remaining;
-            ssize_t n = recv(c->fd, NULL, want, MSG_TRUNC);
-            if (n < 0) {
-                if (errno != EAGAIN) fail(c, "recv failed");
-                return;
+    for (int turn = 0;; turn++) {
+        if (turn == READS_PER_TURN) { /* fairness: the rest in a later turn */
+            if (!c->queued) {
+                c->queued = 1;
+                ready_next[ready_n++] = c;
             }
-            if (n == 0) {
-                closed_by_server++;
-                fail(c, "server closed the connection");
-                return;
-            }
-            c->remaining -= (uint64_t)n;
-            if (!c->remaining) {
-                on_frame(c);
-                if (c->st != ST_OPEN) return;
-                pump(c);
-            }
-            if ((size_t)n < want) return;
-            continue;
+            return;
         }
+        /* every byte is read and compared: no MSG_TRUNC discarding in the kernel */
         ssize_t n = recv(c->fd, rbuf, RECV_BUF, 0);
         if (n < 0) {
             if (errno != EAGAIN) fail(c, "recv failed");
@@ -512,6 +612,20 @@ static void on_readable(struct conn *c, unsigned char *rbuf) {
         if (c->st != ST_OPEN) return;
         pump(c);
         if ((size_t)n < RECV_BUF) return; /* drained: the next edge will come */
+    }
+}
+
+/* Give every queued connection its next turn of reads. */
+static void run_ready(unsigned char *rbuf) {
+    int n = ready_n;
+    struct conn **turn = ready_next;
+    ready_next = ready_q;
+    ready_q = turn;
+    ready_n = 0;
+    for (int i = 0; i < n; i++) {
+        struct conn *c = turn[i];
+        c->queued = 0;
+        if (c->st == ST_OPEN) on_readable(c, rbuf);
     }
 }
 
@@ -534,8 +648,9 @@ static double pct(double p) {
 static void usage(void) {
     fprintf(stderr,
             "usage: loadgen MODE --port P [--conns C] [--window W] [--size S] [--duration D]\n"
-            "  [--warmup D] [--path /] [--text] [--payload FILE] [--deflate --payload-z FILE]\n"
-            "  [--offer EXT] [--ceiling] [--server-pid PID] [--prime K]\n"
+            "  [--warmup D] [--path /] [--text] [--payload FILE] [--deflate --payload-z FILE\n"
+            "  [--payload-z-bits B (its window, default 15)]]\n"
+            "  [--offer EXT] [--ceiling] [--server-pid PID] [--prime K] [--per-echo] [--sync]\n"
             "MODE: echo | latency | idle | fanout\n");
     exit(2);
 }
@@ -553,6 +668,8 @@ int main(int argc, char **argv) {
         if (!strcmp(a, "--text")) { opt.text = 1; continue; }
         if (!strcmp(a, "--deflate")) { opt.deflate = 1; continue; }
         if (!strcmp(a, "--ceiling")) { opt.ceiling = 1; continue; }
+        if (!strcmp(a, "--per-echo")) { opt.per_echo = 1; continue; }
+        if (!strcmp(a, "--sync")) { opt.sync = 1; continue; }
         if (!v) usage();
         i++;
         if (!strcmp(a, "--port")) opt.port = atoi(v);
@@ -564,6 +681,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--path")) opt.path = v;
         else if (!strcmp(a, "--payload")) opt.payload_file = v;
         else if (!strcmp(a, "--payload-z")) opt.payload_z_file = v;
+        else if (!strcmp(a, "--payload-z-bits")) opt.payload_z_bits = atoi(v);
         else if (!strcmp(a, "--offer")) opt.offer = v;
         else if (!strcmp(a, "--server-pid")) opt.server_pid = atol(v);
         else if (!strcmp(a, "--prime")) opt.prime = atoi(v);
@@ -580,8 +698,9 @@ int main(int argc, char **argv) {
         fprintf(stderr, "--duration and --warmup must be within 0..%g s\n", MAX_DURATION);
         return 2;
     }
-    if (opt.deflate && !opt.payload_z_file) {
-        fprintf(stderr, "--deflate needs --payload-z (raw deflate of the payload)\n");
+    if (opt.payload_z_bits < 8 || opt.payload_z_bits > 15) usage();
+    if (opt.deflate && (!opt.payload_z_file || !opt.payload_file)) {
+        fprintf(stderr, "--deflate needs --payload and --payload-z (its raw deflate)\n");
         return 2;
     }
     if (opt.payload_file) { /* the uncompressed size, also with --payload-z */
@@ -615,6 +734,8 @@ int main(int argc, char **argv) {
 
     epfd = epoll_create1(EPOLL_CLOEXEC);
     conns = calloc((size_t)opt.conns, sizeof *conns);
+    ready_q = calloc((size_t)opt.conns, sizeof *ready_q);
+    ready_next = calloc((size_t)opt.conns, sizeof *ready_next);
     unsigned char *rbuf = malloc(RECV_BUF);
     if (opt.mode == M_LATENCY) lat = malloc(MAX_LAT_SAMPLES * sizeof *lat);
     for (int i = 0; i < opt.conns; i++) {
@@ -639,7 +760,7 @@ int main(int argc, char **argv) {
             start_connect(&conns[next++]);
             pending++;
         }
-        int n = epoll_wait(epfd, evs, 256, 100);
+        int n = epoll_wait(epfd, evs, 256, ready_n ? 0 : 100);
         for (int k = 0; k < n; k++) {
             struct conn *c = evs[k].data.ptr;
             if (c->st == ST_CONNECTING || c->st == ST_HANDSHAKE) {
@@ -655,6 +776,7 @@ int main(int argc, char **argv) {
                 if (evs[k].events & EPOLLIN) on_readable(c, rbuf);
             }
         }
+        run_ready(rbuf);
         if (errors) break;
         if (now_ns() - t_setup > 30000000000ull) {
             fail(NULL, "timeout opening the connections");
@@ -662,6 +784,12 @@ int main(int argc, char **argv) {
         }
     }
     double setup_s = (double)(now_ns() - t_setup) / 1e9;
+    if (opt.sync) { /* several load generators: start the warm-up together */
+        printf("ready\n");
+        fflush(stdout);
+        char line[16];
+        if (!fgets(line, sizeof line, stdin)) stop_flag = 1;
+    }
 
     uint64_t t0 = now_ns();
     uint64_t t_warm_end = t0 + (uint64_t)(opt.warmup * 1e9);
@@ -685,7 +813,7 @@ int main(int argc, char **argv) {
                 got = 0;
                 for (int i = 0; i < opt.conns; i++) got += conns[i].primed ? 1 : 0;
                 if (got == (uint64_t)opt.conns) break;
-                int n = epoll_wait(epfd, evs, 256, 50);
+                int n = epoll_wait(epfd, evs, 256, ready_n ? 0 : 50);
                 for (int k = 0; k < n; k++) {
                     struct conn *c = evs[k].data.ptr;
                     if (c->st != ST_OPEN) continue;
@@ -696,18 +824,20 @@ int main(int argc, char **argv) {
                         c->sender = 0;
                     }
                 }
+                run_ready(rbuf);
             }
             if (got != (uint64_t)opt.conns && !errors) fail(NULL, "priming echoes missing");
         }
         /* settle, then read the server's RSS; hold until --duration or stdin EOF */
         uint64_t settle = now_ns() + 500000000ull;
         while (now_ns() < settle && !stop_flag) {
-            int n = epoll_wait(epfd, evs, 256, 50);
+            int n = epoll_wait(epfd, evs, 256, ready_n ? 0 : 50);
             for (int k = 0; k < n; k++) {
                 struct conn *c = evs[k].data.ptr;
                 if (c->st == ST_OPEN && (evs[k].events & EPOLLIN)) on_readable(c, rbuf);
                 if (c->st == ST_OPEN) pump(c);
             }
+            run_ready(rbuf);
         }
         rss_after = server_rss_kb();
         fprintf(stderr, "loadgen: ready %d connections\n", opt.conns);
@@ -717,7 +847,7 @@ int main(int argc, char **argv) {
         if (watch_stdin && epoll_ctl(epfd, EPOLL_CTL_ADD, 0, &se) != 0) watch_stdin = 0;
         if (opt.server_pid > 0) t_end = now_ns(); /* measured already: no need to hold */
         while (!stop_flag && now_ns() < t_end) {
-            int n = epoll_wait(epfd, evs, 256, 100);
+            int n = epoll_wait(epfd, evs, 256, ready_n ? 0 : 100);
             for (int k = 0; k < n; k++) {
                 struct conn *c = evs[k].data.ptr;
                 if (!c) {
@@ -727,6 +857,7 @@ int main(int argc, char **argv) {
                 if (c->st == ST_OPEN && (evs[k].events & EPOLLIN)) on_readable(c, rbuf);
                 if (c->st == ST_OPEN) pump(c);
             }
+            run_ready(rbuf);
         }
     } else if (!errors) {
         for (int i = 0; i < opt.conns; i++) pump(&conns[i]);
@@ -740,7 +871,7 @@ int main(int argc, char **argv) {
                 echoes = 0;
             }
             if (t >= t_end || stop_flag || errors) break;
-            int n = epoll_wait(epfd, evs, 256, 10);
+            int n = epoll_wait(epfd, evs, 256, ready_n ? 0 : 10);
             for (int k = 0; k < n; k++) {
                 struct conn *c = evs[k].data.ptr;
                 if (c->st != ST_OPEN) continue;
@@ -749,6 +880,7 @@ int main(int argc, char **argv) {
                 if (c->st == ST_OPEN && (evs[k].events & (EPOLLERR | EPOLLHUP)))
                     fail(c, "socket error/hangup");
             }
+            run_ready(rbuf);
         }
         tm1 = now_ns();
         cpu1 = cpu_s();
@@ -773,14 +905,16 @@ int main(int argc, char **argv) {
            "\"setup_s\":%.3f,\"duration_s\":%.4f,\"msgs\":%llu,\"msgs_per_s\":%.1f,"
            "\"mb_per_s\":%.2f,\"loadgen_cpu\":%.3f,\"saturated\":%s,\"server_cpu_s\":%.3f,"
            "\"server_cpu_share\":%.3f,\"msgs_per_server_cpu_s\":%.1f,"
-           "\"errors\":%llu,\"closed_by_server\":%llu",
+           "\"errors\":%llu,\"closed_by_server\":%llu,\"verified\":%llu,"
+           "\"pattern\":\"%s\",\"takeover\":%s",
            argv[1], opt.port, opt.conns, opt.window, opt.size, payload_len,
            opt.text ? "true" : "false", opt.deflate ? "true" : "false",
            opt.ceiling ? "true" : "false", setup_s, wall, (unsigned long long)echoes, msgs_s,
            msgs_s * (double)opt.size / 1e6, lg_cpu, lg_cpu > 0.9 ? "true" : "false", srv_cpu,
            srv_cpu >= 0 && wall > 0 ? srv_cpu / wall : -1.0,
            srv_cpu > 0 ? (double)echoes / srv_cpu : -1.0, (unsigned long long)errors,
-           (unsigned long long)closed_by_server);
+           (unsigned long long)closed_by_server, (unsigned long long)verified,
+           opt.per_echo ? "per-echo" : "batch", conns[0].takeover ? "true" : "false");
     if (opt.mode == M_LATENCY) {
         qsort(lat, lat_n, sizeof *lat, cmp_u64);
         double sum = 0;

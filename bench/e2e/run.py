@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """End-to-end benchmark: wsfast against picows, websockets, aiohttp and a raw-TCP ceiling.
 
-    python bench/e2e/run.py                      # full run (about 12 minutes on 2 cores)
+    python bench/e2e/run.py                      # full run (about 15 minutes on 2 cores)
     python bench/e2e/run.py --quick --only wsfast,ceiling   # smoke test, under a minute
 
 What it does, in order:
@@ -12,12 +12,15 @@ What it does, in order:
 2. Builds the C tools (``loadgen.c``, ``tcp_echo.c``) with gcc into ``bench/e2e/build``.
 3. For every workload and repetition, runs each server in turn (round robin, so slow
    drift of the machine hits every server alike), the server pinned to CPU 0 and the
-   load generator to CPU 1 with ``taskset``. The load generator reads the server's CPU
-   time from ``/proc/<pid>/stat`` over the measured window and its RSS from
-   ``/proc/<pid>/status``.
-4. Writes every raw run and the medians to ``bench/results/e2e-<timestamp>.json`` and
+   load generator to CPU 1 with ``taskset`` (``--loadgen-cpus 1,2,3``: one load
+   generator per CPU, the connections split between them, measuring the same window).
+   The load generator verifies every echo (header and every payload byte; compressed
+   echoes inflated) and reads the server's CPU time from ``/proc/<pid>/stat`` over the
+   measured window and its RSS from ``/proc/<pid>/status``.
+4. Writes every raw run and the medians to ``<out>/e2e-<timestamp>.json`` and
    ``e2e-latest.json``, a markdown table to ``e2e-latest.md`` (also printed), and a
-   chart to ``e2e-latest.png``.
+   chart to ``e2e-latest.png``; ``<out>`` is ``bench/results``, or with ``--quick``
+   the git-ignored ``bench/results/scratch`` (``--out`` chooses another).
 
 Everything listens on and connects to 127.0.0.1 only; every child runs in its own
 process group and is killed on exit.
@@ -33,6 +36,7 @@ import os
 import platform
 import random
 import resource
+import select
 import shutil
 import signal
 import socket
@@ -52,6 +56,7 @@ REPO = HERE.parent.parent
 VENV = REPO / "bench" / ".venv"
 BUILD = HERE / "build"
 RESULTS = REPO / "bench" / "results"
+SCRATCH = RESULTS / "scratch"  # git-ignored: quick runs never touch committed results
 PEERS = ["picows", "uvloop", "websockets", "aiohttp", "matplotlib"]
 SERVER_CPU = "0"
 CLIENT_CPU = "1"
@@ -124,7 +129,7 @@ def build_tools() -> None:
             continue
         log(f"gcc {source.name}")
         cmd = ["gcc", "-O2", "-Wall", "-Wextra", "-Werror", "-o", str(binary), str(source)]
-        subprocess.run(cmd, check=True)
+        subprocess.run([*cmd, *(["-lz"] if name == "loadgen" else [])], check=True)
 
 
 def versions() -> dict[str, str]:
@@ -156,7 +161,8 @@ def machine() -> dict[str, Any]:
     ).stdout.strip()
     dirty = bool(
         subprocess.run(
-            ["git", "status", "--porcelain", "--", *WSFAST_SOURCES],
+            # the harness counts too; results written by an earlier run do not
+            ["git", "status", "--porcelain", "--", *WSFAST_SOURCES, "bench", ":!bench/results"],
             cwd=REPO,
             capture_output=True,
             text=True,
@@ -209,6 +215,62 @@ def raw_deflate(data: bytes, wbits: int = 15) -> bytes:
     return out[:-4]
 
 
+def text_payload(size: int = KiB) -> bytes:
+    """Mixed-script UTF-8 text of exactly ``size`` bytes (seeded): a chat-like JSON message
+    whose words come from several scripts, so that UTF-8 validation has multi-byte
+    sequences of every length to check, not only ASCII."""
+    rng = random.Random(20261202)
+    words = [
+        "hello", "world", "Grüße", "Zürich", "café", "naïve", "привет", "мир", "γειά",
+        "σου", "שלום", "مرحبا", "नमस्ते", "你好", "世界", "こんにちは", "안녕하세요",  # noqa: RUF001
+        "€", "→", "🙂", "🚀", "ok", "price", "42",
+    ]  # fmt: skip
+    head, tail = '{"type":"chat","room":"général","text":"', '"}'
+    text = head
+    while True:
+        word = rng.choice(words) + " "
+        if len((text + word + tail).encode()) > size:
+            break
+        text += word
+    text += " " * (size - len((text + tail).encode())) + tail
+    data = text.encode()
+    assert len(data) == size, len(data)
+    json.loads(data)
+    return data
+
+
+def tick_payload(size: int = KiB) -> bytes:
+    """A 1 KiB JSON market-data tick (a batch of trades, seeded) of exactly ``size`` bytes.
+
+    It compresses about 4.7x (level 6, window 15): a whole message inflates to more than
+    four times its compressed size, the case where wsfast's one-shot inflater needs to
+    grow its output while decoding (see ``make_room`` in ``rust/src/inflate.rs``)."""
+    rng = random.Random(20261202)
+    trades: list[dict[str, Any]] = []
+    text, price = "", 43251.50
+    while True:
+        price += rng.choice([-0.5, 0.0, 0.0, 0.5])
+        trades.append(
+            {
+                "eventType": "trade",
+                "symbol": "BTCUSDT",
+                "tradeId": 512345678 + len(trades),
+                "price": f"{price:.2f}",
+                "quantity": rng.choice(["0.00100000", "0.01000000", "0.00250000"]),
+                "tradeTime": 1764158400123 + 3 * len(trades),
+                "isBuyerMaker": rng.random() < 0.5,
+            }
+        )
+        candidate = json.dumps({"stream": "btcusdt@trade", "data": trades}, separators=(",", ":"))
+        if len(candidate) > size:
+            break
+        text = candidate
+    data = (text[:-1] + " " * (size - len(text)) + "}").encode()  # JSON whitespace
+    assert len(data) == size, len(data)
+    json.loads(data)
+    return data
+
+
 # ---- processes -----------------------------------------------------------------------
 
 
@@ -259,38 +321,76 @@ def kill_all() -> None:
         kill(proc, grace=1.0)
 
 
+# Compression settings per deflate setting and server: (level, compressor window bits,
+# memLevel, note). "same-l6" and "same-l1" give every library the same settings as far as
+# each allows; "default" is each library's own configuration, offered what a browser
+# offers. Shown in the results table and in bench/README.md.
+DEFLATE_SETTINGS: dict[str, dict[str, tuple[int, int, int, str]]] = {
+    "same-l6": {
+        "wsfast": (6, 15, 8, "DeflateConfig(level=6, mem_level=8, compress_window_bits=15)"),
+        "websockets": (6, 15, 8, 'compress_settings={"level": 6, "memLevel": 8}'),
+        "aiohttp": (1, 15, 8, "level and memLevel are not settable (zlib Z_BEST_SPEED)"),
+    },
+    "same-l1": {
+        "wsfast": (1, 15, 8, "DeflateConfig(level=1, mem_level=8, compress_window_bits=15)"),
+        "websockets": (1, 15, 8, 'compress_settings={"level": 1, "memLevel": 8}'),
+        "aiohttp": (1, 15, 8, "its fixed settings"),
+    },
+    "default": {
+        "wsfast": (1, 12, 5, "DeflateConfig() defaults"),
+        "websockets": (6, 12, 5, 'compression="deflate" (asks the client for window 12)'),
+        "aiohttp": (1, 15, 8, "compress=True"),
+    },
+}
+# What the load generator offers: no context takeover either way for the same-settings
+# rows (every server then compresses each message on its own); a browser's offer for
+# the defaults (the servers keep their context, as they do by default).
+DEFLATE_OFFERS = {
+    "same-l6": "permessage-deflate; client_no_context_takeover; server_no_context_takeover",
+    "same-l1": "permessage-deflate; client_no_context_takeover; server_no_context_takeover",
+    "default": "permessage-deflate; client_max_window_bits",
+}
+
+
 def server_command(
-    name: str, port: int, *, compression: bool, fanout: bool, window_bits: int | None
+    name: str, port: int, *, deflate: str | None, fanout: bool, window_bits: int | None
 ) -> list[str] | None:
-    """The command line of one server, or None if it cannot serve this workload."""
+    """The command line of one server, or None if it cannot serve this workload.
+
+    ``deflate`` is None (no compression) or a key of DEFLATE_SETTINGS."""
     py = str(venv_python())
     servers = HERE / "servers"
-    extra = ["--compression"] if compression else []
     if name == "ceiling":
-        if compression or fanout or window_bits:
+        if deflate or fanout or window_bits:
             return None
         return [str(BUILD / "tcp_echo"), "--port", str(port)]
     if name == "wsfast-busy":
-        if compression or fanout or window_bits:
+        if deflate or fanout or window_bits:
             return None
         cmd = [py, "-m", "wsfast", "echo", "--host", "127.0.0.1", "--port", str(port)]
         return [*cmd, "--max-size", "64MiB", "--no-compression", "--busy-poll"]
+    if window_bits and name != "wsfast":
+        return None
+    if deflate and name not in DEFLATE_SETTINGS[deflate]:
+        return None  # picows has no permessage-deflate
+    script = [py, str(servers / f"{name}_echo.py"), "--port", str(port)]
+    if fanout:
+        script.append("--fanout")
+    if deflate:
+        script.append("--compression")
+    if deflate and deflate != "default" and name != "aiohttp":
+        level, wbits, mem_level, _ = DEFLATE_SETTINGS[deflate][name]
+        script += ["--level", str(level), "--mem-level", str(mem_level)]
+        script += ["--compress-window-bits", str(wbits)]
     if name == "wsfast":
-        if fanout or window_bits:
-            script = [py, str(servers / "wsfast_echo.py"), "--port", str(port), *extra]
-            if fanout:
-                script.append("--fanout")
-            if window_bits:
-                script += ["--window-bits", str(window_bits)]
+        if window_bits:
+            return [*script, "--window-bits", str(window_bits)]
+        if fanout or (deflate and deflate != "default"):
             return script
+        # the plain echo and the defaults: the CLI, as a user would run it
         cmd = [py, "-m", "wsfast", "echo", "--host", "127.0.0.1", "--port", str(port)]
-        return [*cmd, "--max-size", "64MiB", *([] if compression else ["--no-compression"])]
-    if window_bits:
-        return None
-    if name == "picows" and compression:
-        return None
-    script = [py, str(servers / f"{name}_echo.py"), "--port", str(port), *extra]
-    return [*script, "--fanout"] if fanout else script
+        return [*cmd, "--max-size", "64MiB", *([] if deflate else ["--no-compression"])]
+    return script
 
 
 def start_server(name: str, port: int, cmd: list[str]) -> ServerProcess:
@@ -328,18 +428,22 @@ def server_output(server: ServerProcess) -> str:
         return ""
 
 
-def run_loadgen(args: list[str], timeout: float) -> dict[str, Any]:
-    cmd = ["taskset", "-c", CLIENT_CPU, str(BUILD / "loadgen"), *args]
+def _loadgen_popen(cpu: str, args: list[str], sync: bool) -> subprocess.Popen[str]:
+    cmd = ["taskset", "-c", cpu, str(BUILD / "loadgen"), *args, *(["--sync"] if sync else [])]
     proc = subprocess.Popen(
         cmd,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
+        stdin=subprocess.PIPE if sync else subprocess.DEVNULL,
         text=True,
         start_new_session=True,
         preexec_fn=_raise_nofile,
     )
     children.append(proc)
+    return proc
+
+
+def _loadgen_result(proc: subprocess.Popen[str], timeout: float) -> dict[str, Any]:
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -355,6 +459,62 @@ def run_loadgen(args: list[str], timeout: float) -> dict[str, Any]:
     return result
 
 
+def run_loadgen(args: list[str], timeout: float, cpu: str = CLIENT_CPU) -> dict[str, Any]:
+    """One load generator, pinned to ``cpu``."""
+    return _loadgen_result(_loadgen_popen(cpu, args, sync=False), timeout)
+
+
+def run_loadgens(
+    cpus: Sequence[str], args: list[str], conns: int, timeout: float
+) -> dict[str, Any]:
+    """One load generator per CPU, ``conns`` split between them, started together.
+
+    Each opens its connections, says "ready" and waits; once all are ready they all
+    start warming up, so their measured windows coincide (to a few milliseconds).
+    Message rates add up; the load generators' CPU shares are reported per process and
+    summed per CPU (the busiest CPU decides "saturated"); the server's CPU comes from
+    the first one.
+    """
+    n = min(len(cpus), conns)
+    if n <= 1:
+        return run_loadgen([*args, "--conns", str(conns)], timeout, cpus[0])
+    procs = []
+    for i, cpu in enumerate(cpus[:n]):
+        share = conns // n + (1 if i < conns % n else 0)
+        procs.append(_loadgen_popen(cpu, [*args, "--conns", str(share)], sync=True))
+    deadline = time.monotonic() + 40
+    for proc in procs:  # "ready" once the handshakes are done (or nothing: it failed)
+        assert proc.stdout is not None
+        fd = proc.stdout.fileno()
+        ready = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))[0]
+        if ready:
+            proc.stdout.readline()
+    for proc in procs:
+        assert proc.stdin is not None
+        try:  # communicate() closes stdin later
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        except OSError:
+            pass  # it exited already; its result says why
+    results = [_loadgen_result(proc, timeout) for proc in procs]
+    merged = dict(results[0])
+    errors = [str(r["error"]) for r in results if r.get("error")]
+    merged["error"] = "; ".join(errors)
+    for key in ("msgs", "msgs_per_s", "mb_per_s", "errors", "verified", "closed_by_server"):
+        merged[key] = sum(r.get(key) or 0 for r in results)
+    merged["conns"] = conns
+    merged["loadgen_cpus"] = [r.get("loadgen_cpu") for r in results]
+    per_cpu: dict[str, float] = {}  # load generators sharing a CPU add up
+    for cpu, r in zip(cpus, results, strict=False):
+        per_cpu[cpu] = per_cpu.get(cpu, 0.0) + (r.get("loadgen_cpu") or 0.0)
+    merged["loadgen_cpu"] = max(per_cpu.values())
+    merged["saturated"] = merged["loadgen_cpu"] > 0.9
+    share = merged.get("server_cpu_share") or 0
+    merged["msgs_per_server_cpu_s"] = merged["msgs_per_s"] / share if share > 0 else -1.0
+    merged["loadgens"] = n
+    return merged
+
+
 # ---- workloads -----------------------------------------------------------------------
 
 
@@ -366,9 +526,10 @@ class Workload:
     size: int = 64
     conns: int = 1
     window: int = 1
-    compression: bool = False
+    deflate: str | None = None  # a key of DEFLATE_SETTINGS
     fanout: bool = False
     window_bits: int | None = None
+    per_echo: bool = False  # the client pattern: one frame per send, per echo received
     loadgen_extra: list[str] = field(default_factory=list)
     servers: Sequence[str] = DEFAULT_SERVERS
     fresh_server: bool = False  # a new server process for every run (memory)
@@ -380,32 +541,56 @@ def size_name(size: int) -> str:
     )
 
 
+QUICK = {
+    "echo-64B-c64",
+    "echo-1KiB-c64",
+    "echo-64B-c64-per-echo",
+    "echo-64KiB-c64",
+    "echo-text-1KiB-c64",
+    "echo-text-utf8-1KiB-c64",
+    "latency-64B",
+    "idle-1000",
+    "deflate-1KiB-json-c64-same-l6",
+    "fanout-64B-c64",
+}
+
+
 def workloads(quick: bool, files: dict[str, Path]) -> list[Workload]:
     text_json = ["--text", "--payload", str(files["json"])]
     deflate = ["--deflate", "--payload-z", str(files["json_z"])]
-    prime_offer = ["--prime", "1", "--offer", "permessage-deflate; client_max_window_bits"]
+    prime_offer = ["--prime", "1", "--offer", DEFLATE_OFFERS["default"]]
     all_: list[Workload] = []
-    sizes = [64, KiB, 64 * KiB, MiB]
-    for size in sizes:
+    for size in [64, KiB, 64 * KiB, MiB]:
         for conns in (1, 64):
             name = f"echo-{size_name(size)}-c{conns}"
             all_.append(Workload(name, "echo", "echo", size, conns, 16))
+    for size in (64, KiB):
+        name = f"echo-{size_name(size)}-c64-per-echo"
+        all_.append(Workload(name, "echo", "echo", size, 64, 16, per_echo=True))
+    # text: the 1 KiB JSON (ASCII, the usual case) and a mixed-script message (720 of its
+    # 1,024 bytes non-ASCII, up to 4-byte sequences)
+    for name, payload in (("text", "json"), ("text-utf8", "text")):
+        text = ["--text", "--payload", str(files[payload])]
+        all_.append(
+            Workload(f"echo-{name}-1KiB-c64", "echo", "echo", KiB, 64, 16, loadgen_extra=text)
+        )
     all_.append(Workload("latency-64B", "latency", "latency", 64, servers=tuple(ALL_SERVERS)))
     for n in (1000, 10000):
         all_.append(Workload(f"idle-{n}", "idle", "idle", 64, n, fresh_server=True))
-    all_.append(
-        Workload(
-            "deflate-1KiB-json-c64",
-            "deflate",
-            "echo",
-            KiB,
-            64,
-            16,
-            compression=True,
-            loadgen_extra=[*text_json, *deflate],
-            servers=("wsfast", "websockets", "aiohttp"),
+    for setting in DEFLATE_SETTINGS:
+        all_.append(
+            Workload(
+                f"deflate-1KiB-json-c64-{setting}",
+                "deflate",
+                "echo",
+                KiB,
+                64,
+                16,
+                deflate=setting,
+                loadgen_extra=[*text_json, *deflate, "--offer", DEFLATE_OFFERS[setting]],
+                servers=("wsfast", "websockets", "aiohttp"),
+            )
         )
-    )
     all_.append(
         Workload(
             "fanout-64B-c64",
@@ -419,6 +604,9 @@ def workloads(quick: bool, files: dict[str, Path]) -> list[Workload]:
         )
     )
     for bits in (9, 12, 15):
+        # the server asks for client_max_window_bits=bits: our frames must respect it
+        z_bits = ["--deflate", "--payload-z", str(files[f"json_z{bits}"])]
+        z_bits += ["--payload-z-bits", str(bits)]
         all_.append(
             Workload(
                 f"idle-deflate-wb{bits}-1000",
@@ -426,9 +614,9 @@ def workloads(quick: bool, files: dict[str, Path]) -> list[Workload]:
                 "idle",
                 KiB,
                 1000,
-                compression=True,
+                deflate="default",
                 window_bits=bits,
-                loadgen_extra=[*text_json, *deflate, *prime_offer],
+                loadgen_extra=[*text_json, *z_bits, *prime_offer],
                 servers=("wsfast",),
                 fresh_server=True,
             )
@@ -440,22 +628,14 @@ def workloads(quick: bool, files: dict[str, Path]) -> list[Workload]:
             "idle",
             KiB,
             1000,
-            compression=True,
+            deflate="default",
             loadgen_extra=[*text_json, *deflate, *prime_offer],
             servers=("wsfast", "websockets", "aiohttp"),
             fresh_server=True,
         )
     )
     if quick:
-        keep = {
-            "echo-64B-c64",
-            "echo-64KiB-c64",
-            "latency-64B",
-            "idle-1000",
-            "deflate-1KiB-json-c64",
-            "fanout-64B-c64",
-        }
-        all_ = [w for w in all_ if w.id in keep]
+        all_ = [w for w in all_ if w.id in QUICK]
     return all_
 
 
@@ -480,9 +660,14 @@ class PortAllocator:
 
 
 def loadgen_args(w: Workload, server: ServerProcess, warmup: float, duration: float) -> list[str]:
+    """The load generator's arguments, except ``--conns`` (see run_loadgens)."""
     args = [w.mode, "--port", str(server.port), "--server-pid", str(server.pid)]
-    args += ["--conns", str(w.conns), "--window", str(w.window), "--size", str(w.size)]
+    args += ["--window", str(w.window), "--size", str(w.size)]
+    if w.size >= MiB:  # 64 connections x 16 MiB in flight take a while to reach a steady state
+        warmup = max(warmup, 1.0)
     args += ["--warmup", str(warmup), "--duration", str(duration), *w.loadgen_extra]
+    if w.per_echo:
+        args.append("--per-echo")
     if server.name == "ceiling":
         args.append("--ceiling")
     return args
@@ -502,22 +687,30 @@ def terminate_on_signal() -> Iterator[None]:
 
 
 def run_all(
-    selected: list[Workload], servers: list[str], reps: int, warmup: float, duration: float
+    selected: list[Workload],
+    servers: list[str],
+    reps: int,
+    warmup: float,
+    duration: float,
+    loadgen_cpus: Sequence[str],
 ) -> list[dict[str, Any]]:
     port = PortAllocator(19000 + os.getpid() % 2000 * 10)
     runs: list[dict[str, Any]] = []
-    long_lived: dict[tuple[str, bool, bool], ServerProcess] = {}
+    long_lived: dict[tuple[str, str | None, bool], ServerProcess] = {}
+
+    def command(w: Workload, name: str, p: int) -> list[str] | None:
+        return server_command(
+            name, p, deflate=w.deflate, fanout=w.fanout, window_bits=w.window_bits
+        )
 
     def get_server(w: Workload, name: str) -> ServerProcess | None:
-        cmd_key = (name, w.compression, w.fanout)
+        cmd_key = (name, w.deflate, w.fanout)
         if not w.fresh_server and w.window_bits is None:
             running = long_lived.get(cmd_key)
             if running is not None and running.alive():
                 return running
         p = port()
-        cmd = server_command(
-            name, p, compression=w.compression, fanout=w.fanout, window_bits=w.window_bits
-        )
+        cmd = command(w, name, p)
         if cmd is None:
             return None
         server = start_server(name, p, cmd)
@@ -527,37 +720,39 @@ def run_all(
 
     try:
         for w in selected:
-            names = [s for s in servers if s in w.servers]
+            names = [s for s in servers if s in w.servers and command(w, s, 1) is not None]
             for rep in range(reps):
                 order = names[rep % len(names) :] + names[: rep % len(names)] if names else []
                 for name in order:
-                    if server_command(
-                        name, 1, compression=w.compression, fanout=w.fanout,
-                        window_bits=w.window_bits,
-                    ) is None:  # fmt: skip
-                        continue
                     record: dict[str, Any] = {"workload": w.id, "server": name, "rep": rep}
                     try:
                         server = get_server(w, name)
                     except RuntimeError as exc:
                         record.update(error=str(exc), msgs_per_s=0)
                         runs.append(record)
-                        log(f"  {w.id:28} {name:10} FAILED to start: {exc}")
+                        log(f"  {w.id:30} {name:10} FAILED to start: {exc}")
                         continue
                     assert server is not None
                     hold = duration if w.kind.startswith("idle") else duration + warmup
-                    result = run_loadgen(loadgen_args(w, server, warmup, duration), hold + 60)
+                    args = loadgen_args(w, server, warmup, duration)
+                    # only echo splits its connections between several load generators
+                    cpus = loadgen_cpus if w.mode == "echo" else [CLIENT_CPU]
+                    result = run_loadgens(cpus, args, w.conns, hold + 60)
+                    window = result.get("duration_s")
+                    short = window is not None and window < 0.8 * duration
+                    if w.mode != "idle" and short and not result.get("error"):
+                        result["error"] = f"measured {window:.2f} s of {duration} s"
                     if not server.alive():
                         tail = server_output(server)[-300:]
                         result.setdefault("error", "")
                         result["error"] = (result["error"] + f"; server died: {tail}").strip("; ")
                     record.update(result)
                     runs.append(record)
-                    log(f"  {w.id:28} {name:10} rep {rep}: {brief(record)}")
+                    log(f"  {w.id:30} {name:10} rep {rep}: {brief(record)}")
                     if w.fresh_server or w.window_bits is not None:
                         kill(server.proc)
                     elif not server.alive():
-                        long_lived.pop((name, w.compression, w.fanout), None)
+                        long_lived.pop((name, w.deflate, w.fanout), None)
                         kill(server.proc)
             # servers for fan-out or compression are not needed by later workloads
             for key in [k for k in long_lived if k[1] or k[2]]:
@@ -575,10 +770,11 @@ def brief(r: dict[str, Any]) -> str:
         return f"p50 {r['p50_us']:.1f} us p99 {r['p99_us']:.1f} us"
     if r.get("mode") == "idle":
         return f"{r['bytes_per_conn']:.0f} B/conn (setup {r['setup_s']:.2f} s)"
-    flag = " SATURATED" if r.get("saturated") else ""
+    flag = " LOADGEN-BOUND" if r.get("saturated") else ""
     return (
         f"{r['msgs_per_s']:,.0f} msg/s, {r['msgs_per_server_cpu_s']:,.0f} msg/cpu-s, "
-        f"loadgen {r['loadgen_cpu']:.2f}{flag}"
+        f"server {r['server_cpu_share']:.2f} loadgen {r['loadgen_cpu']:.2f}{flag}, "
+        f"{r.get('verified', 0):,} echoes verified"
     )
 
 
@@ -596,8 +792,15 @@ METRICS = [
 ]
 
 
+LOADGEN_BOUND = 0.9  # load generator CPU share (median) from which a row is its limit
+
+
 def summarize(runs: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
-    """Medians per workload and server, and ratios to picows and to the ceiling."""
+    """Medians per workload and server, and ratios to picows, websockets and the ceiling.
+
+    A row is "loadgen-bound" when the load generator's median CPU share is at least
+    LOADGEN_BOUND: the server may have had more to give.
+    """
     summary: dict[str, dict[str, dict[str, Any]]] = {}
     for r in runs:
         summary.setdefault(r["workload"], {}).setdefault(r["server"], {"runs": []})["runs"].append(
@@ -612,6 +815,11 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]
                 if values:
                     entry[metric] = statistics.median(values)
             entry["saturated"] = any(r.get("saturated") for r in good)
+            entry["loadgen_bound"] = (entry.get("loadgen_cpu") or 0) >= LOADGEN_BOUND
+            entry["verified"] = sum(r.get("verified") or 0 for r in good)
+            takeover = {r.get("takeover") for r in good if r.get("deflate")}
+            if takeover:
+                entry["takeover"] = takeover.pop() if len(takeover) == 1 else None
     for workload, per_server in summary.items():
         errors: dict[str, set[str]] = {}
         for r in runs:
@@ -619,12 +827,14 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]
                 errors.setdefault(r["server"], set()).add(str(r["error"]))
         for name, entry in per_server.items():
             entry["errors"] = sorted(errors.get(name, set()))
-        for ref in ("picows", "ceiling"):
+        for ref in ("picows", "websockets", "ceiling"):
             base = per_server.get(ref, {})
             for entry in per_server.values():
                 for metric in ("msgs_per_s", "msgs_per_server_cpu_s"):
                     if base.get(metric) and entry.get(metric):
                         entry[f"{metric}_x_{ref}"] = entry[metric] / base[metric]
+                if ref == "ceiling" and base.get("loadgen_bound"):
+                    entry["ceiling_loadgen_bound"] = True
     return summary
 
 
@@ -637,18 +847,37 @@ def ratio(entry: dict[str, Any], key: str) -> str:
     return "-" if value is None else f"{value:.2f}x"
 
 
+def limited_by(entry: dict[str, Any]) -> str:
+    parts = []
+    if entry.get("loadgen_bound"):
+        parts.append("loadgen")
+    if (entry.get("server_cpu_share") or 0) >= LOADGEN_BOUND:
+        parts.append("server")
+    return " + ".join(parts)
+
+
+def deflate_setting(workload: str) -> str | None:
+    return next((k for k in DEFLATE_SETTINGS if workload.endswith(f"-{k}")), None)
+
+
 def table(summary: dict[str, dict[str, dict[str, Any]]], meta: dict[str, Any]) -> str:
+    verified = sum(e.get("verified", 0) for per in summary.values() for e in per.values())
     lines = [
         f"End-to-end results ({meta['date']}, {meta['reps']} reps x {meta['duration']} s after "
         f"{meta['warmup']} s warm-up, medians; server on CPU {SERVER_CPU}, load generator on "
-        f"CPU {CLIENT_CPU}; {meta['machine']['cpu']}, commit {meta['machine']['commit']})",
+        f"CPU {','.join(meta['loadgen_cpus'])}; {meta['machine']['cpu']}, commit "
+        f"{meta['machine']['commit']}). Every echo is verified (header and payload; "
+        f'compressed echoes inflated): {verified:,} in these runs. "batch": each connection '
+        'writes the frames it may start in one send; "per-echo": one frame per send, one '
+        "per echo received. \"limited by\": the load generator's (median) or the server's CPU "
+        f"share >= {LOADGEN_BOUND}; * = the ceiling row is limited by the load generator, so "
+        "the true raw-TCP ceiling is higher and the ratio overstates the server.",
         "",
-        "| workload | server | msgs/s | msgs per server-CPU-s | server CPU | "
-        "x picows (msgs/s) | x picows (per CPU-s) | x ceiling (msgs/s) | loadgen CPU | "
-        "saturated | errors |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
+        "| workload | server | msgs/s | msgs per server-CPU-s | server CPU | loadgen CPU | "
+        "limited by | x picows (msgs/s) | x picows (per CPU-s) | x ceiling (msgs/s) | errors |",
+        "| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- |",
     ]
-    lat, mem = [], []
+    lat, mem, comp = [], [], []
     for workload, per_server in summary.items():
         for name, e in per_server.items():
             errs = "; ".join(e["errors"])[:120] if e["errors"] else ""
@@ -663,16 +892,48 @@ def table(summary: dict[str, dict[str, dict[str, Any]]], meta: dict[str, Any]) -
                     f"| {workload} | {name} | {fmt(e.get('bytes_per_conn'))} | "
                     f"{fmt((e.get('bytes_per_conn') or 0) / 1024, '.2f')} | {errs} |"
                 )
+            elif workload.startswith("deflate"):
+                setting = deflate_setting(workload) or ""
+                level, wbits, mem_level, note = DEFLATE_SETTINGS.get(setting, {}).get(
+                    name, (None, None, None, "")
+                )
+                kept = e.get("takeover")
+                takeover = "yes" if kept is True else "no" if kept is False else "-"
+                comp.append(
+                    f"| {workload} | {name} | {fmt(e.get('msgs_per_s'))} | "
+                    f"{fmt(e.get('msgs_per_server_cpu_s'))} | "
+                    f"{fmt(e.get('server_cpu_share'), '.2f')} | "
+                    f"{fmt(e.get('loadgen_cpu'), '.2f')} | "
+                    f"{ratio(e, 'msgs_per_s_x_websockets')} | {fmt(level, 'd')} | "
+                    f"{fmt(wbits, 'd')} | {fmt(mem_level, 'd')} | {takeover} | {note} {errs} |"
+                )
             else:
+                mark = "*" if e.get("ceiling_loadgen_bound") and name != "ceiling" else ""
+                ceiling = ratio(e, "msgs_per_s_x_ceiling")
                 lines.append(
                     f"| {workload} | {name} | {fmt(e.get('msgs_per_s'))} | "
                     f"{fmt(e.get('msgs_per_server_cpu_s'))} | "
                     f"{fmt(e.get('server_cpu_share'), '.2f')} | "
+                    f"{fmt(e.get('loadgen_cpu'), '.2f')} | {limited_by(e)} | "
                     f"{ratio(e, 'msgs_per_s_x_picows')} | "
                     f"{ratio(e, 'msgs_per_server_cpu_s_x_picows')} | "
-                    f"{ratio(e, 'msgs_per_s_x_ceiling')} | {fmt(e.get('loadgen_cpu'), '.2f')} | "
-                    f"{'yes' if e.get('saturated') else ''} | {errs} |"
+                    f"{ceiling + mark if ceiling != '-' else ceiling} | {errs} |"
                 )
+    if comp:
+        lines += [
+            "",
+            "Compression: a 1 KiB JSON text, pre-compressed by the load generator (zlib level "
+            '6, window 15), every echo inflated and compared. "same-l6"/"same-l1": the same '
+            "settings for every library as far as each allows, the load generator offering "
+            'no context takeover either way; "default": each library\'s defaults, offered '
+            f"what a browser offers ({DEFLATE_OFFERS['default']}).",
+            "",
+            "| workload | server | msgs/s | msgs per server-CPU-s | server CPU | loadgen CPU | "
+            "x websockets | level | window bits | memLevel | context takeover | "
+            "settings / errors |",
+            "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
+            *comp,
+        ]
     if lat:
         lines += [
             "",
@@ -763,16 +1024,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="1 rep, 1 s, a subset: smoke test")
     parser.add_argument("--reps", type=int, default=3, help="repetitions (default 3)")
-    parser.add_argument("--duration", type=float, default=3.0, help="measured seconds per run")
-    parser.add_argument("--warmup", type=float, default=1.0, help="warm-up seconds per run")
+    parser.add_argument("--duration", type=float, default=2.5, help="measured seconds per run")
+    parser.add_argument("--warmup", type=float, default=0.5, help="warm-up seconds per run")
     parser.add_argument(
         "--only", default="", help="comma-separated servers and/or workload ids (or prefixes)"
     )
     parser.add_argument("--reinstall", action="store_true", help="reinstall wsfast anyway")
     parser.add_argument("--no-chart", action="store_true", help="skip the PNG")
+    parser.add_argument(
+        "--out", type=Path, help="results directory (default bench/results; --quick: scratch)"
+    )
+    parser.add_argument(
+        "--loadgen-cpus",
+        default=CLIENT_CPU,
+        help=f"comma-separated CPUs, one load generator each (default {CLIENT_CPU})",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.reps, args.duration, args.warmup = 1, 1.0, 0.3
+    out: Path = args.out or (SCRATCH if args.quick else RESULTS)
+    loadgen_cpus = [c.strip() for c in args.loadgen_cpus.split(",") if c.strip()]
+    if not loadgen_cpus or SERVER_CPU in loadgen_cpus:
+        parser.error(f"--loadgen-cpus: one or more CPUs other than the server's ({SERVER_CPU})")
     if not 1 <= args.reps <= 20 or not 0 < args.duration <= 60 or not 0 <= args.warmup <= 10:
         parser.error("--reps 1..20, --duration 0..60, --warmup 0..10")
     if os.cpu_count() is None or (os.cpu_count() or 1) < 2:
@@ -784,9 +1057,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     ensure_venv(args.reinstall)
     build_tools()
-    files = {"json": BUILD / "payload-1KiB.json", "json_z": BUILD / "payload-1KiB.json.deflate"}
+    files = {
+        "json": BUILD / "payload-1KiB.json",
+        "json_z": BUILD / "payload-1KiB.json.deflate",
+        "text": BUILD / "payload-1KiB-utf8.txt",
+    }
     files["json"].write_bytes(json_payload())
     files["json_z"].write_bytes(raw_deflate(json_payload()))
+    files["text"].write_bytes(text_payload())
+    for bits in (9, 12, 15):
+        files[f"json_z{bits}"] = BUILD / f"payload-1KiB.json.deflate{bits}"
+        files[f"json_z{bits}"].write_bytes(raw_deflate(json_payload(), bits))
 
     only = [x.strip() for x in args.only.split(",") if x.strip()]
     servers = [s for s in ALL_SERVERS if s in only] or list(ALL_SERVERS)
@@ -810,30 +1091,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         "servers": servers,
         "machine": machine(),
         "versions": versions(),
-        "pinning": {"server_cpu": SERVER_CPU, "loadgen_cpu": CLIENT_CPU},
+        "pinning": {"server_cpu": SERVER_CPU, "loadgen_cpus": loadgen_cpus},
+        "loadgen_cpus": loadgen_cpus,
+        "deflate_settings": DEFLATE_SETTINGS,
+        "deflate_offers": DEFLATE_OFFERS,
         "workloads": [w.__dict__ | {"loadgen_extra": " ".join(w.loadgen_extra)} for w in selected],
     }
     log(f"{len(selected)} workloads x {len(servers)} servers x {args.reps} reps")
     with terminate_on_signal():
-        runs = run_all(selected, servers, args.reps, args.warmup, args.duration)
+        runs = run_all(selected, servers, args.reps, args.warmup, args.duration, loadgen_cpus)
     summary = summarize(runs)
     meta["elapsed_s"] = round(time.monotonic() - started, 1)
-    RESULTS.mkdir(exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     document = {"meta": meta, "summary": summary, "runs": runs}
     stamp = now.strftime("%Y%m%dT%H%M%SZ")
     text = json.dumps(document, indent=1, sort_keys=True)
-    (RESULTS / f"e2e-{stamp}.json").write_text(text)
-    (RESULTS / "e2e-latest.json").write_text(text)
+    (out / f"e2e-{stamp}.json").write_text(text)
+    (out / "e2e-latest.json").write_text(text)
     rendered = table(summary, meta)
-    (RESULTS / "e2e-latest.md").write_text(rendered)
+    (out / "e2e-latest.md").write_text(rendered)
     print(rendered)
     if not args.no_chart:
         title = (
             f"wsfast end-to-end, {meta['date']}, medians of {args.reps} x {args.duration} s; "
-            f"server CPU {SERVER_CPU}, load generator CPU {CLIENT_CPU}"
+            f"server CPU {SERVER_CPU}, load generator CPU {','.join(loadgen_cpus)}"
         )
-        chart(summary, RESULTS / "e2e-latest.png", title)
-    log(f"done in {meta['elapsed_s']} s; results in {RESULTS}/e2e-{stamp}.json")
+        chart(summary, out / "e2e-latest.png", title)
+    log(f"done in {meta['elapsed_s']} s; results in {out}/e2e-{stamp}.json")
     failed = [r for r in runs if r.get("error")]
     return 1 if failed and len(failed) == len(runs) else 0
 

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """Client benchmark: how fast each Python WebSocket client consumes a feed.
 
-    python bench/e2e/run_clients.py            # full run (about 5 minutes on 2 cores)
+    python bench/e2e/run_clients.py            # full run (about 8 minutes on 2 cores)
     python bench/e2e/run_clients.py --quick    # 1 repetition, short runs, under a minute
 
 What it does, in order:
@@ -16,10 +16,11 @@ What it does, in order:
    for as many messages as that client consumes in about ``--seconds`` (``--quick`` skips
    the calibration and asks every client for the same, small count).
 4. Checks every run (message count and payload bytes equal what the server sent, deflate
-   negotiated when asked, every echo equal to what was sent), takes medians over the
-   repetitions and prints a markdown table; writes the raw runs and the medians to
-   ``bench/results/clients-<timestamp>.json`` and ``clients-latest.json``, the table to
-   ``clients-latest.md`` and a chart to ``clients-latest.png``.
+   and context takeover negotiated as the workload says, every echo equal to what was
+   sent), takes medians over the repetitions and prints a markdown table; writes the raw
+   runs and the medians to ``<out>/clients-<timestamp>.json`` and ``clients-latest.json``,
+   the table to ``clients-latest.md`` and a chart to ``clients-latest.png``; ``<out>`` is
+   ``bench/results``, or with ``--quick`` the git-ignored ``bench/results/scratch``.
 
 Everything listens on and connects to 127.0.0.1 only; every child runs in its own process
 group, is bounded in time, and is killed on exit.
@@ -58,18 +59,22 @@ class Client:
     script: str
     variant: str = ""
     wsfast: bool = False  # wsfast's own clients are not peers
-    feed_only: bool = False  # a receive-path variant: same as the default in round trips
+    feed_only: bool = False  # a receive-path variant: only in feeds with `variants`
     rtt_only: bool = False  # a latency option: measured in round trips only
+    deflate_only: bool = False  # a max_size setting: only in compressed feeds
 
 
 CLIENTS = [
     Client("wsfast", "wsfast_sync.py", wsfast=True),
+    Client("wsfast (max_size=64 KiB)", "wsfast_sync.py", "max=65536", True, deflate_only=True),
+    # wsfast's default max_size (the "wsfast" row, like the peers, has no limit)
+    Client("wsfast (max_size=1 MiB)", "wsfast_sync.py", "max=1048576", True, deflate_only=True),
     Client("wsfast (recv_many)", "wsfast_sync.py", "many", wsfast=True, feed_only=True),
     Client("wsfast (run handler)", "wsfast_sync.py", "run", wsfast=True, feed_only=True),
     Client("wsfast (recv_view, no str)", "wsfast_sync.py", "view", wsfast=True, feed_only=True),
     Client("wsfast (busy_poll=50us)", "wsfast_sync.py", "busy", wsfast=True, rtt_only=True),
     Client("wsfast-asyncio", "wsfast_asyncio.py", wsfast=True),
-    Client("wsfast-asyncio (asyncio loop)", "wsfast_asyncio.py", "asyncio", wsfast=True),
+    Client("wsfast-asyncio (asyncio loop)", "wsfast_asyncio.py", "asyncio", True, feed_only=True),
     Client("picows", "picows_core.py"),
     Client("picows-websockets", "picows_websockets.py"),
     Client("aiohttp", "aiohttp_client.py"),
@@ -96,15 +101,53 @@ class Workload:
     mode: str  # "feed" or "rtt"
     size: int
     deflate: bool = False
+    takeover: bool = False  # deflate: the server keeps its context across messages
+    message: str = ""  # a payload of run.py sent over and over ("tick"), or the corpus
     calibrate: int = 0  # feed: messages in the calibration run
+    variants: bool = True  # feed: the receive-path variants run too
 
 
+DEFLATE = "deflate (1,024 messages)"
+TICK = "JSON deflate, precompressed"
 WORKLOADS = [
     Workload("feed 64 B", "feed", 64, calibrate=30000),
     Workload("feed 1 KiB", "feed", 1024, calibrate=20000),
-    Workload("feed 1 KiB deflate", "feed", 1024, deflate=True, calibrate=10000),
+    Workload(f"feed 1 KiB {DEFLATE}, no context takeover", "feed", 1024, True, calibrate=10000),
+    Workload(
+        f"feed 1 KiB {DEFLATE}, context takeover",
+        "feed",
+        1024,
+        deflate=True,
+        takeover=True,
+        calibrate=10000,
+        variants=False,
+    ),
+    # The traffic of the issue on max_size: one 1 KiB JSON tick compressed once (level 6,
+    # window 15), sent over and over; it compresses about 4.7x.
+    Workload(
+        f"feed 1 KiB {TICK}, no context takeover",
+        "feed",
+        1024,
+        deflate=True,
+        message="tick",
+        calibrate=10000,
+        variants=False,
+    ),
+    Workload(
+        f"feed 1 KiB {TICK}, context takeover",
+        "feed",
+        1024,
+        deflate=True,
+        takeover=True,
+        message="tick",
+        calibrate=10000,
+        variants=False,
+    ),
     Workload("round trip 256 B", "rtt", 256),
 ]
+# --quick (a smoke test): every client script and variant, the feed server's plain feed,
+# its --message and --context-takeover paths, and its echo mode
+QUICK = ["feed 1 KiB", f"feed 1 KiB {TICK}, context takeover", "round trip 256 B"]
 KINDS = 1024  # distinct messages in the feed corpus, cycled
 MIN_COUNT, MAX_COUNT = 10_000, 20_000_000
 
@@ -151,6 +194,14 @@ def client_versions() -> dict[str, str]:
 # ---- processes -----------------------------------------------------------------------
 
 
+def message_file(name: str) -> Path:
+    """Write the named payload of run.py (``tick``) to the build directory."""
+    payloads = {"tick": e2e.tick_payload}
+    path = e2e.BUILD / f"feed-{name}.json"
+    path.write_bytes(payloads[name]())
+    return path
+
+
 class FeedServer:
     """The native feed/echo server, pinned to CPU 0; its JSON lines read by a thread."""
 
@@ -158,8 +209,12 @@ class FeedServer:
         cmd = [str(binary), "--mode", "echo" if w.mode == "rtt" else "feed"]
         cmd += ["--size", str(w.size), "--kinds", str(KINDS), "--count", str(MIN_COUNT)]
         cmd += ["--max-seconds", str(max_seconds), "--max-conns", "4"]
+        if w.message:
+            cmd += ["--message", str(message_file(w.message))]
         if w.deflate:
             cmd.append("--deflate")
+        if w.takeover:
+            cmd.append("--context-takeover")
         if spin and w.mode == "rtt":
             cmd.append("--spin")
         self.proc: subprocess.Popen[str] = subprocess.Popen(
@@ -268,6 +323,8 @@ def check_feed(
         return f"payload bytes {result.get('bytes')} != {conn.get('payload_bytes')}"
     if conn.get("deflate") != w.deflate:
         return "permessage-deflate not negotiated" if w.deflate else "deflate negotiated"
+    if w.deflate and conn.get("context_takeover") != w.takeover:
+        return f"context takeover {conn.get('context_takeover')}, expected {w.takeover}"
     return None
 
 
@@ -289,6 +346,9 @@ def one_run(
         record["server_cpu_s"] = conn.get("cpu_s")
         record["server_cpu_share"] = conn["cpu_s"] / max(conn["seconds"], 1e-9)
         record["deflate"] = conn.get("deflate")
+        record["context_takeover"] = conn.get("context_takeover")
+        if conn.get("frames"):
+            record["wire_bytes_per_msg"] = conn["wire_bytes"] / conn["frames"]
     if w.mode == "feed":
         problem = check_feed(result, conn, w, count)
         if problem:
@@ -319,6 +379,15 @@ def brief(r: dict[str, Any]) -> str:
     return text + f", server CPU {r.get('server_cpu_share', 0):.2f}"
 
 
+def runs_in(c: Client, w: Workload) -> bool:
+    """Whether a client row is measured in a workload."""
+    if w.mode != "feed":
+        return not c.feed_only and not c.deflate_only
+    if c.rtt_only or (c.deflate_only and not w.deflate):
+        return False
+    return w.variants or not c.feed_only
+
+
 def run_workload(
     binary: Path,
     w: Workload,
@@ -333,13 +402,9 @@ def run_workload(
     server = FeedServer(binary, w, spin, max_seconds=900)
     try:
         counts: dict[str, int] = {}
-        active = [
-            c
-            for c in clients
-            if (w.mode == "feed" and not c.rtt_only) or (w.mode != "feed" and not c.feed_only)
-        ]
+        active = [c for c in clients if runs_in(c, w)]
         if w.mode == "feed" and quick:
-            counts = {c.name: 2 * w.calibrate for c in clients}  # no calibration
+            counts = {c.name: w.calibrate for c in clients}  # no calibration
         elif w.mode == "feed":
             for client in list(active):
                 cal = one_run(server, client, w, w.calibrate, rtt_duration)
@@ -373,7 +438,15 @@ def run_workload(
 
 # ---- summary -------------------------------------------------------------------------
 
-METRICS = ["msgs_per_s", "cpu_s_per_m", "server_cpu_share", "p50_us", "p99_us", "p999_us"]
+METRICS = [
+    "msgs_per_s",
+    "cpu_s_per_m",
+    "server_cpu_share",
+    "p50_us",
+    "p99_us",
+    "p999_us",
+    "wire_bytes_per_msg",
+]
 
 
 def summarize(runs: list[dict[str, Any]], clients: list[Client]) -> dict[str, Any]:
@@ -427,7 +500,9 @@ def table(summary: dict[str, Any], meta: dict[str, Any]) -> str:
     for workload, per_client in summary.items():
         rtt = workload.startswith("round trip")
         best = next((e.get("best_peer") for e in per_client.values() if e.get("best_peer")), "-")
-        lines += ["", f"**{workload}** (best peer: {best})", ""]
+        wire = [e["wire_bytes_per_msg"] for e in per_client.values() if e.get("wire_bytes_per_msg")]
+        on_wire = f"; {statistics.median(wire):,.0f} B per frame on the wire" if wire else ""
+        lines += ["", f"**{workload}** (best peer: {best}{on_wire})", ""]
         if rtt:
             lines += [
                 "| client | round trips/s | x best peer | p50 us | p99 us | p99.9 us | "
@@ -474,8 +549,12 @@ from matplotlib.ticker import EngFormatter
 data = json.load(sys.stdin)
 summary = data["summary"]
 workloads = [w for w in data["workloads"] if w in summary]
-fig, axes = plt.subplots(1, len(workloads), figsize=(5 * len(workloads), 5.5), squeeze=False)
-for ax, workload in zip(axes[0], workloads):
+cols = min(4, len(workloads))
+rows = (len(workloads) + cols - 1) // cols
+fig, axes = plt.subplots(rows, cols, figsize=(5.5 * cols, 5.5 * rows), squeeze=False)
+for ax in axes.flat[len(workloads):]:
+    ax.set_visible(False)
+for ax, workload in zip(axes.flat, workloads):
     per = summary[workload]
     names = [n for n in data["clients"] if per.get(n, {}).get("msgs_per_s")]
     values = [per[n]["msgs_per_s"] for n in names]
@@ -487,7 +566,7 @@ for ax, workload in zip(axes[0], workloads):
         ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, label, va="center",
                 fontsize=8)
     rtt = workload.startswith("round trip")
-    ax.set_title(workload, fontsize=10)
+    ax.set_title(workload, fontsize=9)
     ax.set_xlabel("round trips/s" if rtt else "messages/s")
     ax.xaxis.set_major_formatter(EngFormatter(sep=""))
     ax.margins(x=0.25)
@@ -519,25 +598,31 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else "")
     parser.add_argument("--quick", action="store_true", help="1 rep, short runs (< 60 s)")
     parser.add_argument("--reps", type=int, help="repetitions (default 3, --quick 1)")
-    parser.add_argument("--seconds", type=float, help="seconds per feed run (default 1.5)")
-    parser.add_argument("--rtt-duration", type=float, help="seconds per round-trip run")
+    parser.add_argument("--seconds", type=float, help="seconds per feed run (default 1.0)")
+    parser.add_argument(
+        "--rtt-duration", type=float, help="seconds per round-trip run (default 1.5)"
+    )
     parser.add_argument("--only", help="comma-separated client names")
     parser.add_argument("--workloads", help="comma-separated substrings of workload names")
     parser.add_argument("--alt-configs", action="store_true", help="add other peer configs")
     parser.add_argument("--no-spin", action="store_true", help="echo server sleeps in epoll")
     parser.add_argument("--reinstall", action="store_true", help="reinstall wsfast in the venv")
     parser.add_argument("--no-chart", action="store_true")
+    parser.add_argument(
+        "--out", type=Path, help="results directory (default bench/results; --quick: scratch)"
+    )
     args = parser.parse_args(argv)
+    out: Path = args.out or (e2e.SCRATCH if args.quick else RESULTS)
     reps = args.reps or (1 if args.quick else 3)
-    seconds = args.seconds or (0.3 if args.quick else 1.5)
-    rtt_duration = args.rtt_duration or (0.4 if args.quick else 2.0)
+    seconds = args.seconds or (0.3 if args.quick else 1.0)
+    rtt_duration = args.rtt_duration or (0.3 if args.quick else 1.5)
     if not (1 <= reps <= 20 and 0 < seconds <= 10 and 0 < rtt_duration <= 10):
         parser.error("reps in 1..20, seconds and rtt-duration in (0, 10]")
     clients = CLIENTS + (ALT_CLIENTS if args.alt_configs else [])
     if args.only:
         wanted = set(args.only.split(","))
         clients = [c for c in clients if c.name in wanted]
-    selected = WORKLOADS
+    selected = [w for w in WORKLOADS if w.name in QUICK] if args.quick else WORKLOADS
     if args.workloads:
         keys = args.workloads.split(",")
         selected = [w for w in WORKLOADS if any(k in w.name for k in keys)]
@@ -551,6 +636,7 @@ def main(argv: list[str] | None = None) -> int:
     meta: dict[str, Any] = {
         "date": now.strftime("%Y-%m-%d %H:%M UTC"),
         "reps": reps,
+        "quick": args.quick,
         "seconds": seconds,
         "rtt_duration": rtt_duration,
         "spin": not args.no_spin,
@@ -569,22 +655,22 @@ def main(argv: list[str] | None = None) -> int:
             runs += run_workload(binary, w, clients, reps, seconds, rtt_duration, spin, args.quick)
     summary = summarize(runs, clients)
     meta["elapsed_s"] = round(time.monotonic() - started, 1)
-    RESULTS.mkdir(exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     document = {"meta": meta, "summary": summary, "runs": runs}
     stamp = now.strftime("%Y%m%dT%H%M%SZ")
     text = json.dumps(document, indent=1, sort_keys=True)
-    (RESULTS / f"clients-{stamp}.json").write_text(text)
-    (RESULTS / "clients-latest.json").write_text(text)
+    (out / f"clients-{stamp}.json").write_text(text)
+    (out / "clients-latest.json").write_text(text)
     rendered = table(summary, meta)
-    (RESULTS / "clients-latest.md").write_text(rendered)
+    (out / "clients-latest.md").write_text(rendered)
     print(rendered)
     if not args.no_chart:
         title = (
             f"wsfast client benchmark, {meta['date']}, medians of {reps} reps; "
             f"feed server CPU {SERVER_CPU}, client CPU {CLIENT_CPU}"
         )
-        chart(summary, meta, RESULTS / "clients-latest.png", title)
-    e2e.log(f"done in {meta['elapsed_s']} s; results in {RESULTS}/clients-{stamp}.json")
+        chart(summary, meta, out / "clients-latest.png", title)
+    e2e.log(f"done in {meta['elapsed_s']} s; results in {out}/clients-{stamp}.json")
     measured = [r for r in runs if "msgs_per_s" in r or r.get("error")]
     failed = [r for r in measured if r.get("error")]
     return 1 if not measured or len(failed) == len(measured) else 0

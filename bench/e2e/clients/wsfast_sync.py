@@ -5,6 +5,7 @@ Feed variants: iteration (default); ``many``: ``recv_many``; ``run``: ``ws.run(h
 (the handler gets each ``str``); ``view``: the opt-in ``recv_view`` loop, a borrowed
 memoryview per message and no ``str`` (measures the zero-copy path; not comparable with
 the other rows). A variant whose method does not exist in the installed wsfast is skipped.
+``max=N`` sets ``max_size=N`` (default: ``max_size=None``, no limit, like the peers).
 """
 
 from __future__ import annotations
@@ -20,15 +21,19 @@ from wsfast import ConnectionClosedOK
 def main() -> None:
     args = c.parse_args(__doc__ or "")
     meter = c.Meter()
-    config = f"wsfast.connect, {args.variant or 'iter'}"
+    flags = [f for f in args.variant.split(",") if f and not f.startswith("max=")]
+    variant = flags[0] if flags else ""
+    limits = [int(f[4:]) for f in args.variant.split(",") if f.startswith("max=")]
+    max_size = limits[0] if limits else None
+    config = f"wsfast.connect, {variant or 'iter'}, max_size={max_size}"
     if args.mode == "feed":
         msgs = nbytes = 0
         meter.start()
-        with wsfast.connect(args.url, compression=args.deflate, max_size=None) as ws:
-            method = {"many": "recv_many", "run": "run", "view": "recv_view"}.get(args.variant)
+        with wsfast.connect(args.url, compression=args.deflate, max_size=max_size) as ws:
+            method = {"many": "recv_many", "run": "run", "view": "recv_view"}.get(variant)
             if method and not hasattr(ws, method):
                 c.skip(f"this wsfast has no ClientConnection.{method}")
-            if args.variant == "run":
+            if variant == "run":
                 counts = [0, 0]
 
                 def handler(msg: str | bytes) -> None:
@@ -37,7 +42,7 @@ def main() -> None:
 
                 ws.run(handler)
                 msgs, nbytes = counts
-            elif args.variant == "view":
+            elif variant == "view":
                 recv_view = ws.recv_view
                 try:
                     while True:
@@ -46,7 +51,7 @@ def main() -> None:
                         nbytes += len(view)
                 except ConnectionClosedOK:
                     pass
-            elif args.variant == "many":
+            elif variant == "many":
                 recv_many = ws.recv_many
                 try:
                     while True:
@@ -62,9 +67,9 @@ def main() -> None:
             meter.stop()
         c.emit_feed("wsfast", config, meter, msgs, nbytes)
         return
-    busy = args.variant == "busy"
-    if args.variant and not busy:
-        c.skip(f"the {args.variant!r} variant is for feeds (one in flight: same as recv)")
+    busy = variant == "busy"
+    if variant and not busy:
+        c.skip(f"the {variant!r} variant is for feeds (one in flight: same as recv)")
     payload = c.rtt_payload(args.size)
     samples: list[int] = []
     mismatches = 0

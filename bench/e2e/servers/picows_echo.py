@@ -17,7 +17,11 @@ clients: set[WSTransport] = set()
 
 
 class Echo(WSListener):
-    """Echoes every data frame with its own type (binary stays binary, text stays text)."""
+    """Echoes every data frame with its own type (binary stays binary, text stays text).
+
+    picows hands frames over unvalidated; a text frame is decoded to ``str`` (which
+    validates its UTF-8, as every other server here does) and that ``str`` is sent back.
+    """
 
     def __init__(self, fanout: bool) -> None:
         self.fanout = fanout
@@ -34,7 +38,11 @@ class Echo(WSListener):
             transport.send_close(frame.get_close_code(), frame.get_close_message())
             transport.disconnect()
         elif kind in (WSMsgType.BINARY, WSMsgType.TEXT):
-            payload = frame.get_payload_as_memoryview()
+            payload: str | memoryview
+            if kind == WSMsgType.TEXT:
+                payload = frame.get_payload_as_utf8_text()
+            else:
+                payload = frame.get_payload_as_memoryview()
             if self.fanout:
                 for client in list(clients):
                     client.send(kind, payload)

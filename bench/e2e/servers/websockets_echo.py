@@ -1,18 +1,37 @@
 # SPDX-License-Identifier: MIT
-"""websockets (asyncio implementation) echo or fan-out server for the end-to-end benchmark.
+"""websockets (asyncio implementation) echo or fan-out server on uvloop, for the
+end-to-end benchmark.
 
-Compression is off unless ``--compression`` (then websockets' default permessage-deflate).
-Usage: python websockets_echo.py --port P [--compression] [--fanout]
+Compression is off unless ``--compression``: then websockets' default permessage-deflate
+(``compression="deflate"``: level 6, window 12, memLevel 5), or, with ``--level``,
+``--mem-level`` and ``--compress-window-bits``, those settings (the same-settings rows).
+Usage: python websockets_echo.py --port P [--compression [--level L --mem-level M
+--compress-window-bits W]] [--fanout]
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+from typing import Any
 
+import uvloop
 from websockets.asyncio.server import ServerConnection, broadcast, serve
+from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
 
 clients: set[ServerConnection] = set()
+
+
+def compression_options(args: argparse.Namespace) -> dict[str, Any]:
+    """serve() keyword arguments for the compression asked for."""
+    if not args.compression:
+        return {"compression": None}
+    if args.level is None:
+        return {"compression": "deflate"}
+    factory = ServerPerMessageDeflateFactory(
+        server_max_window_bits=args.compress_window_bits,
+        compress_settings={"level": args.level, "memLevel": args.mem_level},
+    )
+    return {"compression": None, "extensions": [factory]}
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -31,9 +50,9 @@ async def main(args: argparse.Namespace) -> None:
         handler,
         "127.0.0.1",
         args.port,
-        compression="deflate" if args.compression else None,
         max_size=64 << 20,
         ping_interval=None,
+        **compression_options(args),
     ) as server:
         print(f"websockets echo listening on ws://127.0.0.1:{args.port}", flush=True)
         await server.serve_forever()
@@ -43,5 +62,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--compression", action="store_true")
+    parser.add_argument("--level", type=int, default=None)
+    parser.add_argument("--mem-level", type=int, default=8)
+    parser.add_argument("--compress-window-bits", type=int, default=15)
     parser.add_argument("--fanout", action="store_true")
-    asyncio.run(main(parser.parse_args()))
+    uvloop.run(main(parser.parse_args()))

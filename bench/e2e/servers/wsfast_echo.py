@@ -1,11 +1,14 @@
 # SPDX-License-Identifier: MIT
-"""wsfast servers the CLI does not cover: fan-out, and echo with chosen window bits.
+"""wsfast servers the CLI does not cover: fan-out, and echo with chosen deflate settings.
 
-The plain echo workloads use ``python -m wsfast echo``; this script serves
-``--fanout`` (every message goes to every connection through ``Server.broadcast``)
-and ``--window-bits N`` (permessage-deflate with server_max_window_bits and
-client_max_window_bits N, to state the memory per connection for each setting).
-Usage: python wsfast_echo.py --port P [--compression] [--window-bits N] [--fanout]
+The plain echo workloads (and compression at wsfast's defaults) use ``python -m wsfast
+echo``; this script serves ``--fanout`` (every message goes to every connection through
+``Server.broadcast``), ``--window-bits N`` (permessage-deflate with
+server_max_window_bits and client_max_window_bits N, to state the memory per connection
+for each setting) and ``--level L --mem-level M --compress-window-bits W`` (our own
+compressor's settings, for the rows that give every library the same settings).
+Usage: python wsfast_echo.py --port P [--compression [--window-bits N] [--level L
+--mem-level M --compress-window-bits W]] [--fanout]
 """
 
 from __future__ import annotations
@@ -21,14 +24,26 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--compression", action="store_true")
     parser.add_argument("--window-bits", type=int, default=None)
+    parser.add_argument("--level", type=int, default=None)
+    parser.add_argument("--mem-level", type=int, default=None)
+    parser.add_argument("--compress-window-bits", type=int, default=None)
     parser.add_argument("--fanout", action="store_true")
     args = parser.parse_args()
 
     compression: bool | wsfast.DeflateConfig = args.compression
-    if args.window_bits is not None:
-        compression = wsfast.DeflateConfig(
-            server_max_window_bits=args.window_bits, client_max_window_bits=args.window_bits
-        )
+    options = {
+        name: value
+        for name, value in [
+            ("server_max_window_bits", args.window_bits),
+            ("client_max_window_bits", args.window_bits),
+            ("level", args.level),
+            ("mem_level", args.mem_level),
+            ("compress_window_bits", args.compress_window_bits),
+        ]
+        if value is not None
+    }
+    if args.compression and options:
+        compression = wsfast.DeflateConfig(**options)
     server: wsfast.Server | None = None
 
     class Echo(wsfast.Handler):

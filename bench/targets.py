@@ -1,0 +1,206 @@
+# SPDX-License-Identifier: MIT
+"""Print each performance target of the end-to-end benchmarks and whether it is met.
+
+Usage: python bench/targets.py [RESULTS_DIR]      (default bench/results)
+
+Reads ``e2e-latest.json`` (bench/e2e/run.py) and ``clients-latest.json``
+(bench/e2e/run_clients.py) from RESULTS_DIR, prints one line per target (the measured
+ratio, the threshold, met / NOT met / n/a when a row was not measured) as a markdown
+table and writes it to ``RESULTS_DIR/targets-latest.md``. A ratio to the raw-TCP ceiling
+is flagged when the ceiling row was limited by the load generator: the true ceiling is
+then higher than measured, so the ratio overstates the server. Targets are information,
+not a test: the exit status is 0 whenever the result files could be read.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+Summary = dict[str, dict[str, dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    source: str  # "e2e" or "clients"
+    threshold: float
+    measure: Callable[[Summary], tuple[float | None, str]]  # (value, caveat)
+    at_most: bool = False  # the value must not exceed the threshold (latency)
+
+
+def rate(summary: Summary, workload: str, row: str, metric: str = "msgs_per_s") -> float | None:
+    value = summary.get(workload, {}).get(row, {}).get(metric)
+    return float(value) if value else None
+
+
+def quotient(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def vs_ceiling(workload: str) -> Callable[[Summary], tuple[float | None, str]]:
+    def measure(s: Summary) -> tuple[float | None, str]:
+        value = quotient(rate(s, workload, "wsfast"), rate(s, workload, "ceiling"))
+        ceiling = s.get(workload, {}).get("ceiling", {})
+        ours = s.get(workload, {}).get("wsfast", {})
+        caveats = []
+        if ceiling.get("loadgen_bound"):
+            caveats.append(f"ceiling loadgen-bound (loadgen CPU {ceiling['loadgen_cpu']:.2f})")
+        if ours.get("loadgen_bound"):
+            caveats.append(f"wsfast loadgen-bound (loadgen CPU {ours['loadgen_cpu']:.2f})")
+        return value, "; ".join(caveats)
+
+    return measure
+
+
+def vs_server(workload: str, other: str) -> Callable[[Summary], tuple[float | None, str]]:
+    def measure(s: Summary) -> tuple[float | None, str]:
+        return quotient(rate(s, workload, "wsfast"), rate(s, workload, other)), ""
+
+    return measure
+
+
+def text_vs_binary(workload: str) -> Callable[[Summary], tuple[float | None, str]]:
+    def measure(s: Summary) -> tuple[float | None, str]:
+        text, binary = rate(s, workload, "wsfast"), rate(s, "echo-1KiB-c64", "wsfast")
+        per_cpu = quotient(
+            rate(s, workload, "wsfast", "msgs_per_server_cpu_s"),
+            rate(s, "echo-1KiB-c64", "wsfast", "msgs_per_server_cpu_s"),
+        )
+        return quotient(text, binary), f"per server-CPU-s: {per_cpu:.2f}x" if per_cpu else ""
+
+    return measure
+
+
+def latency_vs_ceiling(s: Summary) -> tuple[float | None, str]:
+    ours = rate(s, "latency-64B", "wsfast", "p50_us")
+    return quotient(ours, rate(s, "latency-64B", "ceiling", "p50_us")), ""
+
+
+def client_vs(workload: str, peer: str | None) -> Callable[[Summary], tuple[float | None, str]]:
+    """wsfast's blocking client against ``peer``, or against the best peer (None)."""
+
+    def measure(s: Summary) -> tuple[float | None, str]:
+        ours = s.get(workload, {}).get("wsfast", {})
+        if peer is None:
+            best = ours.get("best_peer")
+            return ours.get("x_best_peer"), f"best peer: {best}" if best else ""
+        return quotient(rate(s, workload, "wsfast"), rate(s, workload, peer)), ""
+
+    return measure
+
+
+DEFLATE_TAKEOVER = "feed 1 KiB deflate (1,024 messages), context takeover"
+TARGETS = [
+    Target("echo 64 KiB x64 >= 0.9x ceiling", "e2e", 0.9, vs_ceiling("echo-64KiB-c64")),
+    Target("echo 1 MiB x64 >= 0.9x ceiling", "e2e", 0.9, vs_ceiling("echo-1MiB-c64")),
+    Target("echo 64 B x64, batch >= 0.8x ceiling", "e2e", 0.8, vs_ceiling("echo-64B-c64")),
+    Target(
+        "echo 64 B x64, per-echo >= 0.8x ceiling",
+        "e2e",
+        0.8,
+        vs_ceiling("echo-64B-c64-per-echo"),
+    ),
+    Target("echo 1 KiB x64, batch >= 0.8x ceiling", "e2e", 0.8, vs_ceiling("echo-1KiB-c64")),
+    Target(
+        "echo 1 KiB x64, per-echo >= 0.8x ceiling",
+        "e2e",
+        0.8,
+        vs_ceiling("echo-1KiB-c64-per-echo"),
+    ),
+    Target(
+        "text echo 1 KiB JSON x64 >= 0.95x binary",
+        "e2e",
+        0.95,
+        text_vs_binary("echo-text-1KiB-c64"),
+    ),
+    Target(
+        "text echo 1 KiB mixed-script UTF-8 x64 >= 0.95x binary",
+        "e2e",
+        0.95,
+        text_vs_binary("echo-text-utf8-1KiB-c64"),
+    ),
+    Target(
+        "compressed echo 1 KiB JSON x64 >= 4x websockets, same settings, level 6",
+        "e2e",
+        4.0,
+        vs_server("deflate-1KiB-json-c64-same-l6", "websockets"),
+    ),
+    Target(
+        "compressed echo 1 KiB JSON x64 >= 4x websockets, same settings, level 1",
+        "e2e",
+        4.0,
+        vs_server("deflate-1KiB-json-c64-same-l1", "websockets"),
+    ),
+    Target("latency 64 B p50 <= 1.1x ceiling", "e2e", 1.1, latency_vs_ceiling, at_most=True),
+    Target(
+        "client round trip 256 B >= 1.1x picows (core)",
+        "clients",
+        1.1,
+        client_vs("round trip 256 B", "picows"),
+    ),
+    Target("client feed 1 KiB >= 1.2x best peer", "clients", 1.2, client_vs("feed 1 KiB", None)),
+    Target(
+        "client feed 1 KiB deflate, context takeover >= 2x best peer",
+        "clients",
+        2.0,
+        client_vs(DEFLATE_TAKEOVER, None),
+    ),
+]
+
+
+def load(path: Path) -> tuple[Summary, dict[str, Any]] | None:
+    if not path.exists():
+        return None
+    document = json.loads(path.read_text())
+    return document["summary"], document["meta"]
+
+
+def report(results: Path) -> str:
+    """The targets as a markdown table, from the latest results in ``results``."""
+    sources = {
+        "e2e": load(results / "e2e-latest.json"),
+        "clients": load(results / "clients-latest.json"),
+    }
+    lines = []
+    for source, loaded in sources.items():
+        if loaded is None:
+            lines.append(f"{source}: no {source}-latest.json in {results}")
+            continue
+        meta = loaded[1]
+        quick = " (quick run: indicative only)" if meta.get("quick") else ""
+        lines.append(
+            f"{source}: {meta['date']}, commit {meta['machine']['commit']}, "
+            f"{meta['reps']} reps{quick}"
+        )
+    lines += ["", "| target | measured | status | notes |", "| --- | ---: | --- | --- |"]
+    met = 0
+    for target in TARGETS:
+        loaded = sources[target.source]
+        value, caveat = target.measure(loaded[0]) if loaded else (None, "")
+        if value is None:
+            status, shown = "n/a (not measured)", "-"
+        else:
+            ok = value <= target.threshold if target.at_most else value >= target.threshold
+            met += ok
+            status, shown = ("met" if ok else "NOT met"), f"{value:.2f}x"
+        lines.append(f"| {target.name} | {shown} | {status} | {caveat} |")
+    lines += ["", f"{met} of {len(TARGETS)} targets met."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str]) -> int:
+    results = Path(argv[1]) if len(argv) > 1 else Path(__file__).parent / "results"
+    text = report(results)
+    print(text, end="")
+    if results.is_dir():
+        (results / "targets-latest.md").write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
