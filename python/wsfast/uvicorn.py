@@ -97,8 +97,8 @@ _CONNECT: Final = {"type": "websocket.connect"}
 def _disconnect(code: int, reason: str | None = None) -> dict[str, Any]:
     """A websocket.disconnect event; the reason only when a close frame carried it."""
     if reason is None:
-        return {"type": "websocket.disconnect", "code": code}
-    return {"type": "websocket.disconnect", "code": code, "reason": reason}
+        return {"type": "websocket.disconnect", "code": int(code)}
+    return {"type": "websocket.disconnect", "code": int(code), "reason": reason}
 
 
 def _header_lines(headers: Iterable[tuple[bytes, bytes]]) -> list[bytes]:
@@ -221,9 +221,7 @@ class WSProtocol(asyncio.BufferedProtocol):
         self.server = get_local_addr(transport)  # type: ignore[arg-type]
         self.client = get_remote_addr(transport)  # type: ignore[arg-type]
         self.scheme = "wss" if is_ssl(transport) else "ws"  # type: ignore[arg-type]
-        if self.logger.isEnabledFor(TRACE_LOG_LEVEL):
-            prefix = "%s:%d - " % self.client if self.client else ""
-            self.logger.log(TRACE_LOG_LEVEL, "%sWebSocket connection made", prefix)
+        self._trace("WebSocket connection made")
 
     def get_buffer(self, sizehint: int) -> memoryview:
         """Where the loop writes the next read: the reader's own buffer once open."""
@@ -294,9 +292,7 @@ class WSProtocol(asyncio.BufferedProtocol):
         for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(None)
-        if self.logger.isEnabledFor(TRACE_LOG_LEVEL):
-            prefix = "%s:%d - " % self.client if self.client else ""
-            self.logger.log(TRACE_LOG_LEVEL, "%sWebSocket connection lost", prefix)
+        self._trace("WebSocket connection lost")
 
     def pause_writing(self) -> None:
         """The transport's write buffer is above its high-water mark."""
@@ -322,9 +318,8 @@ class WSProtocol(asyncio.BufferedProtocol):
             self._core.send_close(CloseCode.SERVICE_RESTART)
             self._write()
             self._closing(_disconnect(CloseCode.SERVICE_RESTART), _GONE)
-        elif state == _HANDSHAKE:
+        elif state == _HANDSHAKE or state == _RESPONSE:
             self._send_500()
-        elif state == _RESPONSE:
             self._end(_disconnect(CloseCode.ABNORMAL_CLOSURE), _GONE)
         else:
             # Closed already, or waiting for the client's close frame: stop waiting.
@@ -335,6 +330,11 @@ class WSProtocol(asyncio.BufferedProtocol):
 
     def _on_task_done(self, task: asyncio.Task[None]) -> None:
         self.tasks.discard(task)
+
+    def _trace(self, message: str) -> None:
+        if self.logger.isEnabledFor(TRACE_LOG_LEVEL):
+            prefix = f"{self.client[0]}:{self.client[1]} - " if self.client else ""
+            self.logger.log(TRACE_LOG_LEVEL, "%s%s", prefix, message)
 
     # ---- the opening handshake ------------------------------------------------------
 
@@ -396,9 +396,13 @@ class WSProtocol(asyncio.BufferedProtocol):
         self._end(_disconnect(CloseCode.ABNORMAL_CLOSURE), state)
 
     def _send_500(self) -> None:
-        """The app failed before answering the handshake: 500, unless a response began."""
-        if self._state == _HANDSHAKE and not self._lost:
-            self._reject(500, "Internal Server Error", _GONE)
+        """No answer to the handshake yet (not even a response head): send a 500."""
+        state = self._state
+        if self._lost or not (
+            state == _HANDSHAKE or (state == _RESPONSE and not self._response_started)
+        ):
+            return
+        self._reject(500, "Internal Server Error", _GONE)
 
     def _accept(self, message: Mapping[str, Any]) -> None:
         self.logger.info(
@@ -406,10 +410,8 @@ class WSProtocol(asyncio.BufferedProtocol):
             get_client_addr(self.scope),  # type: ignore[arg-type]
             get_path_with_query_string(self.scope),  # type: ignore[arg-type]
         )
-        subprotocol = message.get("subprotocol")
-        extra = _header_lines(
-            [*self.server_state.default_headers, *message.get("headers", ())]
-        )
+        subprotocol = message.get("subprotocol") or None
+        extra = _header_lines([*self.server_state.default_headers, *message.get("headers", ())])
         params, extensions = self._deflate if self._deflate is not None else (None, None)
         # The core builds the WebSocket part of the head; the app's headers follow as
         # the bytes it gave (a str round trip would re-encode non-ASCII values).
@@ -447,7 +449,7 @@ class WSProtocol(asyncio.BufferedProtocol):
     def _start_response(self, message: Mapping[str, Any]) -> None:
         status = message["status"]
         if not 100 <= status < 600:
-            raise RuntimeError("Invalid HTTP status code '%d' in response." % status)
+            raise RuntimeError(f"Invalid HTTP status code '{status}' in response.")
         self.logger.info(
             '%s - "WebSocket %s" %d',
             get_client_addr(self.scope),  # type: ignore[arg-type]
@@ -637,7 +639,8 @@ class WSProtocol(asyncio.BufferedProtocol):
                 self._app_close(1000 if code is None else code, message.get("reason") or "")
             else:
                 raise RuntimeError(
-                    f"Expected ASGI message 'websocket.send' or 'websocket.close', but got '{kind}'."
+                    "Expected ASGI message 'websocket.send' or 'websocket.close', "
+                    f"but got '{kind}'."
                 )
         elif state == _HANDSHAKE:
             if kind == "websocket.accept":
@@ -665,7 +668,9 @@ class WSProtocol(asyncio.BufferedProtocol):
             if kind != "websocket.close":
                 raise ClientDisconnected()
         else:
-            raise RuntimeError(f"Unexpected ASGI message '{kind}', after sending 'websocket.close'.")
+            raise RuntimeError(
+                f"Unexpected ASGI message '{kind}', after sending 'websocket.close'."
+            )
 
     async def _drain(self) -> None:
         while self._write_paused and not self._lost:
@@ -739,10 +744,11 @@ class WSProtocol(asyncio.BufferedProtocol):
         core = self._core
         self._write()
         if core.close_expected():
-            # Without a close frame from the client, the core failed the connection:
-            # the app gets the code it sent.
-            code, reason = core.close_sent
-            self._ended(_disconnect(code, reason))
+            sent = core.close_sent
+            if sent is not None:
+                # Without a close frame from the client, the core failed the
+                # connection: the app gets the code it sent.
+                self._ended(_disconnect(*sent))
             self._stop_keepalive()
             if self._close_timer is not None:
                 self._close_timer.cancel()
@@ -813,7 +819,5 @@ class WSProtocol(asyncio.BufferedProtocol):
         self._pong_timer = None
         if self._state != _OPEN or self.transport.is_closing():
             return
-        if self.logger.isEnabledFor(TRACE_LOG_LEVEL):
-            prefix = "%s:%d - " % self.client if self.client else ""
-            self.logger.log(TRACE_LOG_LEVEL, "%sWebSocket keepalive ping timeout", prefix)
+        self._trace("WebSocket keepalive ping timeout")
         self._fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")

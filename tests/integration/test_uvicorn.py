@@ -33,6 +33,7 @@ from .uvicorn_util import (
     close_payload,
     frame,
     make_runner,
+    no_loop_errors,  # noqa: F401 (an autouse fixture)
     serving,
     until,
 )
@@ -55,7 +56,12 @@ async def accept_then_echo(scope: dict[str, Any], receive: Receive, send: Send) 
         if message["type"] == "websocket.connect":
             await send({"type": "websocket.accept"})
         elif message["type"] == "websocket.receive":
-            await send({"type": "websocket.send", **{k: v for k, v in message.items() if k in ("text", "bytes")}})
+            await send(
+                {
+                    "type": "websocket.send",
+                    **{k: v for k, v in message.items() if k in ("text", "bytes")},
+                }
+            )
         else:
             return
 
@@ -542,10 +548,9 @@ def test_fragments_past_ws_max_size_close_with_1009(run: Any) -> None:
     async def main() -> None:
         async with serving(accept_only, ws_max_size=2048) as served:
             client = await RawClient.connect(served.port)
-            for _ in range(4):
-                client.send(frame(2 if _ == 0 else 0, b"A" * 1024, fin=False))
-            code, reason = await client.recv_close()
-            assert code == 1009
+            for i in range(4):
+                client.send(frame(2 if i == 0 else 0, b"A" * 1024, fin=False))
+            assert (await client.recv_close())[0] == 1009
             assert await client.at_eof()
             await client.close()
 
@@ -650,7 +655,7 @@ def test_ping_gets_a_pong(run: Any) -> None:
 
 @pytest.mark.parametrize("code", [None, 1000, 1001, 4000])
 @pytest.mark.parametrize("reason", [None, "test", False], ids=["none", "text", "absent"])
-def test_app_close(run: Any, code: int | None, reason: str | None | bool) -> None:
+def test_app_close(run: Any, code: int | None, reason: str | bool | None) -> None:
     disconnects: list[dict[str, Any]] = []
 
     async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
@@ -844,6 +849,37 @@ def test_client_connection_lost(run: Any) -> None:
     run(main())
 
 
+def test_end_of_file_without_close_frame_is_1006(
+    run: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    events: list[dict[str, Any]] = []
+
+    async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        while not events or events[-1]["type"] != "websocket.disconnect":
+            events.append(await receive())
+        with pytest.raises(OSError):
+            await send({"type": "websocket.send", "text": "too late"})
+
+    async def main() -> None:
+        async with serving(app) as served:
+            client = await RawClient.connect(served.port)
+            client.send(frame(1, b"last words"))
+            client.writer.write_eof()
+            assert await client.at_eof()
+            await client.close()
+            await until(lambda: len(events) == 2)
+        assert events == [
+            {"type": "websocket.receive", "text": "last words"},
+            {"type": "websocket.disconnect", "code": 1006},
+        ]
+
+    run(main())
+    # Nothing went wrong inside the protocol's callbacks.
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
 def test_send_after_the_client_is_gone_raises_oserror(run: Any) -> None:
     outcome: list[object] = []
     gone = asyncio.Event()
@@ -909,7 +945,7 @@ def test_disconnect_before_accept_is_1006(run: Any) -> None:
 
     async def main() -> None:
         async with serving(app) as served:
-            reader, writer = await asyncio.open_connection("127.0.0.1", served.port)
+            _, writer = await asyncio.open_connection("127.0.0.1", served.port)
             writer.write(
                 b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                 b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
@@ -1049,8 +1085,7 @@ def test_duplicate_accept_raises_and_closes_with_1011(run: Any) -> None:
 
     run(main())
     assert errors == [
-        "Expected ASGI message 'websocket.send' or 'websocket.close', "
-        "but got 'websocket.accept'."
+        "Expected ASGI message 'websocket.send' or 'websocket.close', but got 'websocket.accept'."
     ]
 
 
@@ -1265,6 +1300,20 @@ def test_response_without_body_message_sends_its_head(
 
     run(main())
     assert "ASGI callable returned without completing response." in caplog.text
+
+
+def test_app_exception_after_response_start_without_head_gets_500(run: Any) -> None:
+    async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        await receive()
+        await send(start(401))
+        raise ValueError("boom")
+
+    async def main() -> None:
+        async with serving(app) as served:
+            response = await upgrade_with_httpx(served.port)
+        assert response.status_code == 500
+
+    run(main())
 
 
 def test_response_start_without_length_or_body_sends_an_empty_response(run: Any) -> None:
@@ -1559,4 +1608,3 @@ def test_logs_accept_and_reject_like_uvicorn(run: Any, caplog: pytest.LogCapture
         run(main())
     assert '"WebSocket /path?q=1" [accepted]' in caplog.text
     assert '"WebSocket /" 401' in caplog.text
-

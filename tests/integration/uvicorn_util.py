@@ -9,11 +9,12 @@ for an event.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 import struct
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -62,6 +63,15 @@ def make_runner(loop: str) -> Callable[[Coroutine[Any, Any, Any]], Any]:
         return asyncio.run(checked())
 
     return runner
+
+
+@pytest.fixture(autouse=True)
+def no_loop_errors(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Fail a test whose event loop reported an error (an exception in a protocol
+    callback, a task exception never retrieved)."""
+    yield
+    errors = [r for r in caplog.records if r.name == "asyncio" and r.levelno >= logging.ERROR]
+    assert not errors, [r.getMessage() for r in errors]
 
 
 async def until(predicate: Callable[[], bool], timeout: float = DEADLINE) -> None:
@@ -185,10 +195,14 @@ class RawClient:
         client = cls(reader, writer)
         if request is None:
             request = (
-                f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-                f"Connection: Upgrade\r\nSec-WebSocket-Key: {KEY}\r\n"
-                "Sec-WebSocket-Version: 13\r\n"
-            ).encode() + extra + b"\r\n"
+                (
+                    f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+                    f"Connection: Upgrade\r\nSec-WebSocket-Key: {KEY}\r\n"
+                    "Sec-WebSocket-Version: 13\r\n"
+                ).encode()
+                + extra
+                + b"\r\n"
+            )
         writer.write(request)
         head = await bounded(reader.readuntil(b"\r\n\r\n"))
         client.head = head
@@ -247,4 +261,3 @@ class RawClient:
             await bounded(self.writer.wait_closed())
         except (ConnectionError, OSError):
             pass
-
