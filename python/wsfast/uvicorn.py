@@ -17,8 +17,9 @@ Received bytes go from the event loop straight into the buffer of a Cython reade
 and each read goes to the Rust core in one call (framing, unmasking, UTF-8, inflate,
 the ping and close rules); messages are built from the core's event records only when
 the app's ``receive()`` takes them, so a ``receive()`` that finds one waiting returns
-without suspending. ``websocket.send`` is one call into the core and one
-``transport.write``.
+without suspending. ``websocket.send`` is one call into the core; its frame is
+written at once, unless more received messages wait for the app: then the answers
+to all of them leave in one write at the end of the app's task step.
 
 uvicorn's options apply as in its own backends: ``ws_max_size`` (a larger message
 fails the connection with 1009), ``ws_max_queue`` (reading pauses while this many
@@ -187,7 +188,9 @@ class WSProtocol(asyncio.BufferedProtocol):
         # before the app closed (later ones are dropped, as in uvicorn).
         self._take: Callable[[], Any] | None = None
         self._discard = False
-        self._waiters: list[asyncio.Future[None]] = []
+        # The coroutine waiting in receive(), and any others waiting at the same time.
+        self._waiter: asyncio.Future[None] | None = None
+        self._more_waiters: list[asyncio.Future[None]] = []
 
         # The open connection: the Rust core and the Cython reader feeding it.
         self._core: Any = None
@@ -196,6 +199,7 @@ class WSProtocol(asyncio.BufferedProtocol):
         self._read_paused = False
         self._write_paused = False
         self._drain_waiters: list[asyncio.Future[None]] = []
+        self._flush_scheduled = False
         self._lost = False
         self._close_timer: asyncio.TimerHandle | None = None
 
@@ -326,7 +330,7 @@ class WSProtocol(asyncio.BufferedProtocol):
             if self._close_timer is not None:
                 self._close_timer.cancel()
                 self._close_timer = None
-            self.transport.close()
+            self._close_transport()
 
     def _on_task_done(self, task: asyncio.Task[None]) -> None:
         self.tasks.discard(task)
@@ -526,7 +530,7 @@ class WSProtocol(asyncio.BufferedProtocol):
             # Once the app is done, the connection is too, unless our close frame
             # waits for the client's answer.
             if self._close_timer is None and self.transport is not None:
-                self.transport.close()
+                self._close_transport()
 
     # ---- ASGI receive -----------------------------------------------------------------
 
@@ -561,29 +565,40 @@ class WSProtocol(asyncio.BufferedProtocol):
     async def _wait_event(self) -> dict[str, Any]:
         while True:
             waiter = self.loop.create_future()
-            self._waiters.append(waiter)
+            if self._waiter is None:
+                self._waiter = waiter
+            else:
+                self._more_waiters.append(waiter)
             try:
                 await waiter
             except asyncio.CancelledError:
                 # A cancelled receive() loses no message: none was taken.
-                if waiter in self._waiters:
-                    self._waiters.remove(waiter)
+                if self._waiter is waiter:
+                    # Another coroutine still waiting takes the first place.
+                    more = self._more_waiters
+                    self._waiter = more.pop(0) if more else None
+                elif waiter in self._more_waiters:
+                    self._more_waiters.remove(waiter)
                 raise
             event = self._next_event()
             if event is not None:
                 return event
 
     def _wake(self) -> None:
-        waiters = self._waiters
-        if waiters:
-            self._waiters = []
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+        if self._more_waiters:
+            waiters, self._more_waiters = self._more_waiters, []
             for waiter in waiters:
                 if not waiter.done():
                     waiter.set_result(None)
 
     def _after_feed(self, reader: Any) -> None:
         """Wake receive(); stop reading while ws_max_queue messages wait for the app."""
-        if self._waiters:
+        if self._waiter is not None:
             self._wake()
         if self._discard:
             # The app closed: what arrives until the client's close frame is dropped.
@@ -633,7 +648,14 @@ class WSProtocol(asyncio.BufferedProtocol):
                     core.send(data)
                 except InvalidState:
                     raise ClientDisconnected() from None
-                self.transport.write(core.data_to_send())
+                if self._reader.pending():
+                    # More messages wait for the app, which usually answers them in
+                    # this same task step: write all the answers with one write.
+                    if not self._flush_scheduled:
+                        self._flush_scheduled = True
+                        self.loop.call_soon(self._flush)
+                else:
+                    self.transport.write(core.data_to_send())
             elif kind == "websocket.close":
                 code = message.get("code")
                 self._app_close(1000 if code is None else code, message.get("reason") or "")
@@ -758,9 +780,21 @@ class WSProtocol(asyncio.BufferedProtocol):
             self._wake()
 
     def _write(self) -> None:
+        """Write everything the core queued (deferred messages included, in order)."""
         out = self._core.data_to_send()
         if out and not self.transport.is_closing():
             self.transport.write(out)
+
+    def _close_transport(self) -> None:
+        """Close TCP once everything queued is written (asyncio flushes its buffer)."""
+        if self._core is not None and not self._lost:
+            self._write()
+        self.transport.close()
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        if not self._lost:
+            self._write()
 
     # ---- keepalive --------------------------------------------------------------------
 

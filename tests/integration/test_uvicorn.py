@@ -650,6 +650,93 @@ def test_ping_gets_a_pong(run: Any) -> None:
     run(main())
 
 
+def test_replies_to_a_burst_arrive_in_order(run: Any) -> None:
+    async def main() -> None:
+        async with serving(accept_then_echo) as served:
+            client = await RawClient.connect(served.port)
+            # One write of 200 messages: the app answers them in one task step.
+            client.send(b"".join(frame(1, str(i).encode()) for i in range(200)))
+            for i in range(200):
+                assert await client.recv_frame() == (1, str(i).encode())
+            await client.close()
+
+    run(main())
+
+
+def test_reply_is_written_before_the_app_returns_and_tcp_closes(run: Any) -> None:
+    async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        message = await receive()
+        # More messages wait, so this reply is held back to share one write...
+        await send({"type": "websocket.send", "text": message["text"].upper()})
+        # ...and must still go out before TCP closes.
+
+    async def main() -> None:
+        async with serving(app) as served:
+            client = await RawClient.connect(served.port)
+            client.send(frame(1, b"first") + frame(1, b"second") + frame(1, b"third"))
+            assert await client.recv_frame() == (1, b"FIRST")
+            assert await client.recv_frame() is None
+            await client.close()
+
+    run(main())
+
+
+def test_concurrent_receivers_each_get_a_message(run: Any) -> None:
+    got: list[Any] = []
+
+    async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+
+        async def one() -> None:
+            got.append((await receive())["text"])
+
+        tasks = [asyncio.ensure_future(one()) for _ in range(3)]
+        await asyncio.sleep(0)  # all three wait in receive() now
+        await send({"type": "websocket.send", "text": "ready"})
+        await asyncio.gather(*tasks)
+        await send({"type": "websocket.send", "text": ",".join(sorted(got))})
+        await receive()
+
+    async def main() -> None:
+        async with serving(app) as served, connect(served.url) as ws:
+            assert await bounded(ws.recv()) == "ready"
+            for text in ("a", "b", "c"):
+                await ws.send(text)
+            assert await bounded(ws.recv()) == "a,b,c"
+
+    run(main())
+
+
+def test_cancelled_receive_loses_no_message(run: Any) -> None:
+    got: list[Any] = []
+
+    async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        first = asyncio.ensure_future(receive())
+        second = asyncio.ensure_future(receive())
+        await asyncio.sleep(0)  # both wait in receive() now
+        first.cancel()
+        await send({"type": "websocket.send", "text": "ready"})
+        got.append((await second)["text"])
+        got.append((await receive())["text"])
+        await send({"type": "websocket.send", "text": "done"})
+        await receive()
+
+    async def main() -> None:
+        async with serving(app) as served, connect(served.url) as ws:
+            assert await bounded(ws.recv()) == "ready"
+            await ws.send("one")
+            await ws.send("two")
+            assert await bounded(ws.recv()) == "done"
+        assert got == ["one", "two"]
+
+    run(main())
+
+
 # ---- closing ---------------------------------------------------------------------------
 
 
