@@ -103,6 +103,19 @@ def test_accepts_a_connection_from_each_http_protocol(run: Any, http: str) -> No
     run(main())
 
 
+def test_backend_given_as_an_import_string(run: Any) -> None:
+    async def main() -> None:
+        async with (
+            serving(accept_then_echo, ws="wsfast.uvicorn:WSProtocol") as served,
+            connect(served.url) as ws,
+        ):
+            await ws.send(b"by name")
+            assert await bounded(ws.recv()) == b"by name"
+            assert type(await served.protocol()) is WSProtocol
+
+    run(main())
+
+
 def test_version_other_than_13_gets_426(run: Any) -> None:
     async def main() -> None:
         async with serving(accept_only) as served:
@@ -773,6 +786,31 @@ def test_app_close(run: Any, code: int | None, reason: str | bool | None) -> Non
         assert disconnects == [
             {"type": "websocket.disconnect", "code": code or 1000, "reason": reason or ""}
         ]
+
+    run(main())
+
+
+@pytest.mark.parametrize(("code", "reason"), [(1005, ""), (999, ""), (5000, ""), (1000, "x" * 124)])
+def test_invalid_close_raises_valueerror_and_leaves_the_connection_open(
+    run: Any, code: int, reason: str
+) -> None:
+    errors: list[BaseException] = []
+
+    async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        try:
+            await send({"type": "websocket.close", "code": code, "reason": reason})
+        except ValueError as exc:
+            errors.append(exc)
+        await send({"type": "websocket.close", "code": 4000})
+
+    async def main() -> None:
+        async with serving(app) as served, connect(served.url) as ws:
+            with pytest.raises(ConnectionClosed):
+                await bounded(ws.recv())
+            assert ws.close_code == 4000
+        assert len(errors) == 1
 
     run(main())
 
