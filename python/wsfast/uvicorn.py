@@ -268,14 +268,19 @@ class WSProtocol(asyncio.BufferedProtocol):
                 self.transport.pause_reading()
 
     def eof_received(self) -> bool:
-        """The client shut down its side: the core reports 1006 unless it sent a close."""
+        """The client shut down its side: 1006 unless its close frame came first.
+
+        Returns:
+            False: the transport closes itself.
+        """
+        # A close frame that came before keeps the code it set.
+        self._ended(_disconnect(CloseCode.ABNORMAL_CLOSURE))
         reader = self._reader
         if reader is not None and not reader.eof:
-            self._ended(_disconnect(CloseCode.ABNORMAL_CLOSURE))
             controls = reader.feed(b"")
             if controls is not None:
                 self._handle(controls)
-            self._wake()
+        self._wake()
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -625,7 +630,9 @@ class WSProtocol(asyncio.BufferedProtocol):
             message: an ASGI websocket event for the server.
 
         Raises:
-            ClientDisconnected: if the connection is closed or closing by the client.
+            ClientDisconnected: if the connection is gone (the client left or closed
+                it, or the server failed it or shut down); closing it again is not
+                an error.
             RuntimeError: if the message is not allowed at this point (uvicorn's
                 messages), or a header or status cannot be sent.
             ValueError: for an invalid close code, or a close reason over 123 bytes.
@@ -666,8 +673,6 @@ class WSProtocol(asyncio.BufferedProtocol):
                 )
         elif state == _HANDSHAKE:
             if kind == "websocket.accept":
-                if self.transport.is_closing():
-                    raise ClientDisconnected()
                 self._accept(message)
             elif kind == "websocket.close":
                 self._forbid()

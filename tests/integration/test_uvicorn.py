@@ -723,18 +723,18 @@ def test_concurrent_receivers_each_get_a_message(run: Any) -> None:
     run(main())
 
 
-def test_cancelled_receive_loses_no_message(run: Any) -> None:
+@pytest.mark.parametrize("cancelled", [0, 1], ids=["first", "second"])
+def test_cancelled_receive_loses_no_message(run: Any, cancelled: int) -> None:
     got: list[Any] = []
 
     async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
         await receive()
         await send({"type": "websocket.accept"})
-        first = asyncio.ensure_future(receive())
-        second = asyncio.ensure_future(receive())
+        waiting = [asyncio.ensure_future(receive()) for _ in range(2)]
         await asyncio.sleep(0)  # both wait in receive() now
-        first.cancel()
+        waiting[cancelled].cancel()
         await send({"type": "websocket.send", "text": "ready"})
-        got.append((await second)["text"])
+        got.append((await waiting[1 - cancelled])["text"])
         got.append((await receive())["text"])
         await send({"type": "websocket.send", "text": "done"})
         await receive()
@@ -1057,6 +1057,30 @@ def test_send_after_the_client_closed_raises_oserror(run: Any) -> None:
     run(main())
 
 
+def test_client_disconnected_out_of_the_app_is_not_logged(
+    run: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    done = asyncio.Event()
+
+    async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        await receive()
+        try:
+            await send({"type": "websocket.send", "text": "nobody listens"})
+        finally:
+            done.set()
+
+    async def main() -> None:
+        async with serving(app) as served:
+            async with connect(served.url):
+                pass
+            await bounded(done.wait())
+
+    run(main())
+    assert "Exception in ASGI application" not in caplog.text
+
+
 def test_disconnect_before_accept_is_1006(run: Any) -> None:
     disconnects: list[dict[str, Any]] = []
     release = asyncio.Event()
@@ -1070,13 +1094,9 @@ def test_disconnect_before_accept_is_1006(run: Any) -> None:
 
     async def main() -> None:
         async with serving(app) as served:
-            _, writer = await asyncio.open_connection("127.0.0.1", served.port)
-            writer.write(
-                b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-            )
+            client = await RawClient.request(served.port)
             await served.protocol()
-            writer.transport.abort()
+            client.writer.transport.abort()
             await until(lambda: not served.protocols)
             release.set()
             await until(lambda: bool(disconnects))
@@ -1333,6 +1353,29 @@ def test_denial_response(run: Any) -> None:
         assert response.headers["connection"] == "close"
         assert response.headers["server"] == "uvicorn"
         assert after == [{"type": "websocket.disconnect", "code": 1006}]
+
+    run(main())
+
+
+def test_denial_response_keeps_the_app_connection_header(run: Any) -> None:
+    app = response_app(start(400, [(b"Connection", b"close")]), body(b"no"))
+
+    async def main() -> None:
+        async with serving(app) as served:
+            client = await RawClient.connect(served.port)
+        assert client.status == 400
+        assert [v for k, v in client.headers if k == b"connection"] == [b"close"]
+        assert client.body == b"no"
+
+    run(main())
+
+
+def test_denial_response_with_a_status_without_a_phrase(run: Any) -> None:
+    async def main() -> None:
+        async with serving(response_app(start(599), body(b"odd"))) as served:
+            client = await RawClient.connect(served.port)
+        assert client.head.startswith(b"HTTP/1.1 599 \r\n")
+        assert client.body == b"odd"
 
     run(main())
 
@@ -1596,34 +1639,115 @@ def test_send_waits_while_the_write_buffer_is_full(run: Any) -> None:
     run(main())
 
 
-def test_data_behind_the_request_head_is_processed_after_accept(run: Any) -> None:
+def test_app_close_while_reading_is_paused_still_reads_the_client_close(run: Any) -> None:
+    class Patient(WSProtocol):
+        close_timeout = 600.0
+
+    release = asyncio.Event()
+
+    async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        await release.wait()
+        await send({"type": "websocket.close"})
+
+    async def main() -> None:
+        async with serving(app, ws=Patient, ws_max_queue=2) as served:
+            client = await RawClient.connect(served.port)
+            protocol = await served.protocol()
+            client.send(b"".join(frame(1, b"unread") for _ in range(4)))
+            await until(lambda: not protocol.transport.is_reading())
+            release.set()
+            assert await client.recv_close() == (1000, "")
+            client.send(frame(8, close_payload(1000)))
+            # Only reading the answer closes TCP before the (ten-minute) timeout.
+            assert await client.at_eof()
+            await client.close()
+
+    run(main())
+
+
+def test_send_waiting_for_drain_raises_when_the_client_is_lost(run: Any) -> None:
+    outcome: list[BaseException] = []
+    chunk = os.urandom(1 << 20)
+
+    async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        try:
+            while True:
+                await send({"type": "websocket.send", "bytes": chunk})
+        except OSError as exc:
+            outcome.append(exc)
+
+    async def main() -> None:
+        async with serving(app, ws_per_message_deflate=False) as served:
+            client = await RawClient.connect(served.port)
+            protocol = await served.protocol()
+            await until(lambda: bool(protocol._drain_waiters))
+            client.writer.transport.abort()
+            await until(lambda: bool(outcome))
+
+    run(main())
+
+
+@pytest.mark.parametrize("size", [5, 100_000], ids=["small", "over_the_early_data_limit"])
+def test_frames_sent_before_the_accept_are_processed_after_it(run: Any, size: int) -> None:
     release = asyncio.Event()
 
     async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
         await receive()
         await release.wait()
         await send({"type": "websocket.accept"})
-        message = await receive()
-        await send({"type": "websocket.send", "text": message["text"]})
+        for _ in range(2):
+            message = await receive()
+            await send({"type": "websocket.send", "bytes": message["bytes"][:10]})
         await receive()
 
     async def main() -> None:
         async with serving(app) as served:
-            reader, writer = await asyncio.open_connection("127.0.0.1", served.port)
-            client = RawClient(reader, writer)
-            writer.write(
-                f"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                f"Sec-WebSocket-Key: {'dGhlIHNhbXBsZSBub25jZQ=='}\r\n"
-                "Sec-WebSocket-Version: 13\r\n\r\n".encode()
-            )
-            await served.protocol()
-            writer.write(frame(1, b"early"))
-            await writer.drain()
+            client = await RawClient.request(served.port)
+            protocol = await served.protocol()
+            client.send(frame(2, b"A" * size) + frame(2, b"second"))
+            # The frames reach the server before the app accepts (white box: the
+            # protocol holds them; past the limit it stops reading the socket).
+            await until(lambda: len(protocol._early) >= min(size, 64 << 10))
+            if size > 64 << 10:
+                await until(lambda: not protocol.transport.is_reading())
             release.set()
-            head = await bounded(reader.readuntil(b"\r\n\r\n"))
+            head = await bounded(client.reader.readuntil(b"\r\n\r\n"))
             assert head.startswith(b"HTTP/1.1 101 ")
-            assert await client.recv_frame() == (1, b"early")
+            assert await client.recv_frame() == (2, b"A" * min(size, 10))
+            assert await client.recv_frame() == (2, b"second")
             await client.close()
+
+    run(main())
+
+
+def test_end_of_file_before_accept(run: Any) -> None:
+    events: list[Any] = []
+    release = asyncio.Event()
+
+    async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        await receive()
+        events.append(await receive())
+        await release.wait()
+        try:
+            await send({"type": "websocket.accept"})
+        except OSError as exc:
+            events.append(exc)
+
+    async def main() -> None:
+        async with serving(app) as served:
+            client = await RawClient.request(served.port)
+            await served.protocol()
+            client.writer.write_eof()
+            await until(lambda: bool(events))
+            release.set()
+            await until(lambda: len(events) == 2)
+            await client.close()
+        assert events[0] == {"type": "websocket.disconnect", "code": 1006}
+        assert isinstance(events[1], OSError)
 
     run(main())
 
@@ -1646,6 +1770,27 @@ def test_shutdown_closes_open_connections_with_1012(run: Any) -> None:
                 await bounded(ws.recv())
             assert ws.close_code == 1012
             assert disconnects == [{"type": "websocket.disconnect", "code": 1012}]
+
+    run(main())
+
+
+def test_shutdown_stops_waiting_for_the_client_close_frame(run: Any) -> None:
+    class Patient(WSProtocol):
+        close_timeout = 600.0
+
+    async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.close", "code": 1001})
+
+    async def main() -> None:
+        async with serving(app, ws=Patient) as served:
+            client = await RawClient.connect(served.port)
+            assert await client.recv_close() == (1001, "")
+            # No answer from the client; the server would wait ten minutes.
+            served.server.should_exit = True
+            assert await client.at_eof()
+            await client.close()
 
     run(main())
 
@@ -1720,6 +1865,21 @@ def test_wss(run: Any, certificate: tuple[Any, Any]) -> None:
                 assert await bounded(ws.recv()) == data
 
     run(main())
+
+
+def test_trace_logs(run: Any, caplog: pytest.LogCaptureFixture) -> None:
+    async def main() -> None:
+        async with serving(
+            accept_only, log_level="trace", ws_ping_interval=0.01, ws_ping_timeout=0.01
+        ) as served:
+            client = await RawClient.connect(served.port)
+            assert (await client.recv_close())[0] == 1011
+            await client.close()
+
+    with caplog.at_level(5, logger="uvicorn.error"):
+        run(main())
+    for message in ("connection made", "keepalive ping timeout", "connection lost"):
+        assert f" - WebSocket {message}" in caplog.text
 
 
 def test_logs_accept_and_reject_like_uvicorn(run: Any, caplog: pytest.LogCaptureFixture) -> None:

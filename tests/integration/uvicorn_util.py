@@ -191,19 +191,8 @@ class RawClient:
         For a status other than 101, the body is read up to end of file, then the
         connection is closed.
         """
-        reader, writer = await bounded(asyncio.open_connection("127.0.0.1", port))
-        client = cls(reader, writer)
-        if request is None:
-            request = (
-                (
-                    f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-                    f"Connection: Upgrade\r\nSec-WebSocket-Key: {KEY}\r\n"
-                    "Sec-WebSocket-Version: 13\r\n"
-                ).encode()
-                + extra
-                + b"\r\n"
-            )
-        writer.write(request)
+        client = await cls.request(port, path, extra, request=request)
+        reader = client.reader
         head = await bounded(reader.readuntil(b"\r\n\r\n"))
         client.head = head
         lines = head[:-4].split(b"\r\n")
@@ -215,6 +204,30 @@ class RawClient:
             client.body = await bounded(reader.read())
             await client.close()
         return client
+
+    @classmethod
+    async def request(
+        cls,
+        port: int,
+        path: str = "/",
+        extra: bytes = b"",
+        *,
+        request: bytes | None = None,
+    ) -> RawClient:
+        """Send an upgrade request (or ``request``); the caller reads the answer."""
+        reader, writer = await bounded(asyncio.open_connection("127.0.0.1", port))
+        if request is None:
+            request = (
+                (
+                    f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+                    f"Connection: Upgrade\r\nSec-WebSocket-Key: {KEY}\r\n"
+                    "Sec-WebSocket-Version: 13\r\n"
+                ).encode()
+                + extra
+                + b"\r\n"
+            )
+        writer.write(request)
+        return cls(reader, writer)
 
     def header(self, name: bytes) -> bytes | None:
         for key, value in self.headers:
