@@ -219,7 +219,11 @@ class WSProtocol(asyncio.BufferedProtocol):
     # ---- asyncio.BufferedProtocol ---------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        """Take over the transport from uvicorn's HTTP protocol."""
+        """Take over the transport from uvicorn's HTTP protocol.
+
+        Args:
+            transport: the connection's transport (TCP or TLS).
+        """
         self.transport = transport
         self.connections.add(self)
         self.server = get_local_addr(transport)  # type: ignore[arg-type]
@@ -228,7 +232,14 @@ class WSProtocol(asyncio.BufferedProtocol):
         self._trace("WebSocket connection made")
 
     def get_buffer(self, sizehint: int) -> memoryview:
-        """Where the loop writes the next read: the reader's own buffer once open."""
+        """Where the loop writes the next read: the reader's own buffer once open.
+
+        Args:
+            sizehint: ignored; the buffer has a fixed size.
+
+        Returns:
+            A writable memoryview.
+        """
         reader = self._reader
         if reader is not None:
             return reader.get_buffer()  # type: ignore[no-any-return]
@@ -237,7 +248,11 @@ class WSProtocol(asyncio.BufferedProtocol):
         return self._head_view
 
     def buffer_updated(self, nbytes: int) -> None:
-        """Hand the bytes just read to the core, then wake the app's receive()."""
+        """Hand the bytes just read to the core, then wake the app's receive().
+
+        Args:
+            nbytes: how many bytes the loop wrote into :meth:`get_buffer`'s memory.
+        """
         reader = self._reader
         if reader is None:
             assert self._head_view is not None
@@ -250,7 +265,11 @@ class WSProtocol(asyncio.BufferedProtocol):
         self._after_feed(reader)
 
     def data_received(self, data: bytes) -> None:
-        """The request head (from uvicorn's HTTP protocol), or bytes read another way."""
+        """The request head (from uvicorn's HTTP protocol), or bytes read another way.
+
+        Args:
+            data: the bytes received.
+        """
         reader = self._reader
         if reader is not None:
             controls = reader.feed(data)
@@ -284,7 +303,11 @@ class WSProtocol(asyncio.BufferedProtocol):
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
-        """The connection is over: the app's receive() returns websocket.disconnect."""
+        """The connection is over: the app's receive() returns websocket.disconnect.
+
+        Args:
+            exc: the error that ended it, or None.
+        """
         self._lost = True
         self._stop_keepalive()
         if self._close_timer is not None:

@@ -138,7 +138,7 @@ def test_fastapi_path_query_lifespan_state_and_json(run: Any) -> None:
     async def main() -> None:
         async with (
             serving(fastapi_app([]), lifespan="on") as served,
-            connect(served.url + "/rooms/lobby?user=ann", subprotocols=["chat"]) as ws,  # type: ignore[list-item]
+            connect(served.url + "/rooms/lobby?user=ann", subprotocols=["chat"]) as ws,
         ):
             assert ws.subprotocol == "chat"
             assert await bounded(ws.recv()) == (
