@@ -61,6 +61,7 @@ from uvicorn.protocols.utils import (
     is_ssl,
 )
 
+from wsfast._core import new_core
 from wsfast._native import cy, rust
 from wsfast.config import MAX_REQUEST_HEAD
 from wsfast.exceptions import InvalidRequest, InvalidState
@@ -447,12 +448,13 @@ class WSProtocol(asyncio.BufferedProtocol):
         params, extensions = self._deflate if self._deflate is not None else (None, None)
         # The core builds the WebSocket part of the head; the app's headers follow as
         # the bytes it gave (a str round trip would re-encode non-ASCII values).
+        assert self._key is not None  # set when the request head was accepted
         head = rust.build_response(self._key, subprotocol, extensions)
-        core = cy.Core(
+        core = new_core(
             "server",
             max_size=self.config.ws_max_size,
-            deflate=params,
-            compression_level=DEFLATE.level,
+            params=params,
+            config=DEFLATE if params is not None else None,
         )
         self._core = core
         self._reader = cy.ClientReader(core, None, READ_BUFFER, None)
