@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 
-ROUNDS = 7
+ROUNDS = 11
 FRAMES = 2000
 
 

@@ -11,6 +11,11 @@ of an old distribution: zig (the ``ziglang`` package on PyPI) links the Rust ext
 x86_64-linux-gnu.2.17"``), both against glibc 2.17 symbols. ``auditwheel repair`` then
 checks the whole wheel, both extensions, against that policy and writes the tag.
 
+The Rust extension is built per interpreter by default. ``--abi3`` builds it for the
+stable ABI instead (the in-tree backend still tags the wheel for one interpreter, since
+the Cython module is version-specific); tools/bench_abi3.py found that slower for small
+frames through ``wsfast.Protocol``.
+
 The wheels are built from the unpacked sdist, so every run also proves the sdist builds,
 and the work tree's in-place Cython module (the editable install's) is never touched.
 """
@@ -108,7 +113,7 @@ def unpack(sdist: Path) -> Path:
     return top
 
 
-def build_wheel(env: Path, version: str, src: Path, out: Path) -> Path:
+def build_wheel(env: Path, version: str, src: Path, out: Path, abi3: bool) -> Path:
     """Build, repair and check one wheel for VERSION; returns its path in OUT."""
     # A Cython module left by the previous interpreter would be packed by the include glob.
     for stale in (src / "python" / "wsfast").glob("_cy*.so"):
@@ -121,8 +126,8 @@ def build_wheel(env: Path, version: str, src: Path, out: Path) -> Path:
         "PATH": f"{env}/bin{os.pathsep}{os.environ['PATH']}",
         "CC": zig_cc,
         "LDSHARED": f"{zig_cc} -shared",
-        "MATURIN_PEP517_ARGS": f"--zig --compatibility {POLICY} --features abi3",
-        # One target directory for every interpreter: with abi3 the Rust build is reused.
+        "MATURIN_PEP517_ARGS": f"--zig --compatibility {POLICY}" + (" --features abi3" * abi3),
+        # One target directory for every interpreter: the dependencies are built once.
         "CARGO_TARGET_DIR": str(WORK / "target"),
     }
     py = str(env / "bin/python")
@@ -137,9 +142,11 @@ def build_wheel(env: Path, version: str, src: Path, out: Path) -> Path:
         old.unlink()
     # repair grafts any library outside the policy into the wheel (there should be none)
     # and fails if a symbol needs a newer glibc than the policy allows.
-    run([py, "-m", "auditwheel", "repair", "--plat", PLATFORM, "-w", str(out), str(wheel)])
+    auditwheel = [py, "-m", "auditwheel"]
+    repair = [*auditwheel, "repair", "--strip", "--plat", PLATFORM, "-w", str(out), str(wheel)]
+    run(repair, env=environ)
     (repaired,) = out.glob(f"wsfast-*-{tag}-{tag}-*.whl")
-    show = run([py, "-m", "auditwheel", "show", str(repaired)], capture_output=True).stdout
+    show = run([*auditwheel, "show", str(repaired)], capture_output=True, env=environ).stdout
     print(show, flush=True)
     if f'"{PLATFORM}"' not in " ".join(show.split()):
         sys.exit(f"{repaired.name}: auditwheel does not confirm {PLATFORM}")
@@ -164,6 +171,11 @@ def main() -> None:
     """Build the sdist and one wheel per interpreter found."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(ROOT / "dist"), help="output directory")
+    parser.add_argument(
+        "--abi3",
+        action="store_true",
+        help="build the Rust extension for the stable ABI (off: it costs PyO3 Protocol speed)",
+    )
     parser.add_argument("pythons", nargs="*", help="interpreters or versions (default: all)")
     args = parser.parse_args()
     out = Path(args.out).resolve()
@@ -174,7 +186,7 @@ def main() -> None:
     envs = {version: build_env(version, python) for version, python in pythons.items()}
     sdist = build_sdist(next(iter(envs.values())), out)
     src = unpack(sdist)
-    built = [build_wheel(env, version, src, out) for version, env in envs.items()]
+    built = [build_wheel(env, version, src, out, args.abi3) for version, env in envs.items()]
     print("built:", sdist.name, *(w.name for w in built), sep="\n  ")
 
 
