@@ -71,7 +71,8 @@ def find_pythons(requested: list[str]) -> dict[str, str]:
         if os.sep in want:
             candidates = [want]
         else:
-            candidates = [sys.executable, *(shutil.which(f"python{want}") or "").split()]
+            on_path = shutil.which(f"python{want}")
+            candidates = [sys.executable, *([on_path] if on_path else [])]
             pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
             candidates += sorted(glob.glob(str(pyenv / f"versions/{want}.*/bin/python{want}")))
         for candidate in candidates:
