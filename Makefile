@@ -5,7 +5,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help build cython dev wheel run test test-rust test-python lint format bench bench-micro bench-e2e bench-clients bench-targets bench-quick fuzz clean
+.PHONY: help build cython dev wheel wheels sdist test-wheels run test test-rust test-python lint format bench bench-micro bench-e2e bench-clients bench-targets bench-quick fuzz clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -23,6 +23,18 @@ wheel: ## build a wheel (both extensions) into dist/ and check its contents
 	$(PY) -c "import sys, zipfile, glob; n = zipfile.ZipFile(glob.glob('dist/wsfast-*.whl')[0]).namelist(); \
 	missing = [m for m in ('wsfast/_rust.', 'wsfast/_cy.') if not any(x.startswith(m) and x.endswith('.so') for x in n)]; \
 	sys.exit(f'wheel lacks {missing}' if missing else 0)"
+
+# Interpreters (paths or versions) for `make wheels`; empty means every one of 3.11-3.13 here.
+WHEEL_PYTHONS ?=
+wheels: ## sdist, then manylinux_2_17 wheels from it for each CPython here (zig, auditwheel; no compiler needed to install)
+	$(PY) tools/build_wheels.py $(WHEEL_PYTHONS)
+
+sdist: ## source distribution into dist/ (pip install wsfast-*.tar.gz builds both extensions)
+	$(PY) -m pip install -q --disable-pip-version-check build
+	rm -f dist/wsfast-*.tar.gz && $(PY) -m build --sdist --outdir dist .
+
+test-wheels: ## install each dist/ wheel into a fresh compiler-free venv and run the suite on it; build the sdist with pip
+	$(PY) tools/test_wheels.py
 
 run: build ## build, then start the demo server on http://$(HOST):$(PORT)
 	$(PY) -m wsfast demo --host $(HOST) --port $(PORT)
