@@ -48,8 +48,8 @@ test-python: ## pytest (unit, property, integration, conformance)
 	$(PY) -m pytest -q
 
 lint: ## ruff, mypy, stubtest (needs the build), cython-lint, cargo fmt, clippy
-	$(PY) -m ruff check python tests bench cython_ext/wsfast_backend.py setup.py
-	$(PY) -m ruff format --check python tests bench cython_ext/wsfast_backend.py setup.py
+	$(PY) -m ruff check python tests bench tools cython_ext/wsfast_backend.py setup.py
+	$(PY) -m ruff format --check python tests bench tools cython_ext/wsfast_backend.py setup.py
 	$(PY) -m mypy
 	$(PY) -m mypy.stubtest wsfast._cy --allowlist cython_ext/stubtest-allowlist.txt
 	cython-lint --max-line-length 100 cython_ext/*.pyx cython_ext/*.pxd cython_ext/wsfast/*.pxd \
@@ -58,8 +58,8 @@ lint: ## ruff, mypy, stubtest (needs the build), cython-lint, cargo fmt, clippy
 	cargo clippy --quiet --all-targets -p wsfast-rs -- -D warnings
 
 format: ## apply ruff format and cargo fmt
-	$(PY) -m ruff format python tests bench cython_ext/wsfast_backend.py setup.py
-	$(PY) -m ruff check --fix python tests bench cython_ext/wsfast_backend.py setup.py
+	$(PY) -m ruff format python tests bench tools cython_ext/wsfast_backend.py setup.py
+	$(PY) -m ruff check --fix python tests bench tools cython_ext/wsfast_backend.py setup.py
 	cargo fmt --all
 
 bench: bench-micro bench-e2e bench-clients bench-targets ## every benchmark, then each target and whether it is met (~25 min)

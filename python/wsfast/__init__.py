@@ -44,7 +44,8 @@ from wsfast.frames import (
 from wsfast.handler import App, Handler, HandshakeResponse, HTTPResponse, Request
 from wsfast.server import Server, serve
 
-__version__ = "0.1.0"
+#: The package version; it lives in one place, rust/Cargo.toml (the wheel metadata too).
+__version__: str = _rust.__version__
 
 #: Sans-I/O protocol for one connection (Rust); see ``wsfast._rust.pyi``.
 Protocol = _rust.Protocol
