@@ -82,8 +82,6 @@ def serve_wsfast(port: int, compression: bool) -> None:
 
 
 def serve_websockets(port: int, compression: bool) -> None:
-    import asyncio
-
     import uvloop
     from websockets.asyncio.server import broadcast, serve
 
@@ -334,7 +332,7 @@ def main() -> None:
 
     if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
         os.sched_setaffinity(0, {1})
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     counts = [1000] if args.quick else [int(n) for n in args.subscribers.split(",")]
     seconds = 2.0 if args.quick else args.seconds
