@@ -512,3 +512,16 @@ def test_stream_position_is_accepted_as_since() -> None:
         sub = on_loop(server, lambda: conn.subscribe("t", since=StreamPosition(epoch, 1)))
         assert (sub.recovered, sub.missed, sub.position) == (True, 1, StreamPosition(epoch, 2))
         assert a.recv(timeout=5) == "two"
+
+
+def test_a_burst_of_small_publications_in_one_turn_arrives_whole_and_in_order() -> None:
+    handler = PubSub()
+    n = 5000
+    with running(handler) as server, connect(uri(server)) as a, connect(uri(server)) as b:
+        subscribe(a, "t")
+        subscribe(b, "t")
+        # One loop turn: nothing is written until it ends, so the frames coalesce.
+        queued = on_loop(server, lambda: sum(server.publish("t", f"m{i}") for i in range(n)))
+        assert queued == 2 * n
+        for ws in (a, b):
+            assert [ws.recv(timeout=5) for _ in range(n)] == [f"m{i}" for i in range(n)]
