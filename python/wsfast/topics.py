@@ -32,12 +32,14 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple, Protocol
+from typing import Any, Final, Literal, NamedTuple, Protocol
 
 from wsfast._native import cy, rust
 
-if TYPE_CHECKING:
-    from wsfast.connection import Connection
+# A wsfast.connection.Connection; not imported, since connection.py imports this module
+# (the package imports downward only). The broker uses its private attributes _t (the
+# native transport), _topics, _deflate_params and _deflate_config.
+Connection = Any
 
 __all__ = [
     "MAX_TOPIC_LENGTH",
