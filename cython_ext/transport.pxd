@@ -27,6 +27,12 @@ cdef class Transport(_Pollable):
     cdef public int policy  # a SlowConsumerPolicy
     cdef readonly bint paused
     cdef readonly size_t dropped
+    # Topics (publish fast path): frames queued, frames skipped by the policy, and
+    # the frames held back while an application's fragmented message is in flight.
+    cdef readonly size_t published
+    cdef readonly size_t skipped
+    cdef bint fragmenting
+    cdef list held
     # Timers: deadlines are loop-clock seconds, 0 meaning "not armed".
     cdef readonly double created
     cdef public double last_message
@@ -54,6 +60,12 @@ cdef class Transport(_Pollable):
     cpdef send_binary(self, data, bint fin=*)
     cpdef send_continuation(self, data, bint fin)
     cdef size_t _buffered(self) except? 0
+
+    # ---- publishing (topics) ------------------------------------------------------------
+    cdef int _admit_publish(self, int policy, size_t limit, size_t n) except -2
+    cdef int _queue_frame(self, object frame) except -1
+    cpdef int send_frame(self, bytes frame, int policy, size_t limit) except -2
+    cpdef int publish_message(self, object data, int policy, size_t limit) except -2
 
     # ---- receiving (called by the loop) -------------------------------------------------
     cdef int _on_readable(self) except -1

@@ -33,6 +33,29 @@ cdef enum:
     # straight into the message's bytes object (see Protocol::direct_target).
     DIRECT_MIN = 4096
 
+# What publish_message/send_frame do with a message for a paused subscriber (the
+# values of wsfast.topics.SlowSubscriberPolicy).
+cdef enum:
+    PUBLISH_SKIP = 0  # skip it, counted in Transport.skipped
+    PUBLISH_BUFFER = 1  # queue it while the output stays under the limit, else close 1008
+    PUBLISH_CLOSE = 2  # fail the connection with 1008
+    # Results of send_frame/publish_message.
+    PUBLISHED = 1
+    PUBLISH_SKIPPED = 0
+    PUBLISH_CLOSED = -1
+    # Frames smaller than this are appended to a pending batch (one memcpy) instead of
+    # taking a chunk of their own, so a burst of small frames stays a few chunks.
+    COALESCE_MAX = 16384
+
+
+class _FrameBatch(bytearray):
+    """Small published frames coalesced at the end of a core's chunk list.
+
+    A type of its own, so only batches this file created are ever extended (never an
+    application's bytearray handed to send_binary, which must not change).
+    """
+
+
 # Close codes the transport sends or reports on its own (RFC 6455 section 7.4.1).
 cdef enum:
     CLOSE_NORMAL_CLOSURE = 1000
@@ -127,6 +150,7 @@ cdef class Transport(_Pollable):
         self.high_water = 4 << 20
         self.low_water = 1 << 20
         self.policy = POLICY_CLOSE
+        self.held = []
 
     # ---- setup (called by the Python layer) -----------------------------------------
 
@@ -213,6 +237,7 @@ cdef class Transport(_Pollable):
         self._check_open()
         if self._admit():
             self.core.send_text(data, fin)
+            self.fragmenting = not fin
             self._after_send()
 
     cpdef send_binary(self, data, bint fin=True):
@@ -220,12 +245,24 @@ cdef class Transport(_Pollable):
         self._check_open()
         if self._admit():
             self.core.send_binary(data, fin)
+            self.fragmenting = not fin
             self._after_send()
 
     cpdef send_continuation(self, data, bint fin):
         """Send a continuation frame of a fragmented message."""
+        cdef list held
         self._check_open()
         self.core.send_continuation(data, fin)
+        if fin and self.fragmenting:
+            self.fragmenting = False
+            # Published messages that arrived mid-message go out now, in order.
+            held = self.held
+            self.held = []
+            for is_frame, item in held:
+                if is_frame:
+                    self._queue_frame(item)
+                else:
+                    self.core.send(item)
         self._after_send()
 
     def ping(self, data=b""):
@@ -280,6 +317,97 @@ cdef class Transport(_Pollable):
             if self.core.chunks:
                 total += _list_size(self.core.chunks)
         return total
+
+    # ---- publishing (topics) ---------------------------------------------------
+    # The fan-out path: no exceptions for closed subscribers (a result code instead),
+    # and the topic's slow-subscriber policy rather than the connection's own.
+
+    cdef int _admit_publish(self, int policy, size_t limit, size_t n) except -2:
+        if self.closed or self.core is None or self.core._state() != STATE_OPEN:
+            return PUBLISH_CLOSED
+        if not self.paused:
+            return PUBLISHED
+        if policy == PUBLISH_SKIP:
+            self.skipped += 1
+            return PUBLISH_SKIPPED
+        if policy == PUBLISH_BUFFER and self._buffered() + n <= limit:
+            return PUBLISHED
+        self.core.fail(CLOSE_POLICY_VIOLATION, "slow subscriber")
+        self._after_core()
+        return PUBLISH_CLOSED
+
+    cdef int _queue_frame(self, object frame) except -1:
+        """Queue an encoded frame after everything already queued."""
+        cdef Core core = self.core
+        cdef list chunks = core.chunks
+        cdef size_t n = 0
+        cdef object last
+        cdef Py_ssize_t count
+        # Rust's output goes out after the chunks: move it in front of this frame.
+        core.output(&n)
+        if n:
+            chunks.append(core._take_output())
+        count = len(chunks)
+        if count and len(<bytes>frame) < COALESCE_MAX:
+            # (wraparound is off: index from the front)
+            last = chunks[count - 1]
+            if type(last) is _FrameBatch:
+                last += frame
+                return 0
+            if type(last) is bytes and len(<bytes>last) < COALESCE_MAX:
+                # bytes are immutable: a batch holding a copy is the same output.
+                last = _FrameBatch(last)
+                last += frame
+                chunks[count - 1] = last
+                return 0
+        # The shared frame object itself: no copy for this subscriber.
+        chunks.append(frame)
+        return 0
+
+    cpdef int send_frame(self, bytes frame, int policy, size_t limit) except -2:
+        """Queue one pre-encoded, unmasked frame (header and payload) for a topic.
+
+        The caller guarantees the frame suits this connection (an RSV1 frame only
+        if it negotiated permessage-deflate without server context takeover and a
+        window at least the frame's). Counted in ``published`` or ``skipped``.
+
+        Args:
+            frame: the encoded frame, shared by every subscriber (never copied
+                unless coalesced with other small frames).
+            policy: 0 skip, 1 buffer up to ``limit`` bytes, 2 close (1008),
+                applied while the connection is over its high-water mark.
+            limit: the "buffer" policy's bound on buffered bytes.
+
+        Returns:
+            1 queued, 0 skipped by the policy, -1 not open (or closed by the policy).
+        """
+        cdef int rc = self._admit_publish(policy, limit, len(frame))
+        if rc != PUBLISHED:
+            return rc
+        if self.fragmenting:
+            self.held.append((True, frame))
+        else:
+            self._queue_frame(frame)
+        self.published += 1
+        self._after_send()
+        return PUBLISHED
+
+    cpdef int publish_message(self, object data, int policy, size_t limit) except -2:
+        """Send a topic's message through this connection's own encoder.
+
+        For subscribers whose compression context is their own; otherwise as
+        :meth:`send_frame` (same policy, counters and results).
+        """
+        cdef int rc = self._admit_publish(policy, limit, len(data))
+        if rc != PUBLISHED:
+            return rc
+        if self.fragmenting:
+            self.held.append((False, data))
+        else:
+            self.core.send(data)
+        self.published += 1
+        self._after_send()
+        return PUBLISHED
 
     # ---- receiving ---------------------------------------------------------------
 
@@ -667,3 +795,32 @@ cdef class Transport(_Pollable):
             except Exception:
                 _log.exception("error in connection-lost callback")
         return 0
+
+
+def fan_out(list transports, bytes frame, int policy, size_t limit, object exclude=None):
+    """Queue one encoded frame on many transports (a topic's publish fast path).
+
+    Args:
+        transports: the subscribers' transports.
+        frame: the encoded frame (see :meth:`Transport.send_frame`).
+        policy: the slow-subscriber policy (see :meth:`Transport.send_frame`).
+        limit: the "buffer" policy's bound on buffered bytes.
+        exclude: a set of transports to skip (not counted), or None.
+
+    Returns:
+        ``(queued, skipped, closed)``: counts of the three results.
+    """
+    cdef Transport t
+    cdef Py_ssize_t queued = 0, skipped = 0, closed = 0
+    cdef int rc
+    for t in transports:
+        if exclude is not None and t in exclude:
+            continue
+        rc = t.send_frame(frame, policy, limit)
+        if rc == PUBLISHED:
+            queued += 1
+        elif rc == PUBLISH_SKIPPED:
+            skipped += 1
+        else:
+            closed += 1
+    return queued, skipped, closed

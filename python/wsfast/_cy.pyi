@@ -7,6 +7,7 @@ import ssl
 import threading
 from collections import deque
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from typing import Any, Final, Self, TypeAlias, TypeVarTuple
 
 from typing_extensions import Buffer, disjoint_base
@@ -226,6 +227,10 @@ class Transport:
     def paused(self) -> bool: ...
     @property
     def dropped(self) -> int: ...
+    @property
+    def published(self) -> int: ...
+    @property
+    def skipped(self) -> int: ...
     # timers
     @property
     def created(self) -> float: ...
@@ -261,6 +266,17 @@ class Transport:
     def writable(self) -> bool: ...
     @property
     def tls_active(self) -> bool: ...
+    # topics
+    def send_frame(self, frame: bytes, policy: int, limit: int) -> int: ...
+    def publish_message(self, data: str | bytes, policy: int, limit: int) -> int: ...
+
+def fan_out(
+    transports: list[Transport],
+    frame: bytes,
+    policy: int,
+    limit: int,
+    exclude: AbstractSet[Transport] | None = None,
+) -> tuple[int, int, int]: ...
 
 # ---- client.pyx ----------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from wsfast._core import closed_error
 from wsfast.exceptions import ConnectionClosed, InvalidState
 from wsfast.frames import CloseCode, State
 from wsfast.handler import Handler, Request
+from wsfast.topics import Subscription, check_topic
 from wsfast.transport import Transport
 
 __all__ = ["Connection", "ConnectionServer"]
@@ -92,12 +93,15 @@ class Connection:
     __slots__ = (
         "_closed_notified",
         "_core",
+        "_deflate_config",
+        "_deflate_params",
         "_extensions",
         "_handler",
         "_request",
         "_server",
         "_subprotocol",
         "_t",
+        "_topics",
         "data",
         "send",
         "send_binary",
@@ -113,6 +117,9 @@ class Connection:
         request: Request,
         subprotocol: str | None,
         extensions: str | None,
+        *,
+        deflate_params: Any = None,
+        deflate_config: Any = None,
     ) -> None:
         self._server = server
         self._t = transport
@@ -122,6 +129,10 @@ class Connection:
         self._subprotocol = subprotocol
         self._extensions = extensions
         self._closed_notified = False
+        # Which shared compressor (if any) may encode topic messages for this peer.
+        self._deflate_params = deflate_params
+        self._deflate_config = deflate_config
+        self._topics: set[str] = set()
         self.data: dict[str, Any] = {}
         # Bound native methods (see the class docstring).
         self.send: Callable[[Data], None] = transport.send
@@ -176,6 +187,96 @@ class Connection:
     def abort(self) -> None:
         """Close the TCP connection at once, without a closing handshake."""
         self._t.abort()
+
+    # ---- topics -------------------------------------------------------------------
+
+    def _broker(self) -> Any:
+        broker = getattr(self._server, "topics", None)
+        if broker is None:
+            raise NotImplementedError("this server has no topics")
+        return broker
+
+    def subscribe(self, topic: str, since: tuple[str, int] | None = None) -> Subscription:
+        """Subscribe to a topic: every later publication on it is sent here.
+
+        Subscribing again is a no-op (``since`` is then ignored). With ``since``, the
+        publications after that position that this connection missed are queued
+        first, in order, if the topic's history still holds all of them.
+
+        Args:
+            topic: the topic name (``str``, 1 to 255 UTF-8 bytes).
+            since: ``(epoch, offset)``: the last position this subscriber saw (a
+                ``StreamPosition`` works too), or None.
+
+        Returns:
+            The :class:`~wsfast.topics.Subscription`: the stream position, whether
+            recovery succeeded (False: reload the state), how many were resent.
+
+        Raises:
+            TypeError: if ``topic`` is not a ``str``.
+            ValueError: if ``topic`` is empty or too long.
+            ConnectionClosed: if the connection is closing or closed.
+        """
+        check_topic(topic)
+        if self.state is not State.OPEN:
+            raise self._closed_error()
+        sub: Subscription = self._broker().subscribe(self, topic, since)
+        return sub
+
+    def unsubscribe(self, topic: str) -> bool:
+        """Stop receiving a topic's publications.
+
+        Args:
+            topic: the topic name.
+
+        Returns:
+            Whether the connection was subscribed.
+
+        Raises:
+            TypeError: if ``topic`` is not a ``str``.
+            ValueError: if ``topic`` is empty or too long.
+        """
+        check_topic(topic)
+        if topic not in self._topics:
+            return False
+        return bool(self._broker().unsubscribe(self, topic))
+
+    @property
+    def topics(self) -> frozenset[str]:
+        """The topics this connection is subscribed to."""
+        return frozenset(self._topics)
+
+    def publish(self, topic: str, data: Data) -> int:
+        """Publish to a topic's subscribers, except this connection.
+
+        Args:
+            topic: the topic name.
+            data: ``str`` for a text message, bytes-like for a binary one.
+
+        Returns:
+            The number of local deliveries queued.
+
+        Raises:
+            TypeError: if ``topic`` is not a ``str`` or ``data`` is neither str nor
+                bytes-like.
+            ValueError: if ``topic`` is empty or too long.
+        """
+        publish = getattr(self._server, "publish", None)
+        if publish is None:
+            raise NotImplementedError("this server has no topics")
+        return int(publish(topic, data, exclude=self))
+
+    @property
+    def topic_deliveries(self) -> int:
+        """Topic messages queued for this connection."""
+        t: Any = self._t  # a native counter, not part of the transport contract
+        return int(t.published)
+
+    @property
+    def topic_skipped(self) -> int:
+        """Topic messages skipped because this connection was slow ("skip" policy)."""
+        t: Any = self._t
+        return int(t.skipped)
 
     # ---- flow control -------------------------------------------------------------
 
@@ -311,6 +412,8 @@ class Connection:
         if self._closed_notified:
             return
         self._closed_notified = True
+        if self._topics:
+            self._broker().unsubscribe_all(self)
         self._server.connection_closed(self)
         code = self.close_code
         reason = self.close_reason or ""

@@ -44,6 +44,7 @@ from wsfast.handler import (
     _callback,
 )
 from wsfast.handshake import Accept, Reject, ServerHandshake
+from wsfast.topics import Broker, TopicsConfig, check_message, check_topic
 from wsfast.transport import ServerTransport
 
 __all__ = [
@@ -90,7 +91,15 @@ class _HandshakeOwner:
         handler = accept.handler
         server = self._server
         conn = Connection(
-            server, t, core, handler, accept.request, accept.subprotocol, accept.extensions
+            server,
+            t,
+            core,
+            handler,
+            accept.request,
+            accept.subprotocol,
+            accept.extensions,
+            deflate_params=accept.deflate_params,
+            deflate_config=accept.deflate_config,
         )
         core.set_handlers(
             conn,
@@ -130,8 +139,8 @@ class Server:
     with :meth:`close`.
 
     Only :meth:`close`, :meth:`call_soon_threadsafe`, :meth:`call_later`,
-    :meth:`call_every` and :meth:`broadcast` may be called from other threads;
-    connections belong to the loop's thread.
+    :meth:`call_every`, :meth:`broadcast` and :meth:`publish` may be called from
+    other threads; connections belong to the loop's thread.
     """
 
     def __init__(
@@ -139,8 +148,11 @@ class Server:
         handler: Handler | type[Handler] | None,
         config: ServerConfig,
         routes: Mapping[str, Handler | type[Handler]] | None = None,
+        topics: TopicsConfig | Broker | None = None,
     ) -> None:
         self.config = config
+        #: The topics of this server (subscribers, fan-out, counters).
+        self.topics = topics if isinstance(topics, Broker) else Broker(topics)
         self.handler = None if handler is None else _as_handler(handler)
         app_routes = getattr(self.handler, "routes", None)
         merged: dict[str, Handler] = dict(app_routes) if isinstance(app_routes, dict) else {}
@@ -463,6 +475,49 @@ class Server:
             count += 1
         return count
 
+    def publish(
+        self,
+        topic: str,
+        data: str | bytes | bytearray | memoryview,
+        *,
+        exclude: Connection | Iterable[Connection] | None = None,
+    ) -> int:
+        """Publish a message to a topic's subscribers.
+
+        The message is framed (and, for subscribers without compression context,
+        compressed) once; each subscriber's slow-subscriber policy applies
+        (``TopicsConfig.slow_subscriber``). Messages published from one thread
+        reach every subscriber in publish order. From another thread the delivery
+        is scheduled on the loop thread and 0 is returned; the arguments are
+        checked first, in the calling thread.
+
+        Args:
+            topic: the topic name (``str``, 1 to 255 UTF-8 bytes).
+            data: ``str`` for a text message, bytes-like for a binary one (copied
+                if mutable).
+            exclude: a connection, or connections, not to deliver to.
+
+        Returns:
+            The number of local deliveries queued.
+
+        Raises:
+            TypeError: if ``topic`` is not a ``str`` or ``data`` is neither str nor
+                bytes-like.
+            ValueError: if ``topic`` is empty or too long.
+        """
+        check_topic(topic)
+        message = check_message(data)
+        if exclude is None:
+            skip: tuple[Connection, ...] = ()
+        elif isinstance(exclude, Connection):
+            skip = (exclude,)
+        else:
+            skip = tuple(exclude)
+        if not self._on_loop_thread():
+            self._loop.call_soon_threadsafe(self.topics.publish, topic, message, skip)
+            return 0
+        return self.topics.publish(topic, message, skip)
+
     # ---- connections ------------------------------------------------------------------
 
     def _route(self, path: str) -> Handler | None:
@@ -514,6 +569,7 @@ def serve(
     backlog: int = 1024,
     http_handler: Callable[[Request], HTTPResponse | None] | None = None,
     busy_poll: bool | int = False,
+    topics: TopicsConfig | None = None,
 ) -> Server:
     """Create a WebSocket server (not started: call ``start()`` or ``serve_forever()``).
 
@@ -554,6 +610,9 @@ def serve(
             last one skips the scheduler's wake-up latency. It burns up to a whole
             core while connections are active (the loop blocks as usual once
             traffic stops for longer than the budget). False (default) never spins.
+        topics: the topic settings (slow-subscriber policy, history); see
+            :class:`wsfast.topics.TopicsConfig`. Default: skip slow subscribers,
+            no history.
 
     Returns:
         The server, not yet listening.
@@ -580,4 +639,4 @@ def serve(
         http_handler=http_handler,
         busy_poll=busy_poll,
     )
-    return Server(handler, config, routes)
+    return Server(handler, config, routes, topics)

@@ -1,0 +1,372 @@
+# SPDX-License-Identifier: MIT
+"""Fan-out benchmark: one publication to N subscribers, wsfast topics against
+``websockets.broadcast`` and a picows send loop.
+
+    python bench/e2e/fanout.py                       # 64 B and 1 KiB, 1,000 and 10,000 subscribers
+    python bench/e2e/fanout.py --quick               # smoke run: 1,000 subscribers, 2 s each
+
+Method: each server runs in its own process pinned to CPU 0 (one core); this script,
+pinned to CPU 1, opens N subscriber connections (raw sockets, epoll, its own handshake)
+and one publisher connection. A round: the publisher sends ``burst K``; the server
+publishes K messages of S bytes, and the round ends when every subscriber has received
+all K frames (counted in bytes: every frame of a run has the same length, learnt from
+the first one). Deliveries per second = N x K x rounds / elapsed. Latency, per
+subscriber and round: from sending the command to receiving the subscriber's last
+frame of the round (publish-to-receive, including the command's trip and the
+client's epoll); p50/p99 over all subscribers and rounds, measured with K=1.
+
+Compression "on": subscribers offer permessage-deflate with server_no_context_takeover
+(wsfast compresses each publication once for all of them; websockets compresses it for
+each subscriber; picows has no permessage-deflate: not run). The message is JSON-like
+text, so it compresses.
+
+The numbers are only as quiet as the machine: on a shared 2-core box they are smoke
+figures. Nothing is written under bench/results unless ``--out`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import resource
+import select
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+OFFER = "permessage-deflate; server_no_context_takeover; client_no_context_takeover"
+
+
+# ---- servers (run as `fanout.py --serve NAME`) ------------------------------------------
+
+
+def _message(size: int) -> str:
+    """An ASCII, JSON-like message of exactly ``size`` bytes (compressible)."""
+    unit = '{"sym":"ABC","px":101.25,"qty":300,"side":"buy"},'
+    return (unit * (size // len(unit) + 1))[:size]
+
+
+def serve_wsfast(port: int, compression: bool) -> None:
+    import wsfast
+    from wsfast.connection import Connection
+
+    server: Any = None
+
+    class Fan(wsfast.Handler):
+        def on_open(self, conn: Connection) -> None:
+            if conn.path == "/sub":
+                conn.subscribe("t")
+
+        def on_message(self, conn: Connection, data: str | bytes) -> None:
+            _, k, size = str(data).split()
+            msg = _message(int(size))
+            for _ in range(int(k)):
+                server.publish("t", msg)
+
+    server = wsfast.serve(
+        Fan(),
+        "127.0.0.1",
+        port,
+        compression=compression,
+        ping_interval=None,
+        backlog=4096,
+        write_limit=(64 << 20, 16 << 20),
+    )
+    server.serve_forever()
+
+
+def serve_websockets(port: int, compression: bool) -> None:
+    import uvloop
+    from websockets.asyncio.server import broadcast, serve
+
+    subs: set[Any] = set()
+
+    async def handler(ws: Any) -> None:
+        if ws.request.path == "/sub":
+            subs.add(ws)
+            try:
+                await ws.wait_closed()
+            finally:
+                subs.discard(ws)
+            return
+        async for data in ws:
+            _, k, size = str(data).split()
+            msg = _message(int(size))
+            for _ in range(int(k)):
+                broadcast(subs, msg)
+
+    async def main() -> None:
+        async with serve(
+            handler,
+            "127.0.0.1",
+            port,
+            compression="deflate" if compression else None,
+            ping_interval=None,
+            max_queue=None,
+            write_limit=64 << 20,
+            backlog=4096,
+        ) as server:
+            await server.serve_forever()
+
+    uvloop.run(main())
+
+
+def serve_picows(port: int, compression: bool) -> None:
+    import uvloop
+    from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_create_server
+
+    if compression:
+        raise SystemExit("picows has no permessage-deflate")
+    subs: set[WSTransport] = set()
+
+    class Sub(WSListener):
+        def on_ws_connected(self, transport: WSTransport) -> None:
+            subs.add(transport)
+
+        def on_ws_disconnected(self, transport: WSTransport) -> None:
+            subs.discard(transport)
+
+    class Pub(WSListener):
+        def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+            if frame.msg_type != WSMsgType.TEXT:
+                return
+            _, k, size = frame.get_payload_as_ascii_text().split()
+            msg = _message(int(size)).encode()
+            for _ in range(int(k)):
+                for t in subs:
+                    t.send(WSMsgType.TEXT, msg)
+
+    def route(request: Any) -> Any:
+        # picows gives the path as bytes.
+        return Sub() if request.path in (b"/sub", "/sub") else Pub()
+
+    async def main() -> None:
+        server = await ws_create_server(route, "127.0.0.1", port, backlog=4096)
+        await server.serve_forever()
+
+    uvloop.run(main())
+
+
+SERVERS = {"wsfast": serve_wsfast, "websockets": serve_websockets, "picows": serve_picows}
+
+
+# ---- the client side ----------------------------------------------------------------------
+
+
+def _request(path: str, deflate: bool) -> bytes:
+    key = base64.b64encode(os.urandom(16)).decode()
+    lines = [
+        f"GET {path} HTTP/1.1",
+        "Host: 127.0.0.1",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        f"Sec-WebSocket-Key: {key}",
+        "Sec-WebSocket-Version: 13",
+    ]
+    if deflate:
+        lines.append(f"Sec-WebSocket-Extensions: {OFFER}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def _connect(port: int, path: str, deflate: bool) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    sock.sendall(_request(path, deflate))
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = sock.recv(4096)
+        if not chunk:
+            raise EOFError("closed during the handshake")
+        head += chunk
+    if not head.startswith(b"HTTP/1.1 101"):
+        raise RuntimeError(head.decode(errors="replace"))
+    if deflate and b"permessage-deflate" not in head.lower():
+        raise RuntimeError("server did not accept permessage-deflate")
+    # Anything after the head would be a frame: none is sent before the first round.
+    assert head.endswith(b"\r\n\r\n")
+    return sock
+
+
+def _mask(payload: bytes) -> bytes:
+    key = os.urandom(4)
+    masked = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+    assert len(payload) < 126
+    return bytes([0x81, 0x80 | len(payload)]) + key + masked
+
+
+def _frame_length(data: bytes) -> int:
+    n = data[1] & 0x7F
+    if n == 126:
+        return 4 + int.from_bytes(data[2:4], "big")
+    if n == 127:
+        return 10 + int.from_bytes(data[2:10], "big")
+    return 2 + n
+
+
+def run_one(
+    name: str, subscribers: int, size: int, compression: bool, seconds: float, burst: int
+) -> dict[str, Any]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--serve", name, "--port", str(port)]
+        + (["--compression"] if compression else []),
+        stdin=subprocess.DEVNULL,
+    )
+    socks: list[socket.socket] = []
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socks.append(_connect(port, "/sub", compression))
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        for _ in range(subscribers - 1):
+            socks.append(_connect(port, "/sub", compression))
+        publisher = _connect(port, "/pub", compression)
+        # Subscriptions happen at open; a first round also proves every one is in.
+        for s in socks:
+            s.setblocking(False)
+        ep = select.epoll()
+        fds = {s.fileno(): i for i, s in enumerate(socks)}
+        for s in socks:
+            ep.register(s.fileno(), select.EPOLLIN)
+        buf = bytearray(1 << 20)
+        view = memoryview(buf)
+        got = [0] * subscribers
+        frame_len = 0
+
+        def round_trip(k: int, latencies: list[float] | None) -> None:
+            nonlocal frame_len
+            t0 = time.perf_counter()
+            publisher.sendall(_mask(f"burst {k} {size}".encode()))
+            for i in range(subscribers):
+                got[i] = 0
+            done = 0
+            target = frame_len * k
+            give_up = time.monotonic() + 60
+            while done < subscribers:
+                if time.monotonic() > give_up:
+                    raise TimeoutError(f"{name}: {subscribers - done} subscribers still waiting")
+                for fd, _ in ep.poll(1.0):
+                    i = fds[fd]
+                    s = socks[i]
+                    while True:
+                        try:
+                            n = s.recv_into(view)
+                        except BlockingIOError:
+                            break
+                        if n == 0:
+                            raise EOFError("subscriber closed")
+                        if not frame_len:
+                            frame_len = _frame_length(bytes(buf[:10]))
+                            target = frame_len * k
+                        before = got[i]
+                        got[i] = before + n
+                        if before < target <= got[i]:
+                            done += 1
+                            if latencies is not None:
+                                latencies.append(time.perf_counter() - t0)
+                        if n < len(buf):
+                            break
+            assert got == [target] * subscribers, "a subscriber got a partial frame or extra"
+
+        round_trip(1, None)  # warm-up, and learn the frame length
+        latencies: list[float] = []
+        end = time.monotonic() + seconds / 2
+        while time.monotonic() < end:
+            round_trip(1, latencies)
+        rounds = 0
+        t0 = time.perf_counter()
+        end = time.monotonic() + seconds / 2
+        while time.monotonic() < end:
+            round_trip(burst, None)
+            rounds += 1
+        elapsed = time.perf_counter() - t0
+        latencies.sort()
+        return {
+            "server": name,
+            "subscribers": subscribers,
+            "size": size,
+            "compression": compression,
+            "frame_bytes": frame_len,
+            "deliveries_per_s": subscribers * burst * rounds / elapsed,
+            "latency_p50_ms": 1e3 * latencies[len(latencies) // 2],
+            "latency_p99_ms": 1e3 * latencies[int(len(latencies) * 0.99)],
+            "rounds": rounds,
+        }
+    finally:
+        for s in socks:
+            s.close()
+        proc.terminate()
+        proc.wait(10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--serve", choices=SERVERS)
+    parser.add_argument("--port", type=int)
+    parser.add_argument("--compression", action="store_true")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--seconds", type=float, default=6.0)
+    parser.add_argument("--burst", type=int, default=16)
+    parser.add_argument("--only", default="wsfast,websockets,picows")
+    parser.add_argument("--subscribers", default="1000,10000")
+    parser.add_argument("--sizes", default="64,1024")
+    parser.add_argument("--out", type=Path, default=None, help="write the results as JSON")
+    args = parser.parse_args()
+    if args.serve:
+        if hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(0, {0})
+        SERVERS[args.serve](args.port, args.compression)
+        return
+
+    if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
+        os.sched_setaffinity(0, {1})
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    counts = [1000] if args.quick else [int(n) for n in args.subscribers.split(",")]
+    seconds = 2.0 if args.quick else args.seconds
+    results = []
+    for subscribers in counts:
+        for size in [int(s) for s in args.sizes.split(",")]:
+            for compression in (False, True):
+                for name in args.only.split(","):
+                    if name == "picows" and compression:
+                        continue
+                    r = run_one(name, subscribers, size, compression, seconds, args.burst)
+                    results.append(r)
+                    print(
+                        f"{name:10} subs={subscribers:5} size={size:5} "
+                        f"deflate={'on ' if compression else 'off'} "
+                        f"frame={r['frame_bytes']:5} B  "
+                        f"{r['deliveries_per_s'] / 1e6:6.2f} M deliveries/s  "
+                        f"p50 {r['latency_p50_ms']:7.2f} ms  p99 {r['latency_p99_ms']:7.2f} ms",
+                        flush=True,
+                    )
+    by_key: dict[tuple[int, int, bool], dict[str, float]] = {}
+    for r in results:
+        key = (r["subscribers"], r["size"], r["compression"])
+        by_key.setdefault(key, {})[r["server"]] = r["deliveries_per_s"]
+    for (subscribers, size, compression), rates in by_key.items():
+        if "wsfast" in rates and "websockets" in rates:
+            print(
+                f"wsfast / websockets.broadcast at {subscribers} x {size} B "
+                f"deflate={'on' if compression else 'off'}: "
+                f"{rates['wsfast'] / rates['websockets']:.1f}x"
+            )
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
