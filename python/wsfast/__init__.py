@@ -43,6 +43,7 @@ from wsfast.frames import (
 )
 from wsfast.handler import App, Handler, HandshakeResponse, HTTPResponse, Request
 from wsfast.server import Server, serve
+from wsfast.topics import StreamPosition, Subscription, TopicsConfig, TopicStats
 
 #: The package version; it lives in one place, rust/Cargo.toml (the wheel metadata too).
 __version__: str = _rust.__version__
@@ -110,7 +111,11 @@ __all__ = [
     "Server",
     "ServerConfig",
     "State",
+    "StreamPosition",
+    "Subscription",
     "TextMessage",
+    "TopicStats",
+    "TopicsConfig",
     "Utf8Validator",
     "WsfastError",
     "__version__",
