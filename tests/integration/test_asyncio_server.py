@@ -465,7 +465,13 @@ class ReadPauseSignal(ServerConnection):
     def buffer_updated(self, nbytes: int) -> None:
         super().buffer_updated(nbytes)
         stopped = self.stopped
-        if stopped is not None and not stopped.done() and not self.transport.is_reading():
+        # Reading also pauses during the opening handshake: only a pause once open counts.
+        if (
+            stopped is not None
+            and not stopped.done()
+            and self.state is State.OPEN
+            and not self.transport.is_reading()
+        ):
             stopped.set_result(None)
 
 

@@ -114,6 +114,7 @@ class ServerConnection(asyncio.BufferedProtocol):
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._write_paused = False
         self._read_paused = False
+        self._flush_scheduled = False
         self._pings: Pings[_PongWaiter] = Pings(_resolve)
         self._close_timer: asyncio.TimerHandle | None = None
         self._keepalive: asyncio.Task[None] | None = None
@@ -439,8 +440,14 @@ class ServerConnection(asyncio.BufferedProtocol):
 
     async def __anext__(self) -> Data:
         """The next message (see :meth:`recv`)."""
+        # recv() inlined: a message already waiting costs no extra coroutine.
+        message = self._reader.take()
+        if message is not None:
+            if self._read_paused:
+                self._maybe_resume_reading()
+            return message  # type: ignore[no-any-return]
         try:
-            return await self.recv()
+            return await self._recv_wait()
         except ConnectionClosedOK:
             raise StopAsyncIteration from None
 
@@ -461,13 +468,26 @@ class ServerConnection(asyncio.BufferedProtocol):
         """
         if self._lost:
             raise self._closed_error()
+        core = self._core
         try:
-            self._core.send(message)
+            core.send(message)
         except InvalidState:
             raise self._closed_error() from None
-        self._transport.write(self._core.data_to_send())
+        if self._reader.pending():
+            # More received messages wait for the handler, which usually answers them
+            # in this same loop turn: one write at the end of it carries every answer.
+            if not self._flush_scheduled:
+                self._flush_scheduled = True
+                self._loop.call_soon(self._flush)
+        else:
+            self._transport.write(core.data_to_send())
         if self._write_paused:
             await self._drain()
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        if not self._lost:
+            self._write_output()
 
     async def _drain(self) -> None:
         while self._write_paused and not self._lost:
@@ -593,6 +613,7 @@ class Server:
         self._connections: set[ServerConnection] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing: asyncio.Task[None] | None = None
+        self._serving: asyncio.Future[None] | None = None
         # Routing is trivial here: every path goes to the one handler.
         route_target = Handler()
         self._route: Callable[[str], Handler | None] = lambda path: route_target
@@ -619,6 +640,8 @@ class Server:
             self._closing = asyncio.get_running_loop().create_task(
                 self._close(close_connections)
             )
+            if self._serving is not None and not self._serving.done():
+                self._serving.set_result(None)
 
     async def _close(self, close_connections: bool) -> None:
         assert self.server is not None
@@ -644,16 +667,17 @@ class Server:
             await self.server.wait_closed()
 
     async def serve_forever(self) -> None:
-        """Accept connections until the server is closed or this task cancelled."""
+        """Accept connections until :meth:`close`; cancelling it closes the server too."""
+        # Not asyncio.Server.serve_forever: uvloop's is not ended by close().
         assert self.server is not None
-        try:
-            await self.server.serve_forever()
-        except asyncio.CancelledError:
-            if self._closing is not None:
-                # close() stopped the listening socket: a normal end.
-                await asyncio.shield(self._closing)
-                return
-            raise
+        if self._closing is None:
+            self._serving = asyncio.get_running_loop().create_future()
+            try:
+                await self._serving
+            except asyncio.CancelledError:
+                self.close()
+                raise
+        await self.wait_closed()
 
     async def __aenter__(self) -> Server:
         return self
@@ -796,9 +820,9 @@ def broadcast(
 ) -> None:
     """Send a message to many connections at once, without waiting.
 
-    Connections that are not open are skipped, and so are those whose write
-    buffer is above its high-water mark (a slow client misses messages rather than
-    holding them in memory).
+    Connections that are not open are skipped. As in websockets there is no
+    backpressure: a slow client's messages pile up in its write buffer (keep
+    ``ping_interval`` on, so that a dead one is closed).
 
     Args:
         connections: the connections.
@@ -815,7 +839,7 @@ def broadcast(
     errors: list[Exception] = []
     for connection in connections:
         core = connection._core
-        if core is None or connection._lost or connection._write_paused:
+        if core is None or connection._lost:
             continue
         try:
             core.send(message)
