@@ -304,9 +304,7 @@ def test_process_request_may_be_a_coroutine_and_set_headers(run: Any) -> None:
     run(main())
 
 
-def test_process_request_that_raises_gives_500(
-    run: Any, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_process_request_that_raises_gives_500(run: Any, caplog: pytest.LogCaptureFixture) -> None:
     def process_request(connection: ServerConnection, request: Request) -> None:
         raise RuntimeError("boom")
 
@@ -490,9 +488,7 @@ def test_reading_pauses_while_the_receive_queue_is_full(run: Any) -> None:
     async def main() -> None:
         ReadPauseSignal.stopped = asyncio.get_running_loop().create_future()
         try:
-            async with running(
-                handler, max_queue=4, create_connection=ReadPauseSignal
-            ) as (_, url):
+            async with running(handler, max_queue=4, create_connection=ReadPauseSignal) as (_, url):
                 async with ws_connect(url) as ws:
                     for i in range(count):
                         await ws.send(f"m{i}")

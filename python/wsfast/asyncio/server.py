@@ -637,9 +637,7 @@ class Server:
                 handlers to end by themselves.
         """
         if self._closing is None:
-            self._closing = asyncio.get_running_loop().create_task(
-                self._close(close_connections)
-            )
+            self._closing = asyncio.get_running_loop().create_task(self._close(close_connections))
             if self._serving is not None and not self._serving.done():
                 self._serving.set_result(None)
 
