@@ -116,7 +116,8 @@ class ClientHandshake:
         url: the ws:// or wss:// URL.
         subprotocols: subprotocols to offer, in order of preference.
         headers: extra request headers.
-        compression: True, False, or a ``DeflateConfig`` (see ``wsfast.connect``).
+        compression: True or "deflate", False or None, or a ``DeflateConfig``
+            (see ``wsfast.connect``).
 
     Attributes:
         tls: whether the URL is wss://.
@@ -145,11 +146,12 @@ class ClientHandshake:
         self.tls, self.host, self.port, host_header, target = parse_url(url)
         self._subprotocols = list(subprotocols)
         config: Any = None
-        if compression is True:
+        # "deflate" and None are websockets' spellings of True and False.
+        if compression is True or compression == "deflate":
             config = rust.DeflateConfig()
         elif compression is not False and compression is not None:
             if not isinstance(compression, rust.DeflateConfig):
-                raise TypeError("compression must be a bool or a DeflateConfig")
+                raise TypeError('compression must be "deflate", None, a bool or a DeflateConfig')
             config = compression
         self._config = config
         self._offer: str | None = None if config is None else rust.deflate_offer(config)

@@ -705,9 +705,9 @@ def connect(
         url: ``ws://host[:port]/path?query`` or ``wss://...``; IPv6 hosts in brackets.
         subprotocols: subprotocols to offer, in order of preference.
         headers: extra request headers (a mapping or ``(name, value)`` pairs).
-        compression: True offers permessage-deflate with default parameters, a
-            ``wsfast.DeflateConfig`` offers those parameters (and its ``level``), False
-            offers nothing.
+        compression: True (or ``"deflate"``) offers permessage-deflate with default
+            parameters, a ``wsfast.DeflateConfig`` offers those parameters (and its
+            ``level``), False (or None) offers nothing.
         max_size: largest message accepted, in bytes (after decompression); None for
             no limit. A larger message fails the connection with 1009.
         open_timeout: seconds for TCP connect, TLS and the opening handshake together.

@@ -22,6 +22,8 @@ Native code (Rust and Cython) raises these classes; none is defined anywhere els
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 __all__ = [
     "ConnectionClosed",
     "ConnectionClosedError",
@@ -35,6 +37,7 @@ __all__ = [
     "NegotiationError",
     "PayloadTooBig",
     "ProtocolError",
+    "StatusLine",
     "WsfastError",
 ]
 
@@ -116,6 +119,21 @@ class InvalidStatus(InvalidHandshake):
     def __init__(self, status: int, message: str = "") -> None:
         self.status = status
         super().__init__(message or f"server rejected the websocket upgrade with HTTP {status}")
+
+    @property
+    def response(self) -> StatusLine:
+        """The response's status, as websockets spells it: ``exc.response.status_code``."""
+        return StatusLine(self.status)
+
+
+class StatusLine(NamedTuple):
+    """What :attr:`InvalidStatus.response` holds of the server's response.
+
+    Attributes:
+        status_code: the HTTP status code.
+    """
+
+    status_code: int
 
 
 class InvalidHeader(InvalidHandshake):

@@ -434,8 +434,10 @@ class connect:
         url: ``ws://host[:port]/path?query`` or ``wss://...``; IPv6 hosts in brackets.
         subprotocols: subprotocols to offer, in order of preference.
         headers: extra request headers (a mapping or ``(name, value)`` pairs).
-        compression: True offers permessage-deflate with default parameters, a
-            ``wsfast.DeflateConfig`` offers those parameters, False offers nothing.
+        additional_headers: the same, under websockets' name.
+        compression: True (or ``"deflate"``) offers permessage-deflate with default
+            parameters, a ``wsfast.DeflateConfig`` offers those parameters, False (or
+            None) offers nothing.
         max_size: largest message accepted, in bytes (after decompression); None for
             no limit. A larger message fails the connection with 1009.
         max_queue: stop reading from the socket while more messages than this wait
@@ -462,7 +464,8 @@ class connect:
         *,
         subprotocols: Iterable[str] = (),
         headers: HeadersLike | None = None,
-        compression: bool | Any = True,
+        additional_headers: HeadersLike | None = None,
+        compression: bool | str | Any = True,
         max_size: int | None = 1 << 20,
         max_queue: int = 4096,
         open_timeout: float | None = 10.0,
@@ -471,6 +474,10 @@ class connect:
         server_hostname: str | None = None,
         read_buffer: int = 256 * 1024,
     ) -> None:
+        if additional_headers is not None:
+            if headers is not None:
+                raise ValueError("pass headers or additional_headers, not both")
+            headers = additional_headers
         self._handshake = ClientHandshake(
             url, subprotocols=subprotocols, headers=headers, compression=compression
         )
