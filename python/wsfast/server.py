@@ -44,7 +44,7 @@ from wsfast.handler import (
     _callback,
 )
 from wsfast.handshake import Accept, Reject, ServerHandshake
-from wsfast.transport import ServerTransport
+from wsfast.transport import ServerTransport, TransportOwner
 
 __all__ = [
     "App",
@@ -484,7 +484,7 @@ class Server:
         """
         self._connections.discard(conn)
 
-    def _accept(self, transport: ServerTransport) -> _HandshakeOwner:
+    def _accept(self, transport: ServerTransport) -> TransportOwner:
         config = self.config
         transport.handshake_timeout = _seconds(config.handshake_timeout)
         transport.ping_interval = _seconds(config.ping_interval)
