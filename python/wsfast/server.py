@@ -92,6 +92,8 @@ class _HandshakeOwner:
         conn = Connection(
             server, t, core, handler, accept.request, accept.subprotocol, accept.extensions
         )
+        # The core calls the handler itself (no Python frame per message); no-op
+        # callbacks are left out so that pings and pongs cost no call at all.
         core.set_handlers(
             conn,
             handler.on_message,
@@ -99,11 +101,14 @@ class _HandshakeOwner:
             _callback(handler, "on_pong"),
             None,
         )
+        # Raw bytes are written ahead of the core's output: the 101 precedes any
+        # frame that on_open sends.
         t.write(accept.response)
         t.upgrade(core)
         t.proto = conn
         server._connections.add(conn)
         conn._open()
+        # Frames that came with the head reach the handler after its on_open.
         if accept.leftover and not t.closed:
             t.feed(accept.leftover)
 
