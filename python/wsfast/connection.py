@@ -365,11 +365,11 @@ class Connection:
         return str(received[1])
 
     def _closed_error(self) -> ConnectionClosed:
-        """The exception describing how this connection ended (or is ending).
+        """The exception for an operation on this connection once it is closing or closed.
 
-        The one rule of ``wsfast._core.closed_error``, shared with the clients.
+        Decided by ``wsfast._core.closed_error``, the rule the clients use too.
         """
-        return closed_error(self._core, force_error=False)
+        return closed_error(self._core)
 
     # ---- callbacks from the transport (wsfast.transport.TransportOwner) ------------
 

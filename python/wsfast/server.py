@@ -45,7 +45,7 @@ from wsfast.handler import (
 )
 from wsfast.handshake import Accept, Reject, ServerHandshake
 from wsfast.topics import Broker, TopicsConfig, check_message, check_topic
-from wsfast.transport import ServerTransport
+from wsfast.transport import ServerTransport, TransportOwner
 
 __all__ = [
     "App",
@@ -101,6 +101,8 @@ class _HandshakeOwner:
             deflate_params=accept.deflate_params,
             deflate_config=accept.deflate_config,
         )
+        # The core calls the handler itself (no Python frame per message); no-op
+        # callbacks are left out so that pings and pongs cost no call at all.
         core.set_handlers(
             conn,
             handler.on_message,
@@ -108,11 +110,14 @@ class _HandshakeOwner:
             _callback(handler, "on_pong"),
             None,
         )
+        # Raw bytes are written ahead of the core's output: the 101 precedes any
+        # frame that on_open sends.
         t.write(accept.response)
         t.upgrade(core)
         t.owner = conn
         server._connections.add(conn)
         conn._open()
+        # Frames that came with the head reach the handler after its on_open.
         if accept.leftover and not t.closed:
             t.feed(accept.leftover)
 
@@ -534,7 +539,7 @@ class Server:
         """
         self._connections.discard(conn)
 
-    def _accept(self, transport: ServerTransport) -> _HandshakeOwner:
+    def _accept(self, transport: ServerTransport) -> TransportOwner:
         config = self.config
         transport.handshake_timeout = _seconds(config.handshake_timeout)
         transport.ping_interval = _seconds(config.ping_interval)
