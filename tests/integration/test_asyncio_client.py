@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -33,36 +33,6 @@ from .server_util import Echo
 from .server_util import running as wsfast_running
 
 BIG = 32 << 20
-
-LOOPS = ["asyncio"]
-try:
-    import uvloop  # noqa: F401
-
-    LOOPS.append("uvloop")
-except ImportError:  # pragma: no cover
-    pass
-
-
-@pytest.fixture(params=LOOPS)
-def run(request: pytest.FixtureRequest) -> Callable[[Coroutine[Any, Any, Any]], Any]:
-    """Run a coroutine on a fresh loop of each kind; fail if it leaves tasks behind."""
-
-    def runner(coro: Coroutine[Any, Any, Any]) -> Any:
-        async def checked() -> Any:
-            result = await coro
-            await asyncio.sleep(0)
-            current = asyncio.current_task()
-            leaked = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
-            assert not leaked, f"leaked tasks: {leaked}"
-            return result
-
-        if request.param == "uvloop":
-            import uvloop
-
-            return uvloop.run(checked())
-        return asyncio.run(checked())
-
-    return runner
 
 
 async def echo(ws: ServerConnection) -> None:
