@@ -5,7 +5,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help build cython dev wheel wheels sdist test-wheels run test test-rust test-python lint format bench bench-micro bench-e2e bench-clients bench-targets bench-quick fuzz clean
+.PHONY: help build cython dev wheel wheels sdist test-wheels run test test-rust test-python lint format bench bench-micro bench-e2e bench-clients bench-targets bench-quick fuzz soak clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -84,6 +84,10 @@ bench-quick: ## a smoke run of both end-to-end harnesses (1 rep, short; writes o
 	$(PY) bench/e2e/run.py --quick --only wsfast,ceiling --no-chart --out $(BENCH_SCRATCH)
 	$(PY) bench/e2e/run_clients.py --quick --no-chart --out $(BENCH_SCRATCH)
 	$(PY) bench/targets.py $(BENCH_SCRATCH)
+
+SOAK_SECONDS ?= 600
+soak: build ## soak wsfast echo for SOAK_SECONDS (600): churn, random sizes to 1 MiB, deflate, slow readers; nothing lost, no leak
+	$(PY) tools/soak.py --seconds $(SOAK_SECONDS)
 
 FUZZ_SECONDS ?= 60
 fuzz: ## run each cargo-fuzz target for FUZZ_SECONDS from the committed seeds

@@ -29,6 +29,7 @@ import struct
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -191,7 +192,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         for first in range(0, args.connections, 500):
             batch = await asyncio.gather(
                 *(
-                    loop.create_connection(lambda i=i: Client(i), "127.0.0.1", port)
+                    loop.create_connection(partial(Client, i), "127.0.0.1", port)
                     for i in range(first, min(first + 500, args.connections))
                 )
             )

@@ -144,7 +144,9 @@ async def one_connection(
                 if rng.random() < 0.2 and len(message) > 1:
                     # A fragmented message: the websockets client sends an iterable as fragments.
                     cuts = sorted(rng.sample(range(1, len(message)), min(3, len(message) - 1)))
-                    parts = [message[a:b] for a, b in zip([0, *cuts], [*cuts, len(message)])]
+                    parts = [
+                        message[a:b] for a, b in zip([0, *cuts], [*cuts, len(message)], strict=True)
+                    ]
                     await ws.send(parts)
                     tally.fragmented += 1
                 else:
@@ -177,7 +179,7 @@ async def client_worker(
     while time.monotonic() < deadline:
         try:
             await one_connection(url, rng, conn_id, tally, largest)
-        except (OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError) as exc:
             name = type(exc).__name__
             tally.errors[name] = tally.errors.get(name, 0) + 1
         conn_id += stride
@@ -210,7 +212,9 @@ def start_server(command: list[str], port: int) -> subprocess.Popen[bytes]:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise SystemExit(f"soak: server exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+            raise SystemExit(
+                f"soak: server exited: {proc.stderr.read().decode() if proc.stderr else ''}"
+            )
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
             return proc
@@ -306,9 +310,7 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     """Parse options, run the soak, print and check the report."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--seconds", type=float, default=float(os.environ.get("SOAK_SECONDS", 600))
-    )
+    parser.add_argument("--seconds", type=float, default=float(os.environ.get("SOAK_SECONDS", 600)))
     parser.add_argument("--rounds", type=int, default=0, help="default: one per minute, at least 3")
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--largest", type=int, default=MiB, help="largest message (1 MiB)")

@@ -145,7 +145,9 @@ def decide(
     if parsed is None:
         return None
     head, consumed = parsed
-    return _upgrade(config, route, remote_address, head, bytes(received[consumed:]))
+    return _upgrade(
+        config, route, remote_address, head, bytes(received[:consumed]), bytes(received[consumed:])
+    )
 
 
 class ServerHandshake:
@@ -256,6 +258,7 @@ def _upgrade(
     route: RouteResolver,
     remote_address: tuple[str, int] | None,
     head: Any,
+    raw_head: bytes,
     leftover: bytes,
 ) -> Decision:
     path, query = _split_target(head.path)
@@ -263,9 +266,9 @@ def _upgrade(
         head.method,
         path,
         query,
-        tuple(head.headers),
-        remote_address,
-        tuple(head.subprotocols),
+        remote_address=remote_address,
+        subprotocols=head.subprotocols,
+        raw_head=raw_head,
     )
     if config.origins is not None and head.origin not in config.origins:
         return _reject(403, "origin not allowed")

@@ -446,7 +446,10 @@ class Broker:
         first = not t.subscribers
         t.subscribers[conn] = _group(conn)
         t.groups = None
-        conn._topics.add(topic)
+        topics = conn._topics
+        if not isinstance(topics, set):  # the shared empty default (see Connection)
+            topics = conn._topics = set()
+        topics.add(topic)
         if first:
             self.engine.subscribed(topic)
         for pub in missed or ():
@@ -469,7 +472,8 @@ class Broker:
             Whether it was subscribed.
         """
         t = self._topics.get(topic)
-        conn._topics.discard(topic)
+        if isinstance(conn._topics, set):
+            conn._topics.discard(topic)
         if t is None or t.subscribers.pop(conn, None) is None:
             return False
         t.groups = None
