@@ -14,6 +14,11 @@ uvloop's) reads straight into the Cython ``ClientReader``'s buffer, and each buf
 goes to the Rust core in one call. Messages are built from the core's event records
 only when :meth:`ClientConnection.recv` takes them, so a ``recv`` that finds one
 waiting returns without suspending.
+
+Keepalive is on by default (``ping_interval=20``, ``ping_timeout=20``, as in
+websockets): a task pings the server and fails the connection with 1011 if the pong
+does not come in time. ``async for ws in connect(url)`` reconnects, with exponential
+backoff, each time the previous connection is over.
 """
 
 from __future__ import annotations
@@ -21,17 +26,21 @@ from __future__ import annotations
 import asyncio
 import ssl as ssl_module
 import time
-from collections.abc import AsyncIterator, Generator, Iterable
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator
 from types import TracebackType
 from typing import Any, TypeAlias
 
 from wsfast._client_common import (
+    KEEPALIVE_TIMEOUT_REASON,
+    Backoff,
     ClientHandshake,
     Data,
     HandshakeInfo,
     HeadersLike,
     Pings,
+    check_keepalive,
     closed_error,
+    is_transient,
     ssl_context,
 )
 from wsfast._native import cy
@@ -41,7 +50,8 @@ from wsfast.exceptions import (
     InvalidHandshake,
     InvalidState,
 )
-from wsfast.frames import State
+from wsfast.frames import CloseCode, State
+from wsfast.proxy import get_proxy, open_tunnel_async
 
 __all__ = ["ClientConnection", "connect"]
 
@@ -71,9 +81,14 @@ class ClientConnection(asyncio.BufferedProtocol, HandshakeInfo):
         max_queue: int,
         close_timeout: float | None,
         read_buffer: int,
+        ping_interval: float | None = None,
+        ping_timeout: float | None = None,
     ) -> None:
         """Prepare a connection that performs ``handshake`` (use :func:`connect`)."""
         self._handshake = handshake
+        self._ping_interval = ping_interval
+        self._ping_timeout = ping_timeout
+        self._keepalive: asyncio.Task[None] | None = None
         self._max_size = max_size
         self._max_queue = max_queue
         self._close_timeout = close_timeout
@@ -173,6 +188,8 @@ class ClientConnection(asyncio.BufferedProtocol, HandshakeInfo):
         self._reader = cy.ClientReader(core, None, self._read_buffer, None)
         self._received = None
         self._opened.set_result(None)
+        if self._ping_interval is not None:
+            self._keepalive = self._loop.create_task(self._keepalive_loop())
         rest = received[self._handshake.consumed :]
         if rest:
             # The server may send frames right behind its 101 response.
@@ -192,13 +209,16 @@ class ClientConnection(asyncio.BufferedProtocol, HandshakeInfo):
     def connection_lost(self, exc: Exception | None) -> None:
         """The connection is over: wake every waiter."""
         self._lost = True
+        if self._keepalive is not None:
+            self._keepalive.cancel()
+            self._keepalive = None
         if self._close_timer is not None:
             self._close_timer.cancel()
             self._close_timer = None
         if not self._opened.done():
-            self._opened.set_exception(
-                InvalidHandshake("connection closed during the opening handshake")
-            )
+            error = InvalidHandshake("connection closed during the opening handshake")
+            error.__cause__ = EOFError()
+            self._opened.set_exception(error)
             # connect() may have given up already: no "never retrieved" report.
             self._opened.exception()
         if self._reader is not None and not self._reader.eof:
@@ -241,6 +261,45 @@ class ClientConnection(asyncio.BufferedProtocol, HandshakeInfo):
 
     def _abort(self) -> None:
         self._close_timer = None
+        self._transport.abort()
+
+    async def _keepalive_loop(self) -> None:
+        """Ping every ``ping_interval``; fail the connection if a pong is late."""
+        interval = self._ping_interval
+        timeout = self._ping_timeout
+        assert interval is not None
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                pong = await self.ping()
+            except ConnectionClosed:
+                return
+            if timeout is None:
+                continue
+            try:
+                async with asyncio.timeout(timeout):
+                    await pong
+            except TimeoutError:
+                self._keepalive = None  # failing cancels nothing: this task ends here
+                self._fail(CloseCode.INTERNAL_ERROR, KEEPALIVE_TIMEOUT_REASON)
+                return
+            except ConnectionClosed:
+                return
+
+    def _fail(self, code: int, reason: str) -> None:
+        """Fail the connection: write a close frame, then abort TCP.
+
+        The peer is presumed dead, so do not wait for it: the frame goes out with
+        the write (the transport writes at once when its buffer is empty), and
+        aborting ends the connection now, which wakes ``recv``.
+        """
+        if self._lost:
+            return
+        try:
+            self._core.fail(code, reason)
+        except InvalidState:
+            pass
+        self._write_output()
         self._transport.abort()
 
     def _write_output(self) -> None:
@@ -423,12 +482,29 @@ class ClientConnection(asyncio.BufferedProtocol, HandshakeInfo):
         return f"<wsfast.asyncio.ClientConnection {self.state.name}>"
 
 
-# A class named like a function, so that it supports both ``await`` and ``async with``.
+# A class named like a function, so that it supports ``await``, ``async with`` and
+# ``async for``.
 class connect:
     """Open a WebSocket connection to ``url``.
 
-    Use either ``ws = await connect(url)`` or ``async with connect(url) as ws:``
-    (which closes the connection at the end of the block).
+    Use ``ws = await connect(url)`` or ``async with connect(url) as ws:`` (which
+    closes the connection at the end of the block) for one connection, or
+    ``async for`` for a connection that comes back after each failure::
+
+        async for ws in wsfast.asyncio.connect(url):
+            try:
+                async for message in ws:
+                    ...
+            except wsfast.ConnectionClosed:
+                continue  # connect again
+
+    Each iteration closes the previous connection and opens a new one. An attempt
+    that fails with a transient error (the server is unreachable or restarting:
+    ``OSError``, ``TimeoutError``, HTTP 500, 502, 503 or 504, the connection closed
+    during the handshake) is retried after a delay that grows exponentially with
+    each consecutive failure, less a random jitter; any other error (e.g.
+    ``InvalidStatus`` 403) propagates and ends the loop. ``break`` ends it too,
+    and the connection is closed when the loop's iterator is finalized.
 
     Args:
         url: ``ws://host[:port]/path?query`` or ``wss://...``; IPv6 hosts in brackets.
@@ -442,11 +518,26 @@ class connect:
             no limit. A larger message fails the connection with 1009.
         max_queue: stop reading from the socket while more messages than this wait
             to be received (TCP then slows the server down).
-        open_timeout: seconds for TCP connect, TLS and the opening handshake together.
+        open_timeout: seconds for TCP connect, the proxy, TLS and the opening
+            handshake together.
         close_timeout: seconds :meth:`ClientConnection.close` waits for the server.
+        ping_interval: seconds between keepalive pings; None disables keepalive.
+        ping_timeout: seconds to wait for a keepalive pong before failing the
+            connection with 1011 ("keepalive ping timeout"), so that ``recv``
+            raises ``ConnectionClosedError``; None never fails.
+        proxy: a proxy URL (``http://[user:pass@]host:port``, ``socks5://``,
+            ``socks5h://``, ``socks4://``, ``socks4a://``; SOCKS needs
+            python-socks), None for a direct connection, or ``"auto"`` (default)
+            for ``https_proxy``/``http_proxy``/``all_proxy`` and ``no_proxy`` from
+            the environment. See :mod:`wsfast.proxy`.
         ssl: the TLS context for wss:// (default: ``ssl.create_default_context()``).
         server_hostname: the name to check the certificate against (default: the host).
         read_buffer: bytes per read.
+        backoff_initial_delay: with ``async for``: seconds before the first retry.
+        backoff_factor: with ``async for``: how much each next delay grows.
+        backoff_max_delay: with ``async for``: the longest delay.
+        backoff_jitter: with ``async for``: the largest random fraction (0 to 1)
+            taken off each delay; 1 spreads each delay uniformly down to zero.
 
     Raises:
         ValueError: if the URL or a header, subprotocol or option is invalid.
@@ -456,6 +547,10 @@ class connect:
         InvalidHeader: if a required response header is missing or wrong.
         NegotiationError: if the server chose a subprotocol or extension not offered.
         InvalidHandshake: if the response is malformed or the connection closes early.
+        InvalidProxy: if the proxy URL is malformed or not supported.
+        InvalidProxyStatus: if an HTTP proxy refuses the tunnel (``.status``).
+        ProxyError: if a SOCKS proxy refuses, or a proxy's reply is malformed.
+        ImportError: for a SOCKS proxy, if python-socks is not installed.
     """
 
     def __init__(
@@ -470,30 +565,54 @@ class connect:
         max_queue: int = 4096,
         open_timeout: float | None = 10.0,
         close_timeout: float | None = 10.0,
+        ping_interval: float | None = 20.0,
+        ping_timeout: float | None = 20.0,
+        proxy: str | None = "auto",
         ssl: ssl_module.SSLContext | None = None,
         server_hostname: str | None = None,
         read_buffer: int = 256 * 1024,
+        backoff_initial_delay: float = Backoff.initial_delay,
+        backoff_factor: float = Backoff.factor,
+        backoff_max_delay: float = Backoff.max_delay,
+        backoff_jitter: float = Backoff.jitter,
     ) -> None:
         if additional_headers is not None:
             if headers is not None:
                 raise ValueError("pass headers or additional_headers, not both")
             headers = additional_headers
-        self._handshake = ClientHandshake(
-            url, subprotocols=subprotocols, headers=headers, compression=compression
-        )
-        self._ssl_context = ssl_context(self._handshake.tls, ssl)
+        subprotocols = list(subprotocols)
+
+        def new_handshake() -> ClientHandshake:
+            return ClientHandshake(
+                url, subprotocols=subprotocols, headers=headers, compression=compression
+            )
+
+        # Each connection needs its own handshake (a fresh key); this one checks
+        # the options now and serves the first.
+        self._new_handshake: Callable[[], ClientHandshake] = new_handshake
+        self._handshake: ClientHandshake | None = new_handshake()
+        tls, host, port = self._handshake.tls, self._handshake.host, self._handshake.port
+        self._ssl_context = ssl_context(tls, ssl)
         if max_queue < 1:
             raise ValueError(f"max_queue must be positive, not {max_queue}")
+        check_keepalive(ping_interval, ping_timeout)
+        self._proxy = get_proxy(proxy, tls=tls, host=host, port=port)
+        self._backoff = Backoff(
+            backoff_initial_delay, backoff_factor, backoff_max_delay, backoff_jitter
+        )
         self._max_size = max_size
         self._max_queue = max_queue
         self._close_timeout = close_timeout
+        self._ping_interval = ping_interval
+        self._ping_timeout = ping_timeout
         self._read_buffer = read_buffer
         self._server_hostname = server_hostname
         self._open_timeout = open_timeout
         self._connection: ClientConnection | None = None
 
     async def _open(self) -> ClientConnection:
-        handshake = self._handshake
+        handshake = self._handshake or self._new_handshake()
+        self._handshake = None
         loop = asyncio.get_running_loop()
         context = self._ssl_context
         connection: ClientConnection | None = None
@@ -506,20 +625,35 @@ class connect:
                 max_queue=self._max_queue,
                 close_timeout=self._close_timeout,
                 read_buffer=self._read_buffer,
+                ping_interval=self._ping_interval,
+                ping_timeout=self._ping_timeout,
             )
             return connection
 
+        server_hostname = None
+        if context is not None:
+            server_hostname = self._server_hostname or handshake.host
         try:
             async with asyncio.timeout(self._open_timeout):
-                await loop.create_connection(
-                    factory,
-                    handshake.host,
-                    handshake.port,
-                    ssl=context,
-                    server_hostname=(self._server_hostname or handshake.host)
-                    if context is not None
-                    else None,
-                )
+                if self._proxy is None:
+                    await loop.create_connection(
+                        factory,
+                        handshake.host,
+                        handshake.port,
+                        ssl=context,
+                        server_hostname=server_hostname,
+                    )
+                else:
+                    sock = await open_tunnel_async(self._proxy, handshake.host, handshake.port)
+                    try:
+                        # TLS, if any, runs inside the tunnel, with the server.
+                        await loop.create_connection(
+                            factory, sock=sock, ssl=context, server_hostname=server_hostname
+                        )
+                    except BaseException:
+                        if connection is None:
+                            sock.close()
+                        raise
                 assert connection is not None
                 await connection._opened
         except TimeoutError as exc:
@@ -547,3 +681,27 @@ class connect:
     ) -> None:
         assert self._connection is not None
         await self._connection.close()
+
+    async def __aiter__(self) -> AsyncIterator[ClientConnection]:
+        """Yield a new connection each time, reconnecting with backoff (see above).
+
+        Raises:
+            Exception: the first error that is not transient.
+        """
+        delays: Iterator[float] | None = None
+        while True:
+            try:
+                connection = await self._open()
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                if delays is None:
+                    delays = self._backoff.delays()
+                await asyncio.sleep(next(delays))
+                continue
+            # Connected: the next failure starts the backoff afresh.
+            delays = None
+            try:
+                yield connection
+            finally:
+                await connection.close()
