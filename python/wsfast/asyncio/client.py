@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import ssl as ssl_module
 import time
-from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterable, Iterator
 from types import TracebackType
 from typing import Any, TypeAlias
 
@@ -503,8 +503,13 @@ class connect:
     ``OSError``, ``TimeoutError``, HTTP 500, 502, 503 or 504, the connection closed
     during the handshake) is retried after a delay that grows exponentially with
     each consecutive failure, less a random jitter; any other error (e.g.
-    ``InvalidStatus`` 403) propagates and ends the loop. ``break`` ends it too,
-    and the connection is closed when the loop's iterator is finalized.
+    ``InvalidStatus`` 403) propagates and ends the loop. ``break`` ends it too;
+    the last connection is closed when the loop's async generator is finalized,
+    or at once with ``contextlib.aclosing``::
+
+        async with contextlib.aclosing(aiter(connect(url))) as connections:
+            async for ws in connections:
+                ...
 
     Args:
         url: ``ws://host[:port]/path?query`` or ``wss://...``; IPv6 hosts in brackets.
@@ -682,7 +687,7 @@ class connect:
         assert self._connection is not None
         await self._connection.close()
 
-    async def __aiter__(self) -> AsyncIterator[ClientConnection]:
+    async def __aiter__(self) -> AsyncGenerator[ClientConnection, None]:
         """Yield a new connection each time, reconnecting with backoff (see above).
 
         Raises:
