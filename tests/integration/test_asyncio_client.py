@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import ssl
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -29,6 +30,7 @@ from wsfast.exceptions import (
 )
 from wsfast.frames import State
 
+from .scripted_peer import ScriptedPeer
 from .server_util import Echo
 from .server_util import running as wsfast_running
 
@@ -308,3 +310,35 @@ def test_wss_against_the_wsfast_server(run: Any, certificate: tuple[Path, Path])
                 assert await ws.recv() == "wss text"
 
         run(main())
+
+
+# ---- open_timeout and close_timeout ----------------------------------------------------
+
+
+def test_open_timeout_when_the_server_never_answers(run: Any) -> None:
+    async def main() -> None:
+        with ScriptedPeer("silent") as peer:
+            started = time.monotonic()
+            with pytest.raises(TimeoutError, match="opening handshake"):
+                await wsfast.asyncio.connect(peer.url, open_timeout=0.3, proxy=None)
+            assert time.monotonic() - started < 30
+            peer.wait_accepted(1)
+
+    run(main())
+
+
+def test_close_gives_up_after_close_timeout(run: Any) -> None:
+    async def main() -> None:
+        with ScriptedPeer("no-close") as peer:
+            ws = await wsfast.asyncio.connect(
+                peer.url, close_timeout=0.3, ping_interval=None, proxy=None
+            )
+            started = time.monotonic()
+            await ws.close()
+            assert time.monotonic() - started < 30
+            assert ws.state is State.CLOSED
+            with pytest.raises(ConnectionClosedError) as info:
+                await ws.recv()
+            assert (info.value.code, info.value.sent_code) == (1006, 1000)
+
+    run(main())

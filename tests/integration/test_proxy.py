@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import socket
 import ssl
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from wsfast.client import connect
 from wsfast.exceptions import InvalidProxy, InvalidProxyStatus, ProxyError
 from wsfast.server import Server
 
-from .scripted_peer import ConnectProxy, Socks5Proxy
+from .scripted_peer import ConnectProxy, ScriptedPeer, Socks5Proxy
 from .server_util import Echo, running
 
 PROXY_VARIABLES = [
@@ -246,3 +247,13 @@ def test_large_messages_through_the_tunnel(url: str, http_proxy: ConnectProxy) -
     with connect(url, proxy=http_proxy.url) as ws:
         ws.send(data)
         assert ws.recv(10) == data
+
+
+def test_open_timeout_covers_a_proxy_that_never_answers(roundtrip: Roundtrip, url: str) -> None:
+    # A TCP peer that reads the CONNECT request and never answers.
+    with ScriptedPeer("silent") as silent:
+        proxy = f"http://127.0.0.1:{silent.port}"
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            roundtrip(url, proxy=proxy, open_timeout=0.3)
+        assert time.monotonic() - started < 30
