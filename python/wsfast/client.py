@@ -201,6 +201,7 @@ class ClientConnection(HandshakeInfo):
         self._terminated = False
         self._closed_event = threading.Event()
         self._keepalive: threading.Thread | None = None
+        self._inline_keepalive: _InlineKeepalive | None = None
         self.busy_poll = busy_poll
 
     # ---- properties ----------------------------------------------------------------
@@ -386,7 +387,7 @@ class ClientConnection(HandshakeInfo):
             self._on_read(reader.read(timeout))
             return
         try:
-            n = self._recv_into(deadline)
+            n = self._recv_into(deadline, keepalive=True)
         except TimeoutError:
             raise
         except OSError:
@@ -401,9 +402,15 @@ class ClientConnection(HandshakeInfo):
         if controls is not None:
             self._handle(controls)
 
-    def _recv_into(self, deadline: float | None) -> int:
-        """One ``recv_into`` of the reusable buffer, bounded by ``deadline``."""
+    def _recv_into(self, deadline: float | None, *, keepalive: bool = False) -> int:
+        """One ``recv_into`` of the reusable buffer, bounded by ``deadline``.
+
+        With TLS and ``keepalive``, the wait also wakes up for the keepalive (see
+        :class:`_InlineKeepalive`).
+        """
         sock = self._sock
+        if keepalive and self._inline_keepalive is not None:
+            return self._recv_tls_keepalive(deadline, self._inline_keepalive)
         if deadline is None:
             # The hot path: one blocking system call.
             return sock.recv_into(self._buffer)
@@ -429,6 +436,34 @@ class ClientConnection(HandshakeInfo):
             raise TimeoutError("timed out waiting for a message") from None
         finally:
             sock.settimeout(None)
+
+    def _recv_tls_keepalive(self, deadline: float | None, keepalive: _InlineKeepalive) -> int:
+        """A TLS ``recv_into`` that runs the keepalive while it waits (read lock held).
+
+        The socket timeout is the nearest of ``deadline`` and the keepalive's next
+        step; each time the keepalive is due, this thread (the reader) sends the
+        ping or checks the pong, then reads on.
+        """
+        sock = self._sock
+        assert isinstance(sock, ssl_module.SSLSocket)
+        while True:
+            due = keepalive.due()
+            wake = due if deadline is None else min(due, deadline)
+            remaining = wake - time.monotonic()
+            if remaining > 0 or sock.pending():
+                sock.settimeout(max(remaining, 0.001))
+                try:
+                    return sock.recv_into(self._buffer)
+                except (TimeoutError, ssl_module.SSLWantReadError):
+                    pass
+                finally:
+                    sock.settimeout(None)
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError("timed out waiting for a message")
+            if not keepalive.step(self):
+                # Failed: the socket is shut down, so the next read sees the end.
+                self._inline_keepalive = None
+                return self._recv_into(deadline)
 
     def _handle(self, controls: list[tuple[int, Any]]) -> None:
         """Act on the control events of one batch (its messages stay in the reader)."""
@@ -594,8 +629,15 @@ class ClientConnection(HandshakeInfo):
     # ---- keepalive -----------------------------------------------------------------
 
     def _start_keepalive(self, interval: float | None, timeout: float | None) -> None:
-        """Start the keepalive thread, unless ``interval`` is None."""
+        """Start the keepalive thread, unless ``interval`` is None.
+
+        With TLS, keepalive runs inside the receive calls instead: OpenSSL does not
+        allow one thread to write a ping while another reads.
+        """
         if interval is None:
+            return
+        if self._tls:
+            self._inline_keepalive = _InlineKeepalive(interval, timeout)
             return
         # The thread holds a weak reference only: a connection dropped without
         # close() is still collected (and its thread ends at its next tick).
@@ -606,6 +648,23 @@ class ClientConnection(HandshakeInfo):
             daemon=True,
         )
         self._keepalive.start()
+
+    def _fail_as_reader(self, code: int, reason: str) -> None:
+        """Fail the connection from the thread that holds the read lock.
+
+        Send the close frame, then shut the socket down: the read that follows sees
+        the end of the connection and finishes it the usual way.
+        """
+        with self._write_lock:
+            try:
+                self._core.fail(code, reason)
+            except InvalidState:
+                pass
+            self._flush(ignore_errors=True)
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     def _fail(self, code: int, reason: str) -> None:
         """Fail the connection: send a close frame, then close the socket at once.
@@ -728,6 +787,56 @@ class ClientConnection(HandshakeInfo):
 
     def __repr__(self) -> str:
         return f"<ClientConnection {self.state.name} {self._remote_address!r}>"
+
+
+class _InlineKeepalive:
+    """The keepalive of a TLS connection, run by the receiving thread.
+
+    One step at a time, as the keepalive thread does: send a ping, wait up to
+    ``timeout`` for its pong, wait until ``interval`` after the ping, ping again.
+    :meth:`ClientConnection._recv_tls_keepalive` sleeps in the kernel until
+    :meth:`due`, so a connection that no thread receives on is not checked.
+    """
+
+    __slots__ = ("interval", "next_ping", "pong_deadline", "timeout", "waiter")
+
+    def __init__(self, interval: float, timeout: float | None) -> None:
+        self.interval = interval
+        self.timeout = timeout
+        self.next_ping = time.monotonic() + interval
+        self.pong_deadline = 0.0
+        self.waiter: PongWaiter | None = None
+
+    def due(self) -> float:
+        """When the next step is due (monotonic clock)."""
+        waiter = self.waiter
+        if waiter is None or waiter.received:
+            return self.next_ping
+        return min(self.pong_deadline, self.next_ping)
+
+    def step(self, connection: ClientConnection) -> bool:
+        """Do what is due; return False once the connection was failed."""
+        now = time.monotonic()
+        waiter = self.waiter
+        if waiter is not None and not waiter.received and now >= self.pong_deadline:
+            connection._fail_as_reader(CloseCode.INTERNAL_ERROR, KEEPALIVE_TIMEOUT_REASON)
+            return False
+        if now < self.next_ping:
+            return True
+        if waiter is not None and not waiter.received:
+            # The pong may still come (ping_timeout > ping_interval): wait for it.
+            self.next_ping = self.pong_deadline
+            return True
+        self.next_ping = now + self.interval
+        try:
+            waiter = connection.ping()
+        except ConnectionClosed:
+            self.next_ping = float("inf")
+            return True
+        if self.timeout is not None:
+            self.waiter = waiter
+            self.pong_deadline = now + self.timeout
+        return True
 
 
 def _keepalive(

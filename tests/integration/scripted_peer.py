@@ -18,6 +18,7 @@ import base64
 import hashlib
 import ipaddress
 import socket
+import ssl as ssl_module
 import struct
 import threading
 from collections.abc import Awaitable, Callable
@@ -100,12 +101,15 @@ class ScriptedPeer:
         pings: how many pings the ``"open-live"`` connections answered.
     """
 
-    def __init__(self, *scripts: str, port: int = 0) -> None:
+    def __init__(
+        self, *scripts: str, port: int = 0, ssl: ssl_module.SSLContext | None = None
+    ) -> None:
         self.scripts = scripts
+        self.ssl = ssl
         self.listener = socket.create_server(("127.0.0.1", port))
         self.listener.settimeout(0.05)  # a tick, to notice close()
         self.port: int = self.listener.getsockname()[1]
-        self.url = f"ws://127.0.0.1:{self.port}/"
+        self.url = f"{'ws' if ssl is None else 'wss'}://127.0.0.1:{self.port}/"
         self.accepted = 0
         self.pings = 0
         self.changed = threading.Condition()
@@ -140,6 +144,9 @@ class ScriptedPeer:
 
     def _serve(self, sock: socket.socket, script: str) -> None:
         try:
+            if self.ssl is not None:
+                sock = self.ssl.wrap_socket(sock, server_side=True)
+                self._socks.append(sock)
             if script == "drop":
                 return
             head = read_head(sock)
@@ -156,7 +163,7 @@ class ScriptedPeer:
                     pass
                 return
             self._live(sock, answer_close=script == "open-live")
-        except (OSError, EOFError):
+        except (OSError, EOFError, ValueError):
             pass
         finally:
             sock.close()

@@ -9,9 +9,11 @@ short intervals and assert only the outcome, with a generous upper bound.
 from __future__ import annotations
 
 import asyncio
+import ssl
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -156,3 +158,45 @@ def test_asyncio_keepalive_can_be_disabled(run: Any, silent_server: ScriptedPeer
             assert ws.state is State.OPEN
 
     run(main())
+
+
+# ---- TLS: the keepalive runs in the receiving thread -----------------------------------
+
+
+def tls_contexts(certificate: tuple[Path, Path]) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(*certificate)
+    return server, ssl.create_default_context(cafile=str(certificate[0]))
+
+
+def test_blocking_tls_recv_raises_when_server_stops_answering(
+    certificate: tuple[Path, Path],
+) -> None:
+    server_tls, client_tls = tls_contexts(certificate)
+    with ScriptedPeer("open-silent", ssl=server_tls) as peer:
+        ws = connect(peer.url, ssl=client_tls, ping_interval=0.2, ping_timeout=0.2, proxy=None)
+        assert ws._keepalive is None  # no thread: OpenSSL forbids concurrent use
+        started = time.monotonic()
+        with pytest.raises(ConnectionClosedError) as info:
+            ws.recv()
+        assert time.monotonic() - started < BOUND
+        assert info.value.sent_code == 1011
+        assert info.value.sent_reason == "keepalive ping timeout"
+        assert ws.state is State.CLOSED
+        ws.close()
+
+
+def test_blocking_tls_keepalive_keeps_a_live_connection(certificate: tuple[Path, Path]) -> None:
+    server_tls, client_tls = tls_contexts(certificate)
+    with ScriptedPeer("open-live", ssl=server_tls) as peer:
+        with connect(
+            peer.url, ssl=client_tls, ping_interval=0.01, ping_timeout=BOUND, proxy=None
+        ) as ws:
+            deadline = time.monotonic() + BOUND
+            while peer.pings < 5:
+                assert time.monotonic() < deadline
+                with pytest.raises(TimeoutError):
+                    ws.recv(0.05)
+            ws.send("still here")
+            assert ws.recv(BOUND) == "still here"
+            assert ws.state is State.OPEN
