@@ -71,7 +71,10 @@ def read_frame(sock: socket.socket) -> tuple[int, bytes]:
     elif length == 127:
         (length,) = struct.unpack("!Q", recv_exactly(sock, 8))
     mask = recv_exactly(sock, 4)
-    payload = bytes(b ^ mask[i % 4] for i, b in enumerate(recv_exactly(sock, length)))
+    masked = recv_exactly(sock, length)
+    # Unmask as one big integer: fast enough for megabytes.
+    key = (mask * (length // 4 + 1))[:length]
+    payload = (int.from_bytes(masked, "big") ^ int.from_bytes(key, "big")).to_bytes(length, "big")
     return b0 & 0x0F, payload
 
 
@@ -92,6 +95,8 @@ class ScriptedPeer:
     * ``"open-live"``: answer the handshake, then answer pings (counted in
       ``pings``), echo text messages and answer a close frame.
     * ``"no-close"``: like ``"open-live"``, but ignore close frames.
+    * ``"open-stalled"``: answer the handshake, read nothing until ``release`` is
+      set, then play ``"open-live"``.
     * ``"403"``, ``"503"``: answer with that HTTP status and close.
 
     Attributes:
@@ -113,6 +118,7 @@ class ScriptedPeer:
         self.accepted = 0
         self.pings = 0
         self.changed = threading.Condition()
+        self.release = threading.Event()
         self._stopping = False
         self._socks: list[socket.socket] = []
         self._threads: list[threading.Thread] = []
@@ -135,12 +141,13 @@ class ScriptedPeer:
             sock.settimeout(None)
             script = self.scripts[min(self.accepted, len(self.scripts) - 1)]
             self._socks.append(sock)
-            thread = threading.Thread(target=self._serve, args=(sock, script))
-            self._threads.append(thread)
-            thread.start()
+            # Count before serving, so that a client served already is counted.
             with self.changed:
                 self.accepted += 1
                 self.changed.notify_all()
+            thread = threading.Thread(target=self._serve, args=(sock, script))
+            self._threads.append(thread)
+            thread.start()
 
     def _serve(self, sock: socket.socket, script: str) -> None:
         try:
@@ -162,7 +169,9 @@ class ScriptedPeer:
                 while sock.recv(65536):
                     pass
                 return
-            self._live(sock, answer_close=script == "open-live")
+            if script == "open-stalled":
+                self.release.wait(60)
+            self._live(sock, answer_close=script != "no-close")
         except (OSError, EOFError, ValueError):
             pass
         finally:
