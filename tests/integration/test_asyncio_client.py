@@ -342,3 +342,32 @@ def test_close_gives_up_after_close_timeout(run: Any) -> None:
             assert (info.value.code, info.value.sent_code) == (1006, 1000)
 
     run(main())
+
+
+def test_concurrent_senders_all_resume_after_write_pause(run: Any) -> None:
+    # Two coroutines send while the server reads nothing: both wait for the
+    # transport to drain, and both must be woken once it does.
+    async def main() -> None:
+        with ScriptedPeer("open-stalled") as peer:
+            async with wsfast.asyncio.connect(peer.url, ping_interval=None, proxy=None) as ws:
+                chunk = bytes(1 << 20)
+
+                async def sender() -> None:
+                    for _ in range(16):
+                        await ws.send(chunk)
+
+                senders = [asyncio.create_task(sender()) for _ in range(2)]
+                async with asyncio.timeout(30):
+                    while not ws._write_paused:
+                        await asyncio.sleep(0.01)
+                # Each sender runs until it must wait: let both get there.
+                for _ in range(10):
+                    await asyncio.sleep(0)
+                assert not any(task.done() for task in senders)
+                peer.release.set()
+                async with asyncio.timeout(30):
+                    await asyncio.gather(*senders)
+                await ws.send("done")
+                assert await ws.recv() == "done"
+
+    run(main())

@@ -25,47 +25,33 @@ from __future__ import annotations
 
 import asyncio
 import ssl as ssl_module
-import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterable, Iterator
 from types import TracebackType
-from typing import Any, TypeAlias
+from typing import Any
 
 from wsfast._client_common import (
-    KEEPALIVE_TIMEOUT_REASON,
     Backoff,
     ClientHandshake,
     Data,
     HandshakeInfo,
     HeadersLike,
-    Pings,
     check_keepalive,
-    closed_error,
     is_transient,
     ssl_context,
 )
 from wsfast._native import cy
+from wsfast.asyncio.connection import Connection
 from wsfast.exceptions import (
-    ConnectionClosed,
     ConnectionClosedOK,
     InvalidHandshake,
     InvalidState,
 )
-from wsfast.frames import CloseCode, State
 from wsfast.proxy import get_proxy, open_tunnel_async
 
 __all__ = ["ClientConnection", "connect"]
 
-# What a ping waits on: the future of its latency, and when it was sent.
-_PongWaiter: TypeAlias = tuple[asyncio.Future[float], float]
 
-
-def _resolve(waiter: _PongWaiter) -> None:
-    future, sent_at = waiter
-    if not future.done():
-        future.set_result(time.monotonic() - sent_at)
-
-
-class ClientConnection(asyncio.BufferedProtocol, HandshakeInfo):
+class ClientConnection(Connection, HandshakeInfo):
     """One asyncio client connection, returned by :func:`connect`.
 
     Send with :meth:`send`; receive with :meth:`recv` or ``async for``; end with
@@ -85,52 +71,18 @@ class ClientConnection(asyncio.BufferedProtocol, HandshakeInfo):
         ping_timeout: float | None = None,
     ) -> None:
         """Prepare a connection that performs ``handshake`` (use :func:`connect`)."""
+        # Reading pauses once more than max_queue messages wait.
+        super().__init__(
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            pause_at=max_queue + 1,
+            abort_on_fail=True,
+        )
         self._handshake = handshake
-        self._ping_interval = ping_interval
-        self._ping_timeout = ping_timeout
-        self._keepalive: asyncio.Task[None] | None = None
         self._max_size = max_size
-        self._max_queue = max_queue
         self._close_timeout = close_timeout
         self._read_buffer = read_buffer
-        self._loop = asyncio.get_running_loop()
-        self._transport: Any = None
-        self._core: Any = None
-        self._reader: Any = None
-        # Before the upgrade: what the server sent so far.
-        self._received: bytearray | None = bytearray()
-        self._head_buffer = bytearray(16384)
         self._opened: asyncio.Future[None] = self._loop.create_future()
-        self._closed: asyncio.Future[None] = self._loop.create_future()
-        # The coroutine waiting in recv() for a message, if any.
-        self._waiter: asyncio.Future[None] | None = None
-        self._drain_waiter: asyncio.Future[None] | None = None
-        self._write_paused = False
-        self._read_paused = False
-        self._pings: Pings[_PongWaiter] = Pings(_resolve)
-        self._close_timer: asyncio.TimerHandle | None = None
-        self._lost = False
-
-    # ---- properties --------------------------------------------------------------
-
-    @property
-    def local_address(self) -> Any:
-        """The socket's own address, as ``socket.getsockname()`` returned it."""
-        return self._transport.get_extra_info("sockname")
-
-    @property
-    def remote_address(self) -> Any:
-        """The server's address, as ``socket.getpeername()`` returned it."""
-        return self._transport.get_extra_info("peername")
-
-    @property
-    def state(self) -> State:
-        """OPEN, CLOSING while a closing handshake runs, CLOSED once TCP is closed."""
-        if self._lost:
-            return State.CLOSED
-        if self._core is None:
-            return State.CONNECTING
-        return State(min(self._core.state, State.CLOSING))
 
     # ---- asyncio.BufferedProtocol ------------------------------------------------
 
@@ -141,34 +93,6 @@ class ClientConnection(asyncio.BufferedProtocol, HandshakeInfo):
         self._transport = transport
         write: Any = transport.write  # type: ignore[attr-defined]
         write(self._handshake.request)
-
-    def get_buffer(self, sizehint: int) -> memoryview:
-        """Where the loop writes the next read: the reader's own buffer once open."""
-        reader = self._reader
-        if reader is not None:
-            return reader.get_buffer()  # type: ignore[no-any-return]
-        return memoryview(self._head_buffer)
-
-    def buffer_updated(self, nbytes: int) -> None:
-        """Hand the bytes just read to the core (after the upgrade) and wake recv()."""
-        reader = self._reader
-        if reader is None:
-            self._head_received(nbytes)
-            return
-        # One call into the core per read; messages stay as records until taken.
-        controls = reader.feed_buffer(nbytes)
-        if controls is not None:
-            self._handle(controls)
-        self._after_feed()
-
-    def _after_feed(self) -> None:
-        """Wake the receiver; stop reading while too many messages wait."""
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-        if not self._read_paused and self._reader.pending_count() > self._max_queue:
-            self._read_paused = True
-            self._transport.pause_reading()
 
     def _head_received(self, nbytes: int) -> None:
         """Collect the response head; once complete, start the WebSocket connection."""
@@ -188,8 +112,7 @@ class ClientConnection(asyncio.BufferedProtocol, HandshakeInfo):
         self._reader = cy.ClientReader(core, None, self._read_buffer, None)
         self._received = None
         self._opened.set_result(None)
-        if self._ping_interval is not None:
-            self._keepalive = self._loop.create_task(self._keepalive_loop())
+        self._start_keepalive()
         rest = received[self._handshake.consumed :]
         if rest:
             # The server may send frames right behind its 101 response.
@@ -197,63 +120,19 @@ class ClientConnection(asyncio.BufferedProtocol, HandshakeInfo):
             if controls is not None:
                 self._handle(controls)
 
-    def eof_received(self) -> bool:
-        """The server closed its side: feed end of file to the core; close the transport."""
-        if self._reader is not None and not self._reader.eof:
-            controls = self._reader.feed(b"")
-            if controls is not None:
-                self._handle(controls)
-            self._after_feed()
-        return False
-
     def connection_lost(self, exc: Exception | None) -> None:
-        """The connection is over: wake every waiter."""
-        self._lost = True
-        if self._keepalive is not None:
-            self._keepalive.cancel()
-            self._keepalive = None
-        if self._close_timer is not None:
-            self._close_timer.cancel()
-            self._close_timer = None
+        """The connection is over: fail the opening handshake, wake every waiter."""
         if not self._opened.done():
             error = InvalidHandshake("connection closed during the opening handshake")
             error.__cause__ = EOFError()
             self._opened.set_exception(error)
             # connect() may have given up already: no "never retrieved" report.
             self._opened.exception()
-        if self._reader is not None and not self._reader.eof:
-            self._reader.feed(b"")
-        for future in (self._waiter, self._drain_waiter):
-            if future is not None and not future.done():
-                future.set_result(None)
-        for pong, _ in self._pings.clear():
-            if not pong.done():
-                pong.set_exception(self._closed_error())
-                # Nobody may await it: do not warn about an exception never retrieved.
-                pong.exception()
-        if not self._closed.done():
-            self._closed.set_result(None)
+        super().connection_lost(exc)
 
-    def pause_writing(self) -> None:
-        """The transport's write buffer is above its high-water mark."""
-        self._write_paused = True
-
-    def resume_writing(self) -> None:
-        """The transport's write buffer drained below its low-water mark."""
-        self._write_paused = False
-        waiter = self._drain_waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    def _handle(self, controls: list[tuple[int, Any]]) -> None:
-        """Act on the control events of one batch, then write what the core queued."""
-        # A close frame needs nothing more here: the core queued the reply, and
-        # close_expected() below says when to wait for the end.
-        self._pings.controls_received(controls)
-        self._write_output()
-        if self._core.close_expected() and not self._lost:
-            # RFC 6455 section 7.1.1: the server closes TCP first; give it time.
-            self._start_close_timer()
+    def _close_expected(self) -> None:
+        # RFC 6455 section 7.1.1: the server closes TCP first; give it time.
+        self._start_close_timer()
 
     def _start_close_timer(self) -> None:
         if self._close_timer is None and self._close_timeout is not None:
@@ -262,53 +141,6 @@ class ClientConnection(asyncio.BufferedProtocol, HandshakeInfo):
     def _abort(self) -> None:
         self._close_timer = None
         self._transport.abort()
-
-    async def _keepalive_loop(self) -> None:
-        """Ping every ``ping_interval``; fail the connection if a pong is late."""
-        interval = self._ping_interval
-        timeout = self._ping_timeout
-        assert interval is not None
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                pong = await self.ping()
-            except ConnectionClosed:
-                return
-            if timeout is None:
-                continue
-            try:
-                async with asyncio.timeout(timeout):
-                    await pong
-            except TimeoutError:
-                self._keepalive = None  # failing cancels nothing: this task ends here
-                self._fail(CloseCode.INTERNAL_ERROR, KEEPALIVE_TIMEOUT_REASON)
-                return
-            except ConnectionClosed:
-                return
-
-    def _fail(self, code: int, reason: str) -> None:
-        """Fail the connection: write a close frame, then abort TCP.
-
-        The peer is presumed dead, so do not wait for it: the frame goes out with
-        the write (the transport writes at once when its buffer is empty), and
-        aborting ends the connection now, which wakes ``recv``.
-        """
-        if self._lost:
-            return
-        try:
-            self._core.fail(code, reason)
-        except InvalidState:
-            pass
-        self._write_output()
-        self._transport.abort()
-
-    def _write_output(self) -> None:
-        out = self._core.data_to_send()
-        if out and not self._transport.is_closing():
-            self._transport.write(out)
-
-    def _closed_error(self) -> ConnectionClosed:
-        return closed_error(self._core)
 
     # ---- receiving ---------------------------------------------------------------
 
@@ -392,44 +224,6 @@ class ClientConnection(asyncio.BufferedProtocol, HandshakeInfo):
         if self._write_paused:
             await self._drain()
 
-    async def _drain(self) -> None:
-        while self._write_paused and not self._lost:
-            self._drain_waiter = self._loop.create_future()
-            try:
-                await self._drain_waiter
-            finally:
-                self._drain_waiter = None
-        if self._lost:
-            raise self._closed_error()
-
-    async def ping(self, data: str | bytes | None = None) -> asyncio.Future[float]:
-        """Send a ping.
-
-        Args:
-            data: the payload (at most 125 bytes; ``str`` is UTF-8 encoded); by
-                default four random bytes.
-
-        Returns:
-            A future that resolves to the round-trip latency in seconds once the
-            pong arrives (``await await ws.ping()``).
-
-        Raises:
-            ConnectionClosed: if the connection is closing or closed.
-            InvalidState: if a ping with the same payload is still unanswered.
-            ValueError: if the payload is longer than 125 bytes.
-        """
-        payload = self._pings.payload(data)
-        if self._lost:
-            raise self._closed_error()
-        try:
-            self._core.send_ping(payload)
-        except InvalidState:
-            raise self._closed_error() from None
-        future: asyncio.Future[float] = self._loop.create_future()
-        self._pings.add(payload, (future, time.monotonic()))
-        self._write_output()
-        return future
-
     # ---- closing -----------------------------------------------------------------
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
@@ -461,10 +255,6 @@ class ClientConnection(asyncio.BufferedProtocol, HandshakeInfo):
                 await asyncio.wait_for(asyncio.shield(self._closed), self._close_timeout)
             except TimeoutError:
                 self._transport.abort()
-        await self._closed
-
-    async def wait_closed(self) -> None:
-        """Wait until the connection is closed."""
         await self._closed
 
     async def __aenter__(self) -> ClientConnection:
