@@ -23,10 +23,14 @@ Keepalive: by default a background thread sends a ping every ``ping_interval``
 seconds and fails the connection (close code 1011) if its pong does not come within
 ``ping_timeout``, so a server that vanished is noticed within ``ping_interval +
 ping_timeout`` even while :meth:`ClientConnection.recv` blocks. The receive path
-does not change at all: the pong is read by whichever thread receives (the
-application's ``recv``, or the keepalive thread itself when nobody does), and a
-failed connection wakes a blocked ``recv`` by shutting the socket down. The thread
-sleeps on an event in between, so an idle connection costs one parked thread.
+does not change at all: the thread only writes pings, and the pong is read by
+whichever thread receives. The thread never reads, so a ``recv_view`` memoryview is
+never invalidated behind the application's back. When no thread receives, a pong
+cannot be seen; then bytes arriving (or waiting unread) in the socket count as a
+sign of life, and an empty socket as none. A failed connection wakes a blocked ``recv`` by
+shutting the socket down. The thread sleeps on an event in between, so an idle
+connection costs one parked thread. (With TLS there is no thread: see
+``_InlineKeepalive``.)
 
 Reconnection: ``for ws in connect(url, reconnect=True)`` yields a new connection each
 time the previous one is over, retrying failed attempts with exponential backoff.
@@ -649,6 +653,15 @@ class ClientConnection(HandshakeInfo):
         )
         self._keepalive.start()
 
+    def _unread_data(self, wait: float) -> bool:
+        """Whether received bytes wait in the socket, unread, within ``wait`` seconds."""
+        try:
+            poller = select.poll()
+            poller.register(self._sock, select.POLLIN)
+            return bool(poller.poll(wait * 1000.0))
+        except (OSError, ValueError):  # closed meanwhile
+            return False
+
     def _fail_as_reader(self, code: int, reason: str) -> None:
         """Fail the connection from the thread that holds the read lock.
 
@@ -847,9 +860,7 @@ def _keepalive(
 ) -> None:
     """The keepalive thread: ping every ``interval`` seconds until the connection ends.
 
-    Waiting for the pong reads from the socket when no other thread does
-    (:meth:`PongWaiter.wait`), so a connection nobody receives on is checked too;
-    the messages read meanwhile stay queued for ``recv``.
+    It never reads from the socket (see the module docstring).
     """
     while not closed.wait(interval):
         connection = ref()
@@ -863,10 +874,23 @@ def _keepalive_ping(connection: ClientConnection, timeout: float | None) -> bool
     """Send one keepalive ping and wait for its pong; return whether to go on."""
     try:
         waiter = connection.ping()
-        if timeout is None or waiter.wait(timeout):
-            return True
     except ConnectionClosed:
         return False
+    if timeout is None:
+        return True
+    # Alive if a receiving thread saw the pong, or if bytes arrive (or wait) in the
+    # socket: with no thread receiving, they may hold the pong, unread. Slices:
+    # a fast reader may take the bytes before poll() sees them.
+    deadline = time.monotonic() + timeout
+    remaining = timeout
+    while remaining > 0:
+        if waiter.received or connection._unread_data(min(remaining, 0.05)):
+            return True
+        if connection._terminated:
+            return False
+        remaining = deadline - time.monotonic()
+    if waiter.received:
+        return True
     connection._fail(CloseCode.INTERNAL_ERROR, KEEPALIVE_TIMEOUT_REASON)
     return False
 
