@@ -14,26 +14,32 @@ from __future__ import annotations
 
 import base64
 import os
+import random
 import ssl as ssl_module
 import urllib.parse
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, Final, Generic, TypeAlias, TypeVar
 
 from wsfast._core import closed_error, new_core
 from wsfast._native import rust
-from wsfast.exceptions import InvalidState
+from wsfast.exceptions import InvalidHandshake, InvalidProxyStatus, InvalidState, InvalidStatus
 from wsfast.frames import Opcode
 
 __all__ = [
     "EV_CLOSE",
     "EV_PONG",
+    "KEEPALIVE_TIMEOUT_REASON",
+    "Backoff",
     "ClientHandshake",
     "Data",
     "HandshakeInfo",
     "HeadersLike",
     "Pings",
+    "check_keepalive",
     "closed_error",
     "header_list",
+    "is_transient",
     "parse_url",
     "ssl_context",
 ]
@@ -51,7 +57,83 @@ _DEFAULT_PORTS: Final = {"ws": 80, "wss": 443}
 # Characters left alone when quoting the request target: RFC 3986 reserved ones and "%".
 _TARGET_SAFE: Final = "!#$%&'()*+,/:;=?@[]~"
 
+#: The close reason sent when a keepalive pong does not come (websockets' wording).
+KEEPALIVE_TIMEOUT_REASON: Final = "keepalive ping timeout"
+# HTTP statuses worth retrying: the server (or the proxy) is restarting or overloaded.
+_TRANSIENT_STATUSES: Final = frozenset({500, 502, 503, 504})
+
 W = TypeVar("W")
+
+
+def check_keepalive(ping_interval: float | None, ping_timeout: float | None) -> None:
+    """Check the keepalive options of a client.
+
+    Raises:
+        ValueError: if ``ping_interval`` or ``ping_timeout`` is not positive.
+    """
+    if ping_interval is not None and not ping_interval > 0:
+        raise ValueError(f"ping_interval must be positive or None, not {ping_interval}")
+    if ping_timeout is not None and not ping_timeout > 0:
+        raise ValueError(f"ping_timeout must be positive or None, not {ping_timeout}")
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """How a reconnecting client waits between failed attempts.
+
+    The n-th consecutive failure (from 0) waits ``min(initial_delay * factor**n,
+    max_delay)`` seconds, less a random fraction of at most ``jitter`` of it, so
+    that many clients that lost the same server do not all come back at once.
+
+    Attributes:
+        initial_delay: seconds before the first retry (before jitter).
+        factor: how much each delay grows over the previous one.
+        max_delay: the longest delay.
+        jitter: the largest random fraction taken off each delay, 0 to 1 (1: "full
+            jitter", each delay uniform between 0 and its value).
+
+    Raises:
+        ValueError: if a value is out of range.
+    """
+
+    initial_delay: float = 3.1
+    factor: float = 1.618
+    max_delay: float = 90.0
+    jitter: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.initial_delay <= self.max_delay:
+            raise ValueError("backoff delays must satisfy 0 <= initial_delay <= max_delay")
+        if not self.factor >= 1:
+            raise ValueError(f"backoff factor must be at least 1, not {self.factor}")
+        if not 0 <= self.jitter <= 1:
+            raise ValueError(f"backoff jitter must be between 0 and 1, not {self.jitter}")
+
+    def delays(self, rand: Callable[[], float] = random.random) -> Iterator[float]:
+        """Yield the delay before each retry, forever.
+
+        Args:
+            rand: a source of floats in [0, 1) (tests pass a fixed one).
+        """
+        delay = self.initial_delay
+        while True:
+            yield delay * (1.0 - self.jitter * rand())
+            delay = min(delay * self.factor, self.max_delay)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a reconnecting client should retry after failing to open with ``exc``.
+
+    Retried, as in websockets: network errors and timeouts (``OSError``, a proxy
+    that cannot be reached included), a connection closed during the opening
+    handshake, and HTTP 500, 502, 503 or 504 from the server or the proxy. Anything
+    else (a 4xx status, a bad URL, a refused negotiation) would fail again.
+    """
+    if isinstance(exc, OSError):
+        return True
+    if isinstance(exc, InvalidStatus | InvalidProxyStatus):
+        return exc.status in _TRANSIENT_STATUSES
+    return isinstance(exc, InvalidHandshake) and isinstance(exc.__cause__, EOFError)
 
 
 def parse_url(url: str) -> tuple[bool, str, int, str, str]:

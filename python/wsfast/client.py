@@ -19,6 +19,22 @@ when :meth:`ClientConnection.recv` asks for it. :meth:`ClientConnection.recv_vie
 object for the hottest loops, and ``busy_poll`` (see :func:`connect`) trades a CPU core
 for lower round-trip latency.
 
+Keepalive: by default a background thread sends a ping every ``ping_interval``
+seconds and fails the connection (close code 1011) if its pong does not come within
+``ping_timeout``, so a server that vanished is noticed within ``ping_interval +
+ping_timeout`` even while :meth:`ClientConnection.recv` blocks. The receive path
+does not change at all: the thread only writes pings, and the pong is read by
+whichever thread receives. The thread never reads, so a ``recv_view`` memoryview is
+never invalidated behind the application's back. When no thread receives, a pong
+cannot be seen; then bytes arriving (or waiting unread) in the socket count as a
+sign of life, and an empty socket as none. A failed connection wakes a blocked ``recv`` by
+shutting the socket down. The thread sleeps on an event in between, so an idle
+connection costs one parked thread. (With TLS there is no thread: see
+``_InlineKeepalive``.)
+
+Reconnection: ``for ws in connect(url, reconnect=True)`` yields a new connection each
+time the previous one is over, retrying failed attempts with exponential backoff.
+
 Threads: one thread may receive (``recv``, iteration, ``PongWaiter.wait``) while
 others send; sends are serialised by a lock, so frames never interleave. With TLS,
 prefer a single thread: OpenSSL does not allow concurrent reads and writes on one
@@ -32,17 +48,22 @@ import socket
 import ssl as ssl_module
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal, TypedDict, Unpack, overload
 
 from wsfast._client_common import (
+    KEEPALIVE_TIMEOUT_REASON,
+    Backoff,
     ClientHandshake,
     Data,
     HandshakeInfo,
     HeadersLike,
     Pings,
+    check_keepalive,
     closed_error,
+    is_transient,
     ssl_context,
 )
 from wsfast._native import cy, rust
@@ -52,9 +73,10 @@ from wsfast.exceptions import (
     InvalidHandshake,
     InvalidState,
 )
-from wsfast.frames import State
+from wsfast.frames import CloseCode, State
+from wsfast.proxy import get_proxy, open_tunnel
 
-__all__ = ["ClientConnection", "PongWaiter", "connect"]
+__all__ = ["ClientConnection", "ConnectOptions", "PongWaiter", "connect"]
 
 # What to offer for permessage-deflate; exported as ``wsfast.DeflateConfig``.
 DeflateConfig = rust.DeflateConfig
@@ -182,6 +204,8 @@ class ClientConnection(HandshakeInfo):
         # Set once the socket is closed: the connection is over.
         self._terminated = False
         self._closed_event = threading.Event()
+        self._keepalive: threading.Thread | None = None
+        self._inline_keepalive: _InlineKeepalive | None = None
         self.busy_poll = busy_poll
 
     # ---- properties ----------------------------------------------------------------
@@ -367,7 +391,7 @@ class ClientConnection(HandshakeInfo):
             self._on_read(reader.read(timeout))
             return
         try:
-            n = self._recv_into(deadline)
+            n = self._recv_into(deadline, keepalive=True)
         except TimeoutError:
             raise
         except OSError:
@@ -382,9 +406,15 @@ class ClientConnection(HandshakeInfo):
         if controls is not None:
             self._handle(controls)
 
-    def _recv_into(self, deadline: float | None) -> int:
-        """One ``recv_into`` of the reusable buffer, bounded by ``deadline``."""
+    def _recv_into(self, deadline: float | None, *, keepalive: bool = False) -> int:
+        """One ``recv_into`` of the reusable buffer, bounded by ``deadline``.
+
+        With TLS and ``keepalive``, the wait also wakes up for the keepalive (see
+        :class:`_InlineKeepalive`).
+        """
         sock = self._sock
+        if keepalive and self._inline_keepalive is not None:
+            return self._recv_tls_keepalive(deadline, self._inline_keepalive)
         if deadline is None:
             # The hot path: one blocking system call.
             return sock.recv_into(self._buffer)
@@ -410,6 +440,34 @@ class ClientConnection(HandshakeInfo):
             raise TimeoutError("timed out waiting for a message") from None
         finally:
             sock.settimeout(None)
+
+    def _recv_tls_keepalive(self, deadline: float | None, keepalive: _InlineKeepalive) -> int:
+        """A TLS ``recv_into`` that runs the keepalive while it waits (read lock held).
+
+        The socket timeout is the nearest of ``deadline`` and the keepalive's next
+        step; each time the keepalive is due, this thread (the reader) sends the
+        ping or checks the pong, then reads on.
+        """
+        sock = self._sock
+        assert isinstance(sock, ssl_module.SSLSocket)
+        while True:
+            due = keepalive.due()
+            wake = due if deadline is None else min(due, deadline)
+            remaining = wake - time.monotonic()
+            if remaining > 0 or sock.pending():
+                sock.settimeout(max(remaining, 0.001))
+                try:
+                    return sock.recv_into(self._buffer)
+                except (TimeoutError, ssl_module.SSLWantReadError):
+                    pass
+                finally:
+                    sock.settimeout(None)
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError("timed out waiting for a message")
+            if not keepalive.step(self):
+                # Failed: the socket is shut down, so the next read sees the end.
+                self._inline_keepalive = None
+                return self._recv_into(deadline)
 
     def _handle(self, controls: list[tuple[int, Any]]) -> None:
         """Act on the control events of one batch (its messages stay in the reader)."""
@@ -572,6 +630,75 @@ class ClientConnection(HandshakeInfo):
             if not ignore_errors:
                 raise self._closed_error(force_error=True) from None
 
+    # ---- keepalive -----------------------------------------------------------------
+
+    def _start_keepalive(self, interval: float | None, timeout: float | None) -> None:
+        """Start the keepalive thread, unless ``interval`` is None.
+
+        With TLS, keepalive runs inside the receive calls instead: OpenSSL does not
+        allow one thread to write a ping while another reads.
+        """
+        if interval is None:
+            return
+        if self._tls:
+            self._inline_keepalive = _InlineKeepalive(interval, timeout)
+            return
+        # The thread holds a weak reference only: a connection dropped without
+        # close() is still collected (and its thread ends at its next tick).
+        self._keepalive = threading.Thread(
+            target=_keepalive,
+            args=(weakref.ref(self), self._closed_event, interval, timeout),
+            name=f"wsfast-keepalive-{self._local_address}",
+            daemon=True,
+        )
+        self._keepalive.start()
+
+    def _unread_data(self, wait: float) -> bool:
+        """Whether received bytes wait in the socket, unread, within ``wait`` seconds."""
+        try:
+            poller = select.poll()
+            poller.register(self._sock, select.POLLIN)
+            return bool(poller.poll(wait * 1000.0))
+        except (OSError, ValueError):  # closed meanwhile
+            return False
+
+    def _fail_as_reader(self, code: int, reason: str) -> None:
+        """Fail the connection from the thread that holds the read lock.
+
+        Send the close frame, then shut the socket down: the read that follows sees
+        the end of the connection and finishes it the usual way.
+        """
+        with self._write_lock:
+            try:
+                self._core.fail(code, reason)
+            except InvalidState:
+                pass
+            self._flush(ignore_errors=True)
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def _fail(self, code: int, reason: str) -> None:
+        """Fail the connection: send a close frame, then close the socket at once.
+
+        A thread blocked in a receive wakes up (the socket is shut down) and raises
+        ConnectionClosedError.
+        """
+        with self._write_lock:
+            try:
+                self._core.fail(code, reason)
+            except InvalidState:
+                pass
+            self._flush(ignore_errors=True)
+        if self._read_lock.acquire(blocking=False):
+            try:
+                self._abort()
+            finally:
+                self._read_lock.release()
+        else:
+            self._abort_other_reader()
+
     # ---- closing -------------------------------------------------------------------
 
     def close(self, code: int = 1000, reason: str = "") -> None:
@@ -675,6 +802,99 @@ class ClientConnection(HandshakeInfo):
         return f"<ClientConnection {self.state.name} {self._remote_address!r}>"
 
 
+class _InlineKeepalive:
+    """The keepalive of a TLS connection, run by the receiving thread.
+
+    One step at a time, as the keepalive thread does: send a ping, wait up to
+    ``timeout`` for its pong, wait until ``interval`` after the ping, ping again.
+    :meth:`ClientConnection._recv_tls_keepalive` sleeps in the kernel until
+    :meth:`due`, so a connection that no thread receives on is not checked.
+    """
+
+    __slots__ = ("interval", "next_ping", "pong_deadline", "timeout", "waiter")
+
+    def __init__(self, interval: float, timeout: float | None) -> None:
+        self.interval = interval
+        self.timeout = timeout
+        self.next_ping = time.monotonic() + interval
+        self.pong_deadline = 0.0
+        self.waiter: PongWaiter | None = None
+
+    def due(self) -> float:
+        """When the next step is due (monotonic clock)."""
+        waiter = self.waiter
+        if waiter is None or waiter.received:
+            return self.next_ping
+        return min(self.pong_deadline, self.next_ping)
+
+    def step(self, connection: ClientConnection) -> bool:
+        """Do what is due; return False once the connection was failed."""
+        now = time.monotonic()
+        waiter = self.waiter
+        if waiter is not None and not waiter.received and now >= self.pong_deadline:
+            connection._fail_as_reader(CloseCode.INTERNAL_ERROR, KEEPALIVE_TIMEOUT_REASON)
+            return False
+        if now < self.next_ping:
+            return True
+        if waiter is not None and not waiter.received:
+            # The pong may still come (ping_timeout > ping_interval): wait for it.
+            self.next_ping = self.pong_deadline
+            return True
+        self.next_ping = now + self.interval
+        try:
+            waiter = connection.ping()
+        except ConnectionClosed:
+            self.next_ping = float("inf")
+            return True
+        if self.timeout is not None:
+            self.waiter = waiter
+            self.pong_deadline = now + self.timeout
+        return True
+
+
+def _keepalive(
+    ref: weakref.ref[ClientConnection],
+    closed: threading.Event,
+    interval: float,
+    timeout: float | None,
+) -> None:
+    """The keepalive thread: ping every ``interval`` seconds until the connection ends.
+
+    It never reads from the socket (see the module docstring).
+    """
+    while not closed.wait(interval):
+        connection = ref()
+        if connection is None or not _keepalive_ping(connection, timeout):
+            return
+        # No strong reference while sleeping.
+        del connection
+
+
+def _keepalive_ping(connection: ClientConnection, timeout: float | None) -> bool:
+    """Send one keepalive ping and wait for its pong; return whether to go on."""
+    try:
+        waiter = connection.ping()
+    except ConnectionClosed:
+        return False
+    if timeout is None:
+        return True
+    # Alive if a receiving thread saw the pong, or if bytes arrive (or wait) in the
+    # socket: with no thread receiving, they may hold the pong, unread. Slices:
+    # a fast reader may take the bytes before poll() sees them.
+    deadline = time.monotonic() + timeout
+    remaining = timeout
+    while remaining > 0:
+        if waiter.received or connection._unread_data(min(remaining, 0.05)):
+            return True
+        if connection._terminated:
+            return False
+        remaining = deadline - time.monotonic()
+    if waiter.received:
+        return True
+    connection._fail(CloseCode.INTERNAL_ERROR, KEEPALIVE_TIMEOUT_REASON)
+    return False
+
+
 def _remaining(deadline: float | None) -> float | None:
     """Seconds left until ``deadline``, raising TimeoutError once it passed."""
     if deadline is None:
@@ -685,47 +905,123 @@ def _remaining(deadline: float | None) -> float | None:
     return remaining
 
 
+class ConnectOptions(TypedDict, total=False):
+    """The options of :func:`connect` (documented there), for type checkers."""
+
+    subprotocols: Iterable[str]
+    headers: HeadersLike | None
+    compression: bool | Any
+    max_size: int | None
+    open_timeout: float | None
+    close_timeout: float | None
+    ping_interval: float | None
+    ping_timeout: float | None
+    proxy: str | None
+    ssl: ssl_module.SSLContext | None
+    server_hostname: str | None
+    read_buffer: int
+    busy_poll: bool | int
+
+
+@overload
+def connect(
+    url: str, *, reconnect: Literal[False] = False, **options: Unpack[ConnectOptions]
+) -> ClientConnection: ...
+
+
+@overload
 def connect(
     url: str,
     *,
-    subprotocols: Iterable[str] = (),
-    headers: HeadersLike | None = None,
-    compression: bool | Any = True,
-    max_size: int | None = 1 << 20,
-    open_timeout: float | None = 10.0,
-    close_timeout: float | None = 10.0,
-    ssl: ssl_module.SSLContext | None = None,
-    server_hostname: str | None = None,
-    read_buffer: int = 256 * 1024,
-    busy_poll: bool | int = False,
-) -> ClientConnection:
-    """Open a WebSocket connection to ``url``.
+    reconnect: Literal[True],
+    backoff_initial_delay: float = ...,
+    backoff_factor: float = ...,
+    backoff_max_delay: float = ...,
+    backoff_jitter: float = ...,
+    **options: Unpack[ConnectOptions],
+) -> Iterator[ClientConnection]: ...
+
+
+def connect(
+    url: str,
+    *,
+    reconnect: bool = False,
+    backoff_initial_delay: float = Backoff.initial_delay,
+    backoff_factor: float = Backoff.factor,
+    backoff_max_delay: float = Backoff.max_delay,
+    backoff_jitter: float = Backoff.jitter,
+    **options: Unpack[ConnectOptions],
+) -> ClientConnection | Iterator[ClientConnection]:
+    """Open a WebSocket connection to ``url``, or a loop of them with ``reconnect=True``.
+
+    ``connect(url)`` returns the open connection. ``connect(url, reconnect=True)``
+    returns an iterator that yields a new open connection each time the loop asks
+    for the next one, and closes the previous one first::
+
+        for ws in wsfast.connect(url, reconnect=True):
+            try:
+                for message in ws:
+                    ...
+            except wsfast.ConnectionClosed:
+                continue  # connect again
+
+    An attempt that fails with a transient error (the server is unreachable or
+    restarting: ``OSError``, ``TimeoutError``, HTTP 500, 502, 503 or 504, the
+    connection closed during the handshake) is retried after a delay that grows
+    exponentially with each consecutive failure, less a random jitter; any other
+    error (e.g. ``InvalidStatus`` 403) ends the loop by propagating. ``break``
+    ends it too and closes the connection.
 
     Args:
         url: ``ws://host[:port]/path?query`` or ``wss://...``; IPv6 hosts in brackets.
-        subprotocols: subprotocols to offer, in order of preference.
-        headers: extra request headers (a mapping or ``(name, value)`` pairs).
-        compression: True (or ``"deflate"``) offers permessage-deflate with default
-            parameters, a ``wsfast.DeflateConfig`` offers those parameters (and its
-            ``level``), False (or None) offers nothing.
-        max_size: largest message accepted, in bytes (after decompression); None for
-            no limit. A larger message fails the connection with 1009.
-        open_timeout: seconds for TCP connect, TLS and the opening handshake together.
-        close_timeout: seconds :meth:`ClientConnection.close` waits for the server.
-        ssl: the TLS context for wss:// (default: ``ssl.create_default_context()``).
-        server_hostname: the name to check the certificate against (default: the host).
-        read_buffer: bytes per ``recv_into``.
-        busy_poll: for latency-critical request/response loops: whenever a receive
-            must wait, spin on non-blocking reads for up to this many microseconds
-            (0 to 1000000; True: ``DEFAULT_BUSY_POLL_US``, 200) before sleeping in
-            the kernel, so a reply arriving within that time skips the scheduler's
-            wake-up latency. The spin runs without the GIL (other threads keep
-            running) but keeps a CPU core busy the whole time: it burns CPU while
-            waiting, so use it only with a core to spare. False (default) never
-            spins. Not supported with TLS.
+        reconnect: return the reconnecting iterator instead of one connection.
+        backoff_initial_delay: with ``reconnect``: seconds before the first retry.
+        backoff_factor: with ``reconnect``: how much each next delay grows.
+        backoff_max_delay: with ``reconnect``: the longest delay.
+        backoff_jitter: with ``reconnect``: the largest random fraction (0 to 1)
+            taken off each delay; 1 spreads each delay uniformly down to zero.
+        **options: the connection's options:
+
+            * ``subprotocols``: subprotocols to offer, in order of preference.
+            * ``headers``: extra request headers (a mapping or ``(name, value)``
+              pairs).
+            * ``compression`` (True): True (or ``"deflate"``) offers
+              permessage-deflate with default parameters, a ``wsfast.DeflateConfig``
+              offers those parameters (and its ``level``), False (or None) offers
+              nothing.
+            * ``max_size`` (1 MiB): largest message accepted, in bytes (after
+              decompression); None for no limit. A larger message fails the
+              connection with 1009.
+            * ``open_timeout`` (10): seconds for TCP connect, the proxy, TLS and the
+              opening handshake together.
+            * ``close_timeout`` (10): seconds :meth:`ClientConnection.close` waits
+              for the server.
+            * ``ping_interval`` (20): seconds between keepalive pings, sent by a
+              background thread; None disables keepalive.
+            * ``ping_timeout`` (20): seconds to wait for a keepalive pong before
+              failing the connection with 1011 ("keepalive ping timeout"), so that
+              ``recv`` raises ``ConnectionClosedError``; None never fails.
+            * ``proxy`` ("auto"): a proxy URL (``http://[user:pass@]host:port``,
+              ``socks5://``, ``socks5h://``, ``socks4://``, ``socks4a://``; SOCKS
+              needs python-socks), None for a direct connection, or ``"auto"`` for
+              ``https_proxy``/``http_proxy``/``all_proxy`` and ``no_proxy`` from
+              the environment. See :mod:`wsfast.proxy`.
+            * ``ssl``: the TLS context for wss:// (default:
+              ``ssl.create_default_context()``).
+            * ``server_hostname``: the name to check the certificate against
+              (default: the host).
+            * ``read_buffer`` (256 KiB): bytes per ``recv_into``.
+            * ``busy_poll`` (False): for latency-critical request/response loops:
+              whenever a receive must wait, spin on non-blocking reads for up to
+              this many microseconds (0 to 1000000; True: ``DEFAULT_BUSY_POLL_US``,
+              200) before sleeping in the kernel, so a reply arriving within that
+              time skips the scheduler's wake-up latency. The spin runs without the
+              GIL (other threads keep running) but keeps a CPU core busy the whole
+              time: it burns CPU while waiting, so use it only with a core to
+              spare. Not supported with TLS.
 
     Returns:
-        The open connection.
+        The open connection; with ``reconnect``, an iterator of connections.
 
     Raises:
         ValueError: if the URL or a header, subprotocol or option is invalid.
@@ -736,7 +1032,56 @@ def connect(
         InvalidHeader: if a required response header is missing or wrong.
         NegotiationError: if the server chose a subprotocol or extension not offered.
         InvalidHandshake: if the response is malformed or the connection closes early.
+        InvalidProxy: if the proxy URL is malformed or not supported.
+        InvalidProxyStatus: if an HTTP proxy refuses the tunnel (``.status``).
+        ProxyError: if a SOCKS proxy refuses, or a proxy's reply is malformed.
+        ImportError: for a SOCKS proxy, if python-socks is not installed.
+        With ``reconnect``, these come from the iteration, never the transient ones.
     """
+    if not reconnect:
+        return _connect(url, **options)
+    backoff = Backoff(backoff_initial_delay, backoff_factor, backoff_max_delay, backoff_jitter)
+    return _reconnect(url, backoff, options)
+
+
+def _reconnect(url: str, backoff: Backoff, options: ConnectOptions) -> Iterator[ClientConnection]:
+    """The loop behind ``connect(url, reconnect=True)`` (websockets' semantics)."""
+    delays: Iterator[float] | None = None
+    while True:
+        try:
+            connection = _connect(url, **options)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            if delays is None:
+                delays = backoff.delays()
+            time.sleep(next(delays))
+            continue
+        # Connected: the next failure starts the backoff afresh.
+        delays = None
+        with connection:
+            yield connection
+        del connection
+
+
+def _connect(
+    url: str,
+    *,
+    subprotocols: Iterable[str] = (),
+    headers: HeadersLike | None = None,
+    compression: bool | Any = True,
+    max_size: int | None = 1 << 20,
+    open_timeout: float | None = 10.0,
+    close_timeout: float | None = 10.0,
+    ping_interval: float | None = 20.0,
+    ping_timeout: float | None = 20.0,
+    proxy: str | None = "auto",
+    ssl: ssl_module.SSLContext | None = None,
+    server_hostname: str | None = None,
+    read_buffer: int = 256 * 1024,
+    busy_poll: bool | int = False,
+) -> ClientConnection:
+    """Open one connection (see :func:`connect`)."""
     handshake = ClientHandshake(
         url, subprotocols=subprotocols, headers=headers, compression=compression
     )
@@ -744,12 +1089,18 @@ def connect(
     context = ssl_context(tls, ssl)
     if _busy_poll_us(busy_poll) and tls:
         raise ValueError("busy_poll is not supported with TLS")
+    check_keepalive(ping_interval, ping_timeout)
+    via = get_proxy(proxy, tls=tls, host=host, port=port)
 
     deadline = None if open_timeout is None else time.monotonic() + open_timeout
-    sock = socket.create_connection((host, port), timeout=_remaining(deadline))
+    if via is None:
+        sock = socket.create_connection((host, port), timeout=_remaining(deadline))
+    else:
+        sock = open_tunnel(via, host, port, _remaining(deadline))
     try:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if context is not None:
+            sock.settimeout(_remaining(deadline))
             sock = context.wrap_socket(sock, server_hostname=server_hostname or host)
         sock.sendall(handshake.request)
 
@@ -759,7 +1110,9 @@ def connect(
             sock.settimeout(_remaining(deadline))
             chunk = sock.recv(16384)
             if not chunk:
-                raise InvalidHandshake("connection closed during the opening handshake")
+                raise InvalidHandshake(
+                    "connection closed during the opening handshake"
+                ) from EOFError()
             received += chunk
         sock.settimeout(None)
         connection = ClientConnection(
@@ -781,4 +1134,5 @@ def connect(
         controls = connection._reader.feed(bytes(received[handshake.consumed :]))
         if controls is not None:
             connection._handle(controls)
+    connection._start_keepalive(ping_interval, ping_timeout)
     return connection

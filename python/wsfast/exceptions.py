@@ -7,11 +7,14 @@ The hierarchy::
     ├── ConnectionClosed
     │   ├── ConnectionClosedOK
     │   └── ConnectionClosedError
+    ├── InvalidProxy
     ├── InvalidHandshake
     │   ├── InvalidRequest
     │   ├── InvalidStatus
     │   ├── InvalidHeader
-    │   └── NegotiationError
+    │   ├── NegotiationError
+    │   └── ProxyError
+    │       └── InvalidProxyStatus
     ├── ProtocolError
     │   └── InvalidUTF8
     ├── PayloadTooBig
@@ -30,6 +33,8 @@ __all__ = [
     "ConnectionClosedOK",
     "InvalidHandshake",
     "InvalidHeader",
+    "InvalidProxy",
+    "InvalidProxyStatus",
     "InvalidRequest",
     "InvalidState",
     "InvalidStatus",
@@ -37,6 +42,7 @@ __all__ = [
     "NegotiationError",
     "PayloadTooBig",
     "ProtocolError",
+    "ProxyError",
     "StatusLine",
     "WsfastError",
 ]
@@ -142,6 +148,28 @@ class InvalidHeader(InvalidHandshake):
 
 class NegotiationError(InvalidHandshake):
     """Subprotocol or extension negotiation failed."""
+
+
+class InvalidProxy(WsfastError):
+    """A proxy URL cannot be used (malformed, or a scheme wsfast does not support)."""
+
+
+class ProxyError(InvalidHandshake):
+    """The proxy did not open a tunnel to the server (a SOCKS refusal, a malformed reply)."""
+
+
+class InvalidProxyStatus(ProxyError):
+    """The HTTP proxy answered CONNECT with a status other than 2xx.
+
+    Attributes:
+        status: the HTTP status code the proxy sent (407: authentication required).
+        proxy: the proxy's URL, without credentials.
+    """
+
+    def __init__(self, status: int, proxy: str) -> None:
+        self.status = status
+        self.proxy = proxy
+        super().__init__(f"proxy {proxy} rejected the tunnel with HTTP {status}")
 
 
 class ProtocolError(WsfastError):

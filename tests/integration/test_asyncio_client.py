@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import ssl
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -29,6 +30,7 @@ from wsfast.exceptions import (
 )
 from wsfast.frames import State
 
+from .scripted_peer import ScriptedPeer
 from .server_util import Echo
 from .server_util import running as wsfast_running
 
@@ -308,3 +310,64 @@ def test_wss_against_the_wsfast_server(run: Any, certificate: tuple[Path, Path])
                 assert await ws.recv() == "wss text"
 
         run(main())
+
+
+# ---- open_timeout and close_timeout ----------------------------------------------------
+
+
+def test_open_timeout_when_the_server_never_answers(run: Any) -> None:
+    async def main() -> None:
+        with ScriptedPeer("silent") as peer:
+            started = time.monotonic()
+            with pytest.raises(TimeoutError, match="opening handshake"):
+                await wsfast.asyncio.connect(peer.url, open_timeout=0.3, proxy=None)
+            assert time.monotonic() - started < 30
+            peer.wait_accepted(1)
+
+    run(main())
+
+
+def test_close_gives_up_after_close_timeout(run: Any) -> None:
+    async def main() -> None:
+        with ScriptedPeer("no-close") as peer:
+            ws = await wsfast.asyncio.connect(
+                peer.url, close_timeout=0.3, ping_interval=None, proxy=None
+            )
+            started = time.monotonic()
+            await ws.close()
+            assert time.monotonic() - started < 30
+            assert ws.state is State.CLOSED
+            with pytest.raises(ConnectionClosedError) as info:
+                await ws.recv()
+            assert (info.value.code, info.value.sent_code) == (1006, 1000)
+
+    run(main())
+
+
+def test_concurrent_senders_all_resume_after_write_pause(run: Any) -> None:
+    # Two coroutines send while the server reads nothing: both wait for the
+    # transport to drain, and both must be woken once it does.
+    async def main() -> None:
+        with ScriptedPeer("open-stalled") as peer:
+            async with wsfast.asyncio.connect(peer.url, ping_interval=None, proxy=None) as ws:
+                chunk = bytes(1 << 20)
+
+                async def sender() -> None:
+                    for _ in range(16):
+                        await ws.send(chunk)
+
+                senders = [asyncio.create_task(sender()) for _ in range(2)]
+                async with asyncio.timeout(30):
+                    while not ws._write_paused:
+                        await asyncio.sleep(0.01)
+                # Each sender runs until it must wait: let both get there.
+                for _ in range(10):
+                    await asyncio.sleep(0)
+                assert not any(task.done() for task in senders)
+                peer.release.set()
+                async with asyncio.timeout(30):
+                    await asyncio.gather(*senders)
+                await ws.send("done")
+                assert await ws.recv() == "done"
+
+    run(main())

@@ -14,48 +14,44 @@ uvloop's) reads straight into the Cython ``ClientReader``'s buffer, and each buf
 goes to the Rust core in one call. Messages are built from the core's event records
 only when :meth:`ClientConnection.recv` takes them, so a ``recv`` that finds one
 waiting returns without suspending.
+
+Keepalive is on by default (``ping_interval=20``, ``ping_timeout=20``, as in
+websockets): a task pings the server and fails the connection with 1011 if the pong
+does not come in time. ``async for ws in connect(url)`` reconnects, with exponential
+backoff, each time the previous connection is over.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ssl as ssl_module
-import time
-from collections.abc import AsyncIterator, Generator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterable, Iterator
 from types import TracebackType
-from typing import Any, TypeAlias
+from typing import Any
 
 from wsfast._client_common import (
+    Backoff,
     ClientHandshake,
     Data,
     HandshakeInfo,
     HeadersLike,
-    Pings,
-    closed_error,
+    check_keepalive,
+    is_transient,
     ssl_context,
 )
 from wsfast._native import cy
+from wsfast.asyncio.connection import Connection
 from wsfast.exceptions import (
-    ConnectionClosed,
     ConnectionClosedOK,
     InvalidHandshake,
     InvalidState,
 )
-from wsfast.frames import State
+from wsfast.proxy import get_proxy, open_tunnel_async
 
 __all__ = ["ClientConnection", "connect"]
 
-# What a ping waits on: the future of its latency, and when it was sent.
-_PongWaiter: TypeAlias = tuple[asyncio.Future[float], float]
 
-
-def _resolve(waiter: _PongWaiter) -> None:
-    future, sent_at = waiter
-    if not future.done():
-        future.set_result(time.monotonic() - sent_at)
-
-
-class ClientConnection(asyncio.BufferedProtocol, HandshakeInfo):
+class ClientConnection(Connection, HandshakeInfo):
     """One asyncio client connection, returned by :func:`connect`.
 
     Send with :meth:`send`; receive with :meth:`recv` or ``async for``; end with
@@ -71,51 +67,22 @@ class ClientConnection(asyncio.BufferedProtocol, HandshakeInfo):
         max_queue: int,
         close_timeout: float | None,
         read_buffer: int,
+        ping_interval: float | None = None,
+        ping_timeout: float | None = None,
     ) -> None:
         """Prepare a connection that performs ``handshake`` (use :func:`connect`)."""
+        # Reading pauses once more than max_queue messages wait.
+        super().__init__(
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            pause_at=max_queue + 1,
+            abort_on_fail=True,
+        )
         self._handshake = handshake
         self._max_size = max_size
-        self._max_queue = max_queue
         self._close_timeout = close_timeout
         self._read_buffer = read_buffer
-        self._loop = asyncio.get_running_loop()
-        self._transport: Any = None
-        self._core: Any = None
-        self._reader: Any = None
-        # Before the upgrade: what the server sent so far.
-        self._received: bytearray | None = bytearray()
-        self._head_buffer = bytearray(16384)
         self._opened: asyncio.Future[None] = self._loop.create_future()
-        self._closed: asyncio.Future[None] = self._loop.create_future()
-        # The coroutine waiting in recv() for a message, if any.
-        self._waiter: asyncio.Future[None] | None = None
-        self._drain_waiter: asyncio.Future[None] | None = None
-        self._write_paused = False
-        self._read_paused = False
-        self._pings: Pings[_PongWaiter] = Pings(_resolve)
-        self._close_timer: asyncio.TimerHandle | None = None
-        self._lost = False
-
-    # ---- properties --------------------------------------------------------------
-
-    @property
-    def local_address(self) -> Any:
-        """The socket's own address, as ``socket.getsockname()`` returned it."""
-        return self._transport.get_extra_info("sockname")
-
-    @property
-    def remote_address(self) -> Any:
-        """The server's address, as ``socket.getpeername()`` returned it."""
-        return self._transport.get_extra_info("peername")
-
-    @property
-    def state(self) -> State:
-        """OPEN, CLOSING while a closing handshake runs, CLOSED once TCP is closed."""
-        if self._lost:
-            return State.CLOSED
-        if self._core is None:
-            return State.CONNECTING
-        return State(min(self._core.state, State.CLOSING))
 
     # ---- asyncio.BufferedProtocol ------------------------------------------------
 
@@ -126,34 +93,6 @@ class ClientConnection(asyncio.BufferedProtocol, HandshakeInfo):
         self._transport = transport
         write: Any = transport.write  # type: ignore[attr-defined]
         write(self._handshake.request)
-
-    def get_buffer(self, sizehint: int) -> memoryview:
-        """Where the loop writes the next read: the reader's own buffer once open."""
-        reader = self._reader
-        if reader is not None:
-            return reader.get_buffer()  # type: ignore[no-any-return]
-        return memoryview(self._head_buffer)
-
-    def buffer_updated(self, nbytes: int) -> None:
-        """Hand the bytes just read to the core (after the upgrade) and wake recv()."""
-        reader = self._reader
-        if reader is None:
-            self._head_received(nbytes)
-            return
-        # One call into the core per read; messages stay as records until taken.
-        controls = reader.feed_buffer(nbytes)
-        if controls is not None:
-            self._handle(controls)
-        self._after_feed()
-
-    def _after_feed(self) -> None:
-        """Wake the receiver; stop reading while too many messages wait."""
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-        if not self._read_paused and self._reader.pending_count() > self._max_queue:
-            self._read_paused = True
-            self._transport.pause_reading()
 
     def _head_received(self, nbytes: int) -> None:
         """Collect the response head; once complete, start the WebSocket connection."""
@@ -173,6 +112,7 @@ class ClientConnection(asyncio.BufferedProtocol, HandshakeInfo):
         self._reader = cy.ClientReader(core, None, self._read_buffer, None)
         self._received = None
         self._opened.set_result(None)
+        self._start_keepalive()
         rest = received[self._handshake.consumed :]
         if rest:
             # The server may send frames right behind its 101 response.
@@ -180,60 +120,19 @@ class ClientConnection(asyncio.BufferedProtocol, HandshakeInfo):
             if controls is not None:
                 self._handle(controls)
 
-    def eof_received(self) -> bool:
-        """The server closed its side: feed end of file to the core; close the transport."""
-        if self._reader is not None and not self._reader.eof:
-            controls = self._reader.feed(b"")
-            if controls is not None:
-                self._handle(controls)
-            self._after_feed()
-        return False
-
     def connection_lost(self, exc: Exception | None) -> None:
-        """The connection is over: wake every waiter."""
-        self._lost = True
-        if self._close_timer is not None:
-            self._close_timer.cancel()
-            self._close_timer = None
+        """The connection is over: fail the opening handshake, wake every waiter."""
         if not self._opened.done():
-            self._opened.set_exception(
-                InvalidHandshake("connection closed during the opening handshake")
-            )
+            error = InvalidHandshake("connection closed during the opening handshake")
+            error.__cause__ = EOFError()
+            self._opened.set_exception(error)
             # connect() may have given up already: no "never retrieved" report.
             self._opened.exception()
-        if self._reader is not None and not self._reader.eof:
-            self._reader.feed(b"")
-        for future in (self._waiter, self._drain_waiter):
-            if future is not None and not future.done():
-                future.set_result(None)
-        for pong, _ in self._pings.clear():
-            if not pong.done():
-                pong.set_exception(self._closed_error())
-                # Nobody may await it: do not warn about an exception never retrieved.
-                pong.exception()
-        if not self._closed.done():
-            self._closed.set_result(None)
+        super().connection_lost(exc)
 
-    def pause_writing(self) -> None:
-        """The transport's write buffer is above its high-water mark."""
-        self._write_paused = True
-
-    def resume_writing(self) -> None:
-        """The transport's write buffer drained below its low-water mark."""
-        self._write_paused = False
-        waiter = self._drain_waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    def _handle(self, controls: list[tuple[int, Any]]) -> None:
-        """Act on the control events of one batch, then write what the core queued."""
-        # A close frame needs nothing more here: the core queued the reply, and
-        # close_expected() below says when to wait for the end.
-        self._pings.controls_received(controls)
-        self._write_output()
-        if self._core.close_expected() and not self._lost:
-            # RFC 6455 section 7.1.1: the server closes TCP first; give it time.
-            self._start_close_timer()
+    def _close_expected(self) -> None:
+        # RFC 6455 section 7.1.1: the server closes TCP first; give it time.
+        self._start_close_timer()
 
     def _start_close_timer(self) -> None:
         if self._close_timer is None and self._close_timeout is not None:
@@ -242,14 +141,6 @@ class ClientConnection(asyncio.BufferedProtocol, HandshakeInfo):
     def _abort(self) -> None:
         self._close_timer = None
         self._transport.abort()
-
-    def _write_output(self) -> None:
-        out = self._core.data_to_send()
-        if out and not self._transport.is_closing():
-            self._transport.write(out)
-
-    def _closed_error(self) -> ConnectionClosed:
-        return closed_error(self._core)
 
     # ---- receiving ---------------------------------------------------------------
 
@@ -333,44 +224,6 @@ class ClientConnection(asyncio.BufferedProtocol, HandshakeInfo):
         if self._write_paused:
             await self._drain()
 
-    async def _drain(self) -> None:
-        while self._write_paused and not self._lost:
-            self._drain_waiter = self._loop.create_future()
-            try:
-                await self._drain_waiter
-            finally:
-                self._drain_waiter = None
-        if self._lost:
-            raise self._closed_error()
-
-    async def ping(self, data: str | bytes | None = None) -> asyncio.Future[float]:
-        """Send a ping.
-
-        Args:
-            data: the payload (at most 125 bytes; ``str`` is UTF-8 encoded); by
-                default four random bytes.
-
-        Returns:
-            A future that resolves to the round-trip latency in seconds once the
-            pong arrives (``await await ws.ping()``).
-
-        Raises:
-            ConnectionClosed: if the connection is closing or closed.
-            InvalidState: if a ping with the same payload is still unanswered.
-            ValueError: if the payload is longer than 125 bytes.
-        """
-        payload = self._pings.payload(data)
-        if self._lost:
-            raise self._closed_error()
-        try:
-            self._core.send_ping(payload)
-        except InvalidState:
-            raise self._closed_error() from None
-        future: asyncio.Future[float] = self._loop.create_future()
-        self._pings.add(payload, (future, time.monotonic()))
-        self._write_output()
-        return future
-
     # ---- closing -----------------------------------------------------------------
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
@@ -404,10 +257,6 @@ class ClientConnection(asyncio.BufferedProtocol, HandshakeInfo):
                 self._transport.abort()
         await self._closed
 
-    async def wait_closed(self) -> None:
-        """Wait until the connection is closed."""
-        await self._closed
-
     async def __aenter__(self) -> ClientConnection:
         return self
 
@@ -423,12 +272,34 @@ class ClientConnection(asyncio.BufferedProtocol, HandshakeInfo):
         return f"<wsfast.asyncio.ClientConnection {self.state.name}>"
 
 
-# A class named like a function, so that it supports both ``await`` and ``async with``.
+# A class named like a function, so that it supports ``await``, ``async with`` and
+# ``async for``.
 class connect:
     """Open a WebSocket connection to ``url``.
 
-    Use either ``ws = await connect(url)`` or ``async with connect(url) as ws:``
-    (which closes the connection at the end of the block).
+    Use ``ws = await connect(url)`` or ``async with connect(url) as ws:`` (which
+    closes the connection at the end of the block) for one connection, or
+    ``async for`` for a connection that comes back after each failure::
+
+        async for ws in wsfast.asyncio.connect(url):
+            try:
+                async for message in ws:
+                    ...
+            except wsfast.ConnectionClosed:
+                continue  # connect again
+
+    Each iteration closes the previous connection and opens a new one. An attempt
+    that fails with a transient error (the server is unreachable or restarting:
+    ``OSError``, ``TimeoutError``, HTTP 500, 502, 503 or 504, the connection closed
+    during the handshake) is retried after a delay that grows exponentially with
+    each consecutive failure, less a random jitter; any other error (e.g.
+    ``InvalidStatus`` 403) propagates and ends the loop. ``break`` ends it too;
+    the last connection is closed when the loop's async generator is finalized,
+    or at once with ``contextlib.aclosing``::
+
+        async with contextlib.aclosing(aiter(connect(url))) as connections:
+            async for ws in connections:
+                ...
 
     Args:
         url: ``ws://host[:port]/path?query`` or ``wss://...``; IPv6 hosts in brackets.
@@ -442,11 +313,26 @@ class connect:
             no limit. A larger message fails the connection with 1009.
         max_queue: stop reading from the socket while more messages than this wait
             to be received (TCP then slows the server down).
-        open_timeout: seconds for TCP connect, TLS and the opening handshake together.
+        open_timeout: seconds for TCP connect, the proxy, TLS and the opening
+            handshake together.
         close_timeout: seconds :meth:`ClientConnection.close` waits for the server.
+        ping_interval: seconds between keepalive pings; None disables keepalive.
+        ping_timeout: seconds to wait for a keepalive pong before failing the
+            connection with 1011 ("keepalive ping timeout"), so that ``recv``
+            raises ``ConnectionClosedError``; None never fails.
+        proxy: a proxy URL (``http://[user:pass@]host:port``, ``socks5://``,
+            ``socks5h://``, ``socks4://``, ``socks4a://``; SOCKS needs
+            python-socks), None for a direct connection, or ``"auto"`` (default)
+            for ``https_proxy``/``http_proxy``/``all_proxy`` and ``no_proxy`` from
+            the environment. See :mod:`wsfast.proxy`.
         ssl: the TLS context for wss:// (default: ``ssl.create_default_context()``).
         server_hostname: the name to check the certificate against (default: the host).
         read_buffer: bytes per read.
+        backoff_initial_delay: with ``async for``: seconds before the first retry.
+        backoff_factor: with ``async for``: how much each next delay grows.
+        backoff_max_delay: with ``async for``: the longest delay.
+        backoff_jitter: with ``async for``: the largest random fraction (0 to 1)
+            taken off each delay; 1 spreads each delay uniformly down to zero.
 
     Raises:
         ValueError: if the URL or a header, subprotocol or option is invalid.
@@ -456,6 +342,10 @@ class connect:
         InvalidHeader: if a required response header is missing or wrong.
         NegotiationError: if the server chose a subprotocol or extension not offered.
         InvalidHandshake: if the response is malformed or the connection closes early.
+        InvalidProxy: if the proxy URL is malformed or not supported.
+        InvalidProxyStatus: if an HTTP proxy refuses the tunnel (``.status``).
+        ProxyError: if a SOCKS proxy refuses, or a proxy's reply is malformed.
+        ImportError: for a SOCKS proxy, if python-socks is not installed.
     """
 
     def __init__(
@@ -470,30 +360,54 @@ class connect:
         max_queue: int = 4096,
         open_timeout: float | None = 10.0,
         close_timeout: float | None = 10.0,
+        ping_interval: float | None = 20.0,
+        ping_timeout: float | None = 20.0,
+        proxy: str | None = "auto",
         ssl: ssl_module.SSLContext | None = None,
         server_hostname: str | None = None,
         read_buffer: int = 256 * 1024,
+        backoff_initial_delay: float = Backoff.initial_delay,
+        backoff_factor: float = Backoff.factor,
+        backoff_max_delay: float = Backoff.max_delay,
+        backoff_jitter: float = Backoff.jitter,
     ) -> None:
         if additional_headers is not None:
             if headers is not None:
                 raise ValueError("pass headers or additional_headers, not both")
             headers = additional_headers
-        self._handshake = ClientHandshake(
-            url, subprotocols=subprotocols, headers=headers, compression=compression
-        )
-        self._ssl_context = ssl_context(self._handshake.tls, ssl)
+        subprotocols = list(subprotocols)
+
+        def new_handshake() -> ClientHandshake:
+            return ClientHandshake(
+                url, subprotocols=subprotocols, headers=headers, compression=compression
+            )
+
+        # Each connection needs its own handshake (a fresh key); this one checks
+        # the options now and serves the first.
+        self._new_handshake: Callable[[], ClientHandshake] = new_handshake
+        self._handshake: ClientHandshake | None = new_handshake()
+        tls, host, port = self._handshake.tls, self._handshake.host, self._handshake.port
+        self._ssl_context = ssl_context(tls, ssl)
         if max_queue < 1:
             raise ValueError(f"max_queue must be positive, not {max_queue}")
+        check_keepalive(ping_interval, ping_timeout)
+        self._proxy = get_proxy(proxy, tls=tls, host=host, port=port)
+        self._backoff = Backoff(
+            backoff_initial_delay, backoff_factor, backoff_max_delay, backoff_jitter
+        )
         self._max_size = max_size
         self._max_queue = max_queue
         self._close_timeout = close_timeout
+        self._ping_interval = ping_interval
+        self._ping_timeout = ping_timeout
         self._read_buffer = read_buffer
         self._server_hostname = server_hostname
         self._open_timeout = open_timeout
         self._connection: ClientConnection | None = None
 
     async def _open(self) -> ClientConnection:
-        handshake = self._handshake
+        handshake = self._handshake or self._new_handshake()
+        self._handshake = None
         loop = asyncio.get_running_loop()
         context = self._ssl_context
         connection: ClientConnection | None = None
@@ -506,20 +420,35 @@ class connect:
                 max_queue=self._max_queue,
                 close_timeout=self._close_timeout,
                 read_buffer=self._read_buffer,
+                ping_interval=self._ping_interval,
+                ping_timeout=self._ping_timeout,
             )
             return connection
 
+        server_hostname = None
+        if context is not None:
+            server_hostname = self._server_hostname or handshake.host
         try:
             async with asyncio.timeout(self._open_timeout):
-                await loop.create_connection(
-                    factory,
-                    handshake.host,
-                    handshake.port,
-                    ssl=context,
-                    server_hostname=(self._server_hostname or handshake.host)
-                    if context is not None
-                    else None,
-                )
+                if self._proxy is None:
+                    await loop.create_connection(
+                        factory,
+                        handshake.host,
+                        handshake.port,
+                        ssl=context,
+                        server_hostname=server_hostname,
+                    )
+                else:
+                    sock = await open_tunnel_async(self._proxy, handshake.host, handshake.port)
+                    try:
+                        # TLS, if any, runs inside the tunnel, with the server.
+                        await loop.create_connection(
+                            factory, sock=sock, ssl=context, server_hostname=server_hostname
+                        )
+                    except BaseException:
+                        if connection is None:
+                            sock.close()
+                        raise
                 assert connection is not None
                 await connection._opened
         except TimeoutError as exc:
@@ -547,3 +476,27 @@ class connect:
     ) -> None:
         assert self._connection is not None
         await self._connection.close()
+
+    async def __aiter__(self) -> AsyncGenerator[ClientConnection, None]:
+        """Yield a new connection each time, reconnecting with backoff (see above).
+
+        Raises:
+            Exception: the first error that is not transient.
+        """
+        delays: Iterator[float] | None = None
+        while True:
+            try:
+                connection = await self._open()
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                if delays is None:
+                    delays = self._backoff.delays()
+                await asyncio.sleep(next(delays))
+                continue
+            # Connected: the next failure starts the backoff afresh.
+            delays = None
+            try:
+                yield connection
+            finally:
+                await connection.close()

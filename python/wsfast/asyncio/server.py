@@ -24,18 +24,18 @@ import asyncio
 import inspect
 import logging
 import ssl as ssl_module
-import time
 from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, TypeAlias
 
-from wsfast._client_common import Data, Pings
+from wsfast._client_common import Data
 from wsfast._core import closed_error
 from wsfast._native import cy, rust
+from wsfast.asyncio.connection import Connection
 from wsfast.config import ServerConfig
-from wsfast.exceptions import ConnectionClosed, ConnectionClosedOK, InvalidState
-from wsfast.frames import CloseCode, State
+from wsfast.exceptions import ConnectionClosedOK, InvalidState
+from wsfast.frames import CloseCode
 from wsfast.handler import Handler, Request
 from wsfast.handshake import Accept, decide
 
@@ -46,17 +46,8 @@ logger = logging.getLogger("wsfast.asyncio.server")
 #: Bytes per read once the connection is open (one read is one call into the core).
 READ_BUFFER = 256 * 1024
 
-# What a ping waits on: the future of its latency, and when it was sent.
-_PongWaiter: TypeAlias = tuple[asyncio.Future[float], float]
-
 #: The connection handler: a coroutine function taking the connection.
 HandlerFunc: TypeAlias = Callable[["ServerConnection"], Awaitable[None]]
-
-
-def _resolve(waiter: _PongWaiter) -> None:
-    future, sent_at = waiter
-    if not future.done():
-        future.set_result(time.monotonic() - sent_at)
 
 
 @dataclass(slots=True)
@@ -83,7 +74,7 @@ def _header_pairs(headers: Sequence[tuple[str, str]] | Mapping[str, str]) -> lis
     return list(headers)
 
 
-class ServerConnection(asyncio.BufferedProtocol):
+class ServerConnection(Connection):
     """One server-side WebSocket connection, handed to the connection handler.
 
     Receive with :meth:`recv` or ``async for``; send with :meth:`send`; end with
@@ -96,29 +87,19 @@ class ServerConnection(asyncio.BufferedProtocol):
 
     def __init__(self, server: Server) -> None:
         """Prepare a connection of ``server`` (the server creates them)."""
+        config = server.config
+        super().__init__(
+            ping_interval=config.ping_interval,
+            ping_timeout=config.ping_timeout,
+            pause_at=server.max_queue,
+            abort_on_fail=False,
+        )
         self._server = server
-        self._config = server.config
-        self._loop = asyncio.get_running_loop()
-        self._transport: Any = None
-        self._core: Any = None
-        self._reader: Any = None
+        self._config = config
         self.request: Request | None = None
         self.subprotocol: str | None = None
-        # Before the upgrade: the request head received so far.
-        self._received: bytearray | None = bytearray()
-        self._head_buffer = bytearray(16384)
         self._open_timer: asyncio.TimerHandle | None = None
-        self._closed: asyncio.Future[None] = self._loop.create_future()
-        # The coroutine waiting in recv() for a message, if any.
-        self._waiter: asyncio.Future[None] | None = None
-        self._drain_waiters: list[asyncio.Future[None]] = []
-        self._write_paused = False
-        self._read_paused = False
         self._flush_scheduled = False
-        self._pings: Pings[_PongWaiter] = Pings(_resolve)
-        self._close_timer: asyncio.TimerHandle | None = None
-        self._keepalive: asyncio.Task[None] | None = None
-        self._lost = False
 
     # ---- properties --------------------------------------------------------------
 
@@ -126,25 +107,6 @@ class ServerConnection(asyncio.BufferedProtocol):
     def transport(self) -> Any:
         """The connection's asyncio transport."""
         return self._transport
-
-    @property
-    def local_address(self) -> Any:
-        """The socket's own address, as ``socket.getsockname()`` returned it."""
-        return self._transport.get_extra_info("sockname")
-
-    @property
-    def remote_address(self) -> Any:
-        """The client's address, as ``socket.getpeername()`` returned it."""
-        return self._transport.get_extra_info("peername")
-
-    @property
-    def state(self) -> State:
-        """CONNECTING, OPEN, CLOSING while a closing handshake runs, CLOSED at the end."""
-        if self._lost:
-            return State.CLOSED
-        if self._core is None:
-            return State.CONNECTING
-        return State(min(self._core.state, State.CLOSING))
 
     @property
     def close_code(self) -> int | None:
@@ -184,34 +146,6 @@ class ServerConnection(asyncio.BufferedProtocol):
         if timeout is not None:
             self._open_timer = self._loop.call_later(timeout, transport.abort)  # type: ignore[attr-defined]
 
-    def get_buffer(self, sizehint: int) -> memoryview:
-        """Where the loop writes the next read: the reader's own buffer once open."""
-        reader = self._reader
-        if reader is not None:
-            return reader.get_buffer()  # type: ignore[no-any-return]
-        return memoryview(self._head_buffer)
-
-    def buffer_updated(self, nbytes: int) -> None:
-        """Hand the bytes just read to the core (after the upgrade) and wake recv()."""
-        reader = self._reader
-        if reader is None:
-            self._head_received(nbytes)
-            return
-        # One call into the core per read; messages stay as records until taken.
-        controls = reader.feed_buffer(nbytes)
-        if controls is not None:
-            self._handle(controls)
-        self._after_feed()
-
-    def _after_feed(self) -> None:
-        """Wake the receiver; stop reading while too many messages wait."""
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-        if not self._read_paused and self._reader.pending_count() >= self._server.max_queue:
-            self._read_paused = True
-            self._transport.pause_reading()
-
     def _head_received(self, nbytes: int) -> None:
         """Collect the request head; once complete, decide and start the handler."""
         received = self._received
@@ -236,68 +170,17 @@ class ServerConnection(asyncio.BufferedProtocol):
         self._transport.write(response)
         self._transport.close()
 
-    def eof_received(self) -> bool:
-        """The client closed its side: feed end of file to the core; close the transport."""
-        if self._reader is not None and not self._reader.eof:
-            controls = self._reader.feed(b"")
-            if controls is not None:
-                self._handle(controls)
-            self._after_feed()
-        return False
-
     def connection_lost(self, exc: Exception | None) -> None:
-        """The connection is over: wake every waiter."""
-        self._lost = True
+        """The connection is over: forget it, wake every waiter."""
         self._server._connections.discard(self)
-        for timer in (self._open_timer, self._close_timer):
-            if timer is not None:
-                timer.cancel()
-        self._open_timer = self._close_timer = None
-        if self._keepalive is not None:
-            self._keepalive.cancel()
-        if self._reader is not None and not self._reader.eof:
-            self._reader.feed(b"")
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
-        self._wake_drain()
-        for pong, _ in self._pings.clear():
-            if not pong.done():
-                pong.set_exception(self._closed_error())
-                # Nobody may await it: no "exception never retrieved" report.
-                pong.exception()
-        if not self._closed.done():
-            self._closed.set_result(None)
+        if self._open_timer is not None:
+            self._open_timer.cancel()
+            self._open_timer = None
+        super().connection_lost(exc)
 
-    def pause_writing(self) -> None:
-        """The transport's write buffer is above its high-water mark."""
-        self._write_paused = True
-
-    def resume_writing(self) -> None:
-        """The transport's write buffer drained below its low-water mark."""
-        self._write_paused = False
-        self._wake_drain()
-
-    def _wake_drain(self) -> None:
-        waiters, self._drain_waiters = self._drain_waiters, []
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
-
-    def _handle(self, controls: list[tuple[int, Any]]) -> None:
-        """Act on the control events of one read, then write what the core queued."""
-        self._pings.controls_received(controls)
-        self._write_output()
-        if self._core.close_expected() and not self._lost:
-            # RFC 6455 section 7.1.1: the server closes TCP first.
-            self._transport.close()
-
-    def _write_output(self) -> None:
-        out = self._core.data_to_send()
-        if out and not self._transport.is_closing():
-            self._transport.write(out)
-
-    def _closed_error(self) -> ConnectionClosed:
-        return closed_error(self._core)
+    def _close_expected(self) -> None:
+        # RFC 6455 section 7.1.1: the server closes TCP first.
+        self._transport.close()
 
     # ---- the handshake and the handler -------------------------------------------
 
@@ -338,8 +221,7 @@ class ServerConnection(asyncio.BufferedProtocol):
         if self._read_paused and self._reader.pending_count() < server.max_queue:
             self._read_paused = False
             self._transport.resume_reading()
-        if self._config.ping_interval is not None:
-            self._keepalive = self._loop.create_task(self._keepalive_loop())
+        self._start_keepalive()
         try:
             await server.handler(self)
         except Exception:
@@ -347,35 +229,6 @@ class ServerConnection(asyncio.BufferedProtocol):
             await self.close(CloseCode.INTERNAL_ERROR, "internal error")
         else:
             await self.close()
-
-    async def _keepalive_loop(self) -> None:
-        interval = self._config.ping_interval
-        timeout = self._config.ping_timeout
-        assert interval is not None
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                pong = await self.ping()
-            except ConnectionClosed:
-                return
-            if timeout is None:
-                continue
-            try:
-                async with asyncio.timeout(timeout):
-                    await pong
-            except TimeoutError:
-                self._fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
-                return
-            except ConnectionClosed:
-                return
-
-    def _fail(self, code: int, reason: str) -> None:
-        """Fail the connection: close frame, then TCP, without waiting for the client."""
-        if self._lost:
-            return
-        self._core.fail(code, reason)
-        self._write_output()
-        self._transport.close()
 
     # ---- receiving ---------------------------------------------------------------
 
@@ -489,42 +342,6 @@ class ServerConnection(asyncio.BufferedProtocol):
         if not self._lost:
             self._write_output()
 
-    async def _drain(self) -> None:
-        while self._write_paused and not self._lost:
-            waiter = self._loop.create_future()
-            self._drain_waiters.append(waiter)
-            await waiter
-        if self._lost:
-            raise self._closed_error()
-
-    async def ping(self, data: str | bytes | None = None) -> asyncio.Future[float]:
-        """Send a ping.
-
-        Args:
-            data: the payload (at most 125 bytes; ``str`` is UTF-8 encoded); by
-                default four random bytes.
-
-        Returns:
-            A future that resolves to the round-trip latency in seconds once the
-            pong arrives (``await await ws.ping()``).
-
-        Raises:
-            ConnectionClosed: if the connection is closing or closed.
-            InvalidState: if a ping with the same payload is still unanswered.
-            ValueError: if the payload is longer than 125 bytes.
-        """
-        payload = self._pings.payload(data)
-        if self._lost:
-            raise self._closed_error()
-        try:
-            self._core.send_ping(payload)
-        except InvalidState:
-            raise self._closed_error() from None
-        future: asyncio.Future[float] = self._loop.create_future()
-        self._pings.add(payload, (future, time.monotonic()))
-        self._write_output()
-        return future
-
     async def pong(self, data: str | bytes = b"") -> None:
         """Send an unsolicited pong.
 
@@ -574,10 +391,6 @@ class ServerConnection(asyncio.BufferedProtocol):
                 timeout = self._config.close_timeout
                 if timeout is not None:
                     self._close_timer = self._loop.call_later(timeout, self._transport.abort)
-        await asyncio.shield(self._closed)
-
-    async def wait_closed(self) -> None:
-        """Wait until the connection is closed."""
         await asyncio.shield(self._closed)
 
     def __repr__(self) -> str:
