@@ -131,20 +131,18 @@ def decode_records(buf: bytearray) -> list[tuple[str, str | bytes]]:
     out: list[tuple[str, str | bytes]] = []
     pos = 0
     end = len(buf)
-    view = memoryview(buf)
-    try:
+    with memoryview(buf) as view:
         while end - pos >= _HEADER.size:
             size, opcode, topic_len = _HEADER.unpack_from(buf, pos)
             start = pos + _HEADER.size
             stop = start + topic_len + size
             if stop > end:
                 break
-            topic = bytes(view[start : start + topic_len]).decode("utf-8", "surrogatepass")
-            raw = view[start + topic_len : stop]
-            out.append((topic, str(raw, "utf-8") if opcode == _OP_TEXT else bytes(raw)))
+            with view[start : start + topic_len] as name, view[start + topic_len : stop] as raw:
+                # One copy each, straight from the read buffer.
+                topic = str(name, "utf-8", "surrogatepass")
+                out.append((topic, str(raw, "utf-8") if opcode == _OP_TEXT else bytes(raw)))
             pos = stop
-    finally:
-        view.release()
     del buf[:pos]
     return out
 

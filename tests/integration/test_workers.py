@@ -52,8 +52,9 @@ class PidPubSub(Handler):
             conn._server.publish(TOPIC, payload)
 
 
-def open_client(port: int) -> tuple[ClientConnection, int]:
-    ws = connect(f"ws://127.0.0.1:{port}/", open_timeout=WAIT)
+def open_client(stack: contextlib.ExitStack, port: int) -> tuple[ClientConnection, int]:
+    """Connect a client (closed with ``stack``); return it and its worker's pid."""
+    ws = stack.enter_context(connect(f"ws://127.0.0.1:{port}/", open_timeout=WAIT))
     hello = ws.recv(timeout=WAIT)
     assert isinstance(hello, str) and hello.startswith("pid "), hello
     return ws, int(hello.split()[1])
@@ -65,8 +66,7 @@ def clients_on_each_worker(
     """Open clients until every worker has ``each`` of them (bounded)."""
     by_pid: dict[int, list[ClientConnection]] = {}
     for _ in range(200):
-        ws, pid = open_client(port)
-        stack.enter_context(ws)
+        ws, pid = open_client(stack, port)
         by_pid.setdefault(pid, []).append(ws)
         if len(by_pid) == workers and all(len(c) >= each for c in by_pid.values()):
             return by_pid
@@ -116,7 +116,9 @@ def test_two_worker_engines_deliver_each_others_publications_in_order() -> None:
             # Binary stays binary across the mesh.
             on_loop(servers[1], lambda: servers[1].publish(TOPIC, b"\x00\xff"))
             assert a1.recv(timeout=WAIT) == b"\x00\xff"
-            assert (engines[0].sent, engines[1].received) == (len(messages) + 1, len(messages))
+            n = len(messages)
+            counts = (engines[0].sent, engines[1].received, engines[1].sent, engines[0].received)
+            assert counts == (n, n, 2, 2)
     finally:
         for server in servers:
             server.close(drain=1.0)
@@ -277,30 +279,30 @@ def redis_url() -> Iterator[str]:
 def test_two_servers_share_topics_through_redis(redis_url: str) -> None:
     target = "tests.integration.test_workers:PidPubSub"
     with (
-        cli("serve", target, "--port", "0", "--redis", redis_url) as (first, port_a),
-        cli("serve", target, "--port", "0", "--redis", redis_url) as (second, port_b),
+        cli("serve", target, "--port", "0", "--redis", redis_url) as (server_a, port_a),
+        cli("serve", target, "--port", "0", "--redis", redis_url) as (server_b, port_b),
+        contextlib.ExitStack() as stack,
     ):
-        a, _ = open_client(port_a)
-        b, _ = open_client(port_b)
-        other_a, _ = open_client(port_a)
-        with a, b, other_a:
-            messages = [f"r{i}" for i in range(100)]
-            deadline = time.monotonic() + WAIT
-            # The subscriptions reach Redis asynchronously: probe until one gets through.
-            while True:
-                a.send("pub probe")
-                with contextlib.suppress(TimeoutError):
-                    if b.recv(timeout=0.5) == "probe":
-                        break
-                assert time.monotonic() < deadline, "nothing crossed through redis"
-            for m in messages:
-                a.send(f"pub {m}")
-            for ws in (b, other_a):
-                first = ws.recv(timeout=WAIT)
-                while first == "probe":
-                    first = ws.recv(timeout=WAIT)
-                rest = [ws.recv(timeout=WAIT) for _ in messages[1:]]
-                assert [first, *rest] == messages
-        for process in (first, second):
+        a, _ = open_client(stack, port_a)
+        b, _ = open_client(stack, port_b)
+        other_a, _ = open_client(stack, port_a)
+        deadline = time.monotonic() + WAIT
+        # The subscriptions reach Redis asynchronously: probe until one gets through.
+        while True:
+            a.send("pub probe")
+            with contextlib.suppress(TimeoutError):
+                if b.recv(timeout=0.5) == "probe":
+                    break
+            assert time.monotonic() < deadline, "nothing crossed through redis"
+        messages = [f"r{i}" for i in range(100)]
+        for m in messages:
+            a.send(f"pub {m}")
+        for ws in (b, other_a):
+            head = ws.recv(timeout=WAIT)
+            while head == "probe":
+                head = ws.recv(timeout=WAIT)
+            rest = [ws.recv(timeout=WAIT) for _ in messages[1:]]
+            assert [head, *rest] == messages
+        for process in (server_a, server_b):
             status, err = stop(process)
             assert status == 0, err
