@@ -174,10 +174,15 @@ def run(server: Server, banner: str) -> int:
         banner: the line to print, with ``{url}`` and ``{port}`` placeholders.
 
     Returns:
-        The exit status: 0, or 1 if a worker failed.
+        The exit status: 0, or 1 if the server could not listen or start its
+        broker, or a worker failed.
     """
     if server.workers == 1:
-        server.listen()
+        try:
+            server.listen()
+        except OSError as exc:  # the address, or a broker that cannot be reached
+            print(f"wsfast: {exc}", file=sys.stderr)
+            return 1
         print(banner.format(url=server.url, port=server.port), flush=True)
         server.serve_forever()
         return 0
@@ -186,7 +191,7 @@ def run(server: Server, banner: str) -> int:
     supervisor = Supervisor(server)
     try:
         supervisor.start()
-    except WorkerError as exc:
+    except (WorkerError, OSError) as exc:
         print(f"wsfast: {exc}", file=sys.stderr)
         return 1
     print(

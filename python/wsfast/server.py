@@ -298,9 +298,11 @@ class Server:
             engine = make_engine(self._broker_spec, self)
             self._broker_spec = None
             self.topics = Broker(self.topics.config, engine)
+        # Engines that span processes (wsfast.topics.ServiceEngine) run threads of their
+        # own, which hand deliveries to this loop.
         start = getattr(self.topics.engine, "start", None)
         if callable(start):
-            start(self)
+            start(self.call_soon_threadsafe)
 
     def start(self) -> Server:
         """Start listening and run the loop in a background thread.

@@ -26,9 +26,9 @@ workers may interleave differently on different workers.
 With ``broker="redis://..."`` every worker makes its own engine from the URL instead
 (:func:`wsfast.topics.engine_from_url`), and the mesh is not used.
 
-Engines here have a lifecycle: ``start(server)`` once the server listens (the loop
-exists, so the engine may call ``server.call_soon_threadsafe``) and ``close()`` after
-its loop stopped; the server calls both when the engine defines them.
+Engines here have a lifecycle (``wsfast.topics.ServiceEngine``):
+``start(call_soon_threadsafe)`` once the server listens (its loop exists) and
+``close()`` after the loop stopped; the server calls both when the engine has them.
 
 Restarts: none. A worker that dies is logged; the supervisor exits non-zero when a
 worker fails to start, or when any worker exited with an error.
@@ -89,16 +89,17 @@ def make_engine(spec: str | Engine, server: Server) -> Engine:
 
     Raises:
         ValueError: if the URL's scheme is not supported.
+        ImportError: if the engine's client library is not installed.
     """
     if not isinstance(spec, str):
         return spec
     # Looked up here: the Redis engine (and redis-py) only load when a URL is given.
     from wsfast import topics
 
-    engine_from_url: Callable[[str], Engine] | None = getattr(topics, "engine_from_url", None)
+    engine_from_url: Callable[..., Engine] | None = getattr(topics, "engine_from_url", None)
     if engine_from_url is None:
         raise ValueError(f"no broker engine is installed for {spec!r}")
-    return engine_from_url(spec)
+    return engine_from_url(spec, server.topics.config)
 
 
 def encode_record(topic: str, data: str | bytes) -> bytes:
@@ -170,7 +171,7 @@ class WorkerEngine:
         self._peers = list(peers)
         self._inbox = list(inbox)
         self._local = local or InMemoryEngine()
-        self._server: Server | None = None
+        self._call: Callable[..., object] | None = None
         self._thread: threading.Thread | None = None
         self._wake_r, self._wake_w = socket.socketpair()
         #: Publications received from other workers.
@@ -254,13 +255,14 @@ class WorkerEngine:
 
     # ---- lifecycle -----------------------------------------------------------------
 
-    def start(self, server: Server) -> None:
+    def start(self, call_soon_threadsafe: Callable[..., object]) -> None:
         """Start reading the other workers (the server listens: its loop exists).
 
         Args:
-            server: the worker's server, whose loop delivers what arrives.
+            call_soon_threadsafe: runs ``fn(*args)`` on the worker's loop thread
+                (``server.call_soon_threadsafe``); what arrives is delivered there.
         """
-        self._server = server
+        self._call = call_soon_threadsafe
         self._thread = threading.Thread(target=self._read, name="wsfast-workers", daemon=True)
         self._thread.start()
 
@@ -284,8 +286,8 @@ class WorkerEngine:
             publish(topic, data, nobody)
 
     def _read(self) -> None:
-        server = self._server
-        assert server is not None
+        call = self._call
+        assert call is not None
         buffers: dict[socket.socket, bytearray] = {}
         with selectors.DefaultSelector() as selector:
             selector.register(self._wake_r, selectors.EVENT_READ)
@@ -313,7 +315,7 @@ class WorkerEngine:
                     batch.extend(decode_records(buf))
                 if batch:
                     try:
-                        server.call_soon_threadsafe(self._deliver, batch)
+                        call(self._deliver, batch)
                     except RuntimeError:
                         return  # the loop is gone
 

@@ -306,3 +306,32 @@ def test_two_servers_share_topics_through_redis(redis_url: str) -> None:
         for process in (server_a, server_b):
             status, err = stop(process)
             assert status == 0, err
+
+
+def test_workers_share_topics_through_redis(redis_url: str) -> None:
+    target = "tests.integration.test_workers:PidPubSub"
+    args = ("serve", target, "--port", "0", "--workers", "2", "--redis", redis_url)
+    with cli(*args) as (process, port), contextlib.ExitStack() as stack:
+        by_pid = clients_on_each_worker(stack, port, 2)
+        (_, (pub_a, *rest_a)), (_, clients_b) = sorted(by_pid.items())
+        others = [*rest_a, *clients_b]
+        deadline = time.monotonic() + WAIT
+        # Each worker subscribes to Redis in the background: probe until all are in.
+        for ws in others:
+            while True:
+                pub_a.send("pub probe")
+                with contextlib.suppress(TimeoutError):
+                    if ws.recv(timeout=0.5) == "probe":
+                        break
+                assert time.monotonic() < deadline, "nothing crossed through redis"
+        messages = [f"w{i}" for i in range(100)]
+        for m in messages:
+            pub_a.send(f"pub {m}")
+        for ws in others:
+            head = ws.recv(timeout=WAIT)
+            while head == "probe":
+                head = ws.recv(timeout=WAIT)
+            rest = [ws.recv(timeout=WAIT) for _ in messages[1:]]
+            assert [head, *rest] == messages
+        status, err = stop(process)
+        assert status == 0, err

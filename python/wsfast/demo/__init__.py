@@ -481,8 +481,4 @@ def main(args: argparse.Namespace) -> int:
         print(f"wsfast demo: {exc}", file=sys.stderr)
         return 1
     shown = f"[{host}]" if ":" in host else host
-    try:
-        return run(server, f"wsfast demo: open http://{shown}:{{port}}/ (Ctrl-C to stop)")
-    except OSError as exc:
-        print(f"wsfast demo: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
-        return 1
+    return run(server, f"wsfast demo: open http://{shown}:{{port}}/ (Ctrl-C to stop)")
