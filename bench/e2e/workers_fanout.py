@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """Topics across worker processes: deliveries per second with 1 and 2 workers.
 
-    python bench/e2e/workers_fanout.py                # 1 and 2 workers, ~40 s in all
+    python bench/e2e/workers_fanout.py                # 1 and 2 workers, ~20 s in all
     python bench/e2e/workers_fanout.py --seconds 4    # shorter
 
 Method: ``wsfast.serve(..., workers=N)`` runs in a subprocess (N worker processes on one
@@ -33,7 +33,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fanout import _connect, _frame_length, _mask, _message
+from fanout import _connect, _frame_length, _mask, _message, _request
 
 
 def serve(port: int, workers: int) -> None:
@@ -68,11 +68,19 @@ def serve(port: int, workers: int) -> None:
     server.serve_forever()
 
 
-def _publisher_pid(sock: socket.socket) -> int:
+def _connect_publisher(port: int) -> tuple[socket.socket, int]:
+    """Connect to ``/pub``; return the socket and the pid its worker sends on open."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    sock.sendall(_request("/pub", False))
     data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(4096)
+    head, _, data = data.partition(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.1 101"):
+        raise RuntimeError(head.decode(errors="replace"))
     while len(data) < 2 or len(data) < _frame_length(data):
         data += sock.recv(64)
-    return int(data[2 : _frame_length(data)].split()[1])
+    return sock, int(data[2 : _frame_length(data)].split()[1])
 
 
 def run_one(workers: int, subscribers: int, size: int, seconds: float, burst: int) -> float:
@@ -98,8 +106,7 @@ def run_one(workers: int, subscribers: int, size: int, seconds: float, burst: in
         for _ in range(subscribers - 1):
             socks.append(_connect(port, "/sub", False))
         for _ in range(200):
-            pub = _connect(port, "/pub", False)
-            pid = _publisher_pid(pub)
+            pub, pid = _connect_publisher(port)
             if pid in publishers:
                 pub.close()
             else:
@@ -174,8 +181,8 @@ def main() -> None:
     parser.add_argument("--serve", action="store_true")
     parser.add_argument("--port", type=int)
     parser.add_argument("--workers", type=int, default=0, help="one run only")
-    parser.add_argument("--seconds", type=float, default=8.0)
-    parser.add_argument("--burst", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=6.0)
+    parser.add_argument("--burst", type=int, default=128)
     parser.add_argument("--subscribers", type=int, default=500)
     parser.add_argument("--size", type=int, default=64)
     args = parser.parse_args()

@@ -172,6 +172,7 @@ class WorkerEngine:
         self._inbox = list(inbox)
         self._local = local or InMemoryEngine()
         self._call: Callable[..., object] | None = None
+        self._outbox: list[bytes] = []
         self._thread: threading.Thread | None = None
         self._wake_r, self._wake_w = socket.socketpair()
         #: Publications received from other workers.
@@ -202,18 +203,31 @@ class WorkerEngine:
         """
         queued = self._local.publish(topic, data, exclude)
         if self._peers:
-            record = encode_record(topic, data)
-            for peer in list(self._peers):
-                try:
-                    # Blocking, on purpose: it only waits while a peer's reader thread is
-                    # behind, and that thread never waits for its loop.
-                    peer.sendall(record)
-                except OSError as exc:
-                    logger.warning("worker %d: peer gone (%s): dropped", os.getpid(), exc)
-                    self._peers.remove(peer)
-                    peer.close()
+            outbox = self._outbox
+            if not outbox and self._call is not None:
+                # One write per peer per loop turn, however many publications the
+                # turn makes: the flush runs at the start of the next turn.
+                self._call(self._flush)
+            outbox.append(encode_record(topic, data))
             self.sent += 1
+            if self._call is None:
+                self._flush()
         return queued
+
+    def _flush(self) -> None:
+        if not self._outbox:
+            return
+        data = b"".join(self._outbox)
+        self._outbox.clear()
+        for peer in list(self._peers):
+            try:
+                # Blocking, on purpose: it only waits while a peer's reader thread is
+                # behind, and that thread never waits for its loop.
+                peer.sendall(data)
+            except OSError as exc:
+                logger.warning("worker %d: peer gone (%s): dropped", os.getpid(), exc)
+                self._peers.remove(peer)
+                peer.close()
 
     def subscribed(self, topic: str) -> None:
         """Every worker receives every publication: nothing to tell.
@@ -267,7 +281,8 @@ class WorkerEngine:
         self._thread.start()
 
     def close(self) -> None:
-        """Stop the reader thread and close the sockets."""
+        """Send what is queued, stop the reader thread and close the sockets."""
+        self._flush()
         with contextlib.suppress(OSError):
             self._wake_w.send(b"x")
         if self._thread is not None:
