@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -182,6 +183,90 @@ def test_publish_in_any_worker_reaches_clients_of_every_worker_in_order() -> Non
             assert ws.close_code == 1001
         for pid in pids:
             assert not alive(pid)
+
+
+SERVE_FOREVER = """
+import sys
+from wsfast import serve
+from tests.integration.test_workers import PidPubSub
+
+server = serve(PidPubSub(), "127.0.0.1", 0, workers=2, ping_interval=None)
+# Runs in each worker once it listens: every worker prints the one shared port.
+server.on_listen(lambda s: print(s.worker_index, s.port, flush=True))
+server.serve_forever()
+"""
+
+
+def test_serve_forever_with_workers_runs_them_until_sigint() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-c", SERVE_FOREVER],
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        lines = sorted(process.stdout.readline().split() for _ in range(2))
+        assert [index for index, _ in lines] == ["0", "1"], lines
+        ports = {int(port) for _, port in lines}
+        assert len(ports) == 1 and 0 not in ports
+        with contextlib.ExitStack() as stack:
+            by_pid = clients_on_each_worker(stack, ports.pop(), 2, each=1)
+            (_, (a, *_)), (_, (b, *_)) = sorted(by_pid.items())
+            a.send("pub hi")
+            assert b.recv(timeout=WAIT) == "hi"
+            process.send_signal(signal.SIGINT)
+            _, err = process.communicate(timeout=WAIT + 5)
+        assert process.returncode == 0, err
+        assert "Traceback" not in err
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+def test_a_worker_that_dies_is_logged_and_makes_the_exit_status_nonzero() -> None:
+    with cli("echo", "--port", "0", "--workers", "2", "-v") as (process, port):
+        with contextlib.ExitStack() as stack:
+            ws = stack.enter_context(connect(f"ws://127.0.0.1:{port}/", open_timeout=WAIT))
+            ws.send("still up")
+            assert ws.recv(timeout=WAIT) == "still up"
+        children = subprocess.run(
+            ["ps", "-o", "pid=", "--ppid", str(process.pid)],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.split()
+        victim, survivor = (int(p) for p in children)
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + WAIT
+        while alive(victim):  # until the supervisor reaped it
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        # Nothing is restarted; the other worker keeps serving the port.
+        for _ in range(20):
+            with connect(f"ws://127.0.0.1:{port}/", open_timeout=WAIT) as ws:
+                ws.send("x")
+                assert ws.recv(timeout=WAIT) == "x"
+        assert alive(survivor)
+        status, err = stop(process)
+    assert status == 1
+    assert f"worker {victim} exited (killed by SIGKILL)" in err
+
+
+def test_on_listen_runs_at_listen_or_at_once() -> None:
+    server = serve(PidPubSub(), "127.0.0.1", 0)
+    seen: list[int] = []
+    server.on_listen(lambda s: seen.append(s.port))
+    assert seen == []
+    server.listen()
+    assert seen == [server.port]
+    server.on_listen(lambda s: seen.append(-s.port))
+    assert seen == [server.port, -server.port]
+    assert server.worker_index is None
+    server.close()
 
 
 def test_sigkill_of_the_supervisor_leaves_no_orphan() -> None:
