@@ -232,8 +232,10 @@ class Server:
             The server.
 
         Raises:
-            RuntimeError: if the server was closed.
-            OSError: if the address cannot be bound.
+            RuntimeError: if the server was closed, or has workers (they listen in
+                :meth:`serve_forever`).
+            OSError: if the address cannot be bound, or the broker cannot be
+                reached.
         """
         with self._lock:
             if self._loop is not None:
@@ -311,12 +313,12 @@ class Server:
             The server, once it accepts connections.
 
         Raises:
-            RuntimeError: if the server already runs or was closed.
+            RuntimeError: if the server already runs, was closed or has workers.
             OSError: if the address cannot be bound.
         """
-        self.listen()
         if self.workers > 1:
             raise RuntimeError("a server with workers runs in serve_forever(), not start()")
+        self.listen()
         if self._thread is not None or self._loop.running:
             raise RuntimeError("server is already running")
         self._thread = threading.Thread(target=self._run, name="wsfast-server", daemon=True)

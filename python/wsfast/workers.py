@@ -23,6 +23,14 @@ the order of one writer and the loop runs callbacks in FIFO order, so messages f
 one publisher reach every subscriber in publish order. Publications from different
 workers may interleave differently on different workers.
 
+Back-pressure: a worker writes its records once per loop turn (one ``send`` per peer
+for all the turn's publications), blocking only while a peer's reader thread is
+behind; that thread never waits for its loop, so a worker whose loop falls behind
+holds the records in memory instead of stalling the others.
+
+``SO_REUSEPORT`` also lets any other process of the same user join the port: do not
+start two supervisors on one port.
+
 With ``broker="redis://..."`` every worker makes its own engine from the URL instead
 (:func:`wsfast.topics.engine_from_url`), and the mesh is not used.
 
@@ -397,7 +405,7 @@ class Supervisor:
         server._port = port
 
         n = self.workers
-        # mesh[i][j]: (the end worker i writes, the end worker j reads).
+        # mesh[i, j]: (the end worker i writes, the end worker j reads).
         mesh: dict[tuple[int, int], tuple[socket.socket, socket.socket]] = {}
         if server._broker_spec is None:
             for i in range(n):
