@@ -205,6 +205,13 @@ def test_main_reports_a_busy_port(capsys: pytest.CaptureFixture[str]) -> None:
     assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
 
 
+def test_main_reports_an_unsupported_broker(capsys: pytest.CaptureFixture[str]) -> None:
+    args = argparse.Namespace(host="127.0.0.1", port=0, workers=1, redis="nats://127.0.0.1:1")
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("wsfast demo: ") and "nats://127.0.0.1:1" in err
+
+
 # ---- a real browser ----------------------------------------------------------------------
 
 
