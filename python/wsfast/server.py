@@ -297,7 +297,7 @@ class Server:
         if self._broker_spec is not None:
             from wsfast.workers import make_engine
 
-            engine = make_engine(self._broker_spec, self)
+            engine = make_engine(self._broker_spec, self.topics.config)
             self._broker_spec = None
             self.topics = Broker(self.topics.config, engine)
         # Engines that span processes (wsfast.topics.ServiceEngine) run threads of their

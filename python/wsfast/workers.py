@@ -59,14 +59,19 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final, Protocol
 
-from wsfast.topics import Broker, Engine, InMemoryEngine, Publication, StreamPosition
+from wsfast.config import ServerConfig
+from wsfast.topics import (
+    Broker,
+    Engine,
+    InMemoryEngine,
+    Publication,
+    StreamPosition,
+    TopicsConfig,
+)
 
-if TYPE_CHECKING:
-    from wsfast.server import Server
-
-__all__ = ["Supervisor", "WorkerEngine", "WorkerError", "make_engine"]
+__all__ = ["Served", "Supervisor", "WorkerEngine", "WorkerError", "make_engine"]
 
 logger = logging.getLogger("wsfast.workers")
 
@@ -85,12 +90,33 @@ class WorkerError(RuntimeError):
     """A worker process failed to start, or exited with an error."""
 
 
-def make_engine(spec: str | Engine, server: Server) -> Engine:
+class Served(Protocol):
+    """What the supervisor needs from a :class:`wsfast.server.Server`.
+
+    (Written out here because the server module imports this one, never the reverse.)
+    """
+
+    config: ServerConfig
+    topics: Broker
+    workers: int
+    worker_index: int | None
+    _broker_spec: str | Engine | None
+    _reuse_port: bool
+    _port: int
+
+    def listen(self) -> Any:
+        """Bind and listen (in a worker)."""
+
+    def serve_forever(self) -> None:
+        """Run the loop until SIGINT/SIGTERM (in a worker)."""
+
+
+def make_engine(spec: str | Engine, config: TopicsConfig) -> Engine:
     """The engine for ``serve(..., broker=spec)``.
 
     Args:
         spec: a broker URL (``redis://host:port/db``) or an engine object.
-        server: the server whose topic settings the engine uses.
+        config: the topic settings (history) the engine uses.
 
     Returns:
         The engine, not started.
@@ -107,7 +133,7 @@ def make_engine(spec: str | Engine, server: Server) -> Engine:
     engine_from_url: Callable[..., Engine] | None = getattr(topics, "engine_from_url", None)
     if engine_from_url is None:
         raise ValueError(f"no broker engine is installed for {spec!r}")
-    return engine_from_url(spec, server.topics.config)
+    return engine_from_url(spec, config)
 
 
 def encode_record(topic: str, data: str | bytes) -> bytes:
@@ -364,7 +390,7 @@ class Supervisor:
         workers: the number of worker processes (default: ``server.workers``).
     """
 
-    def __init__(self, server: Server, workers: int | None = None) -> None:
+    def __init__(self, server: Served, workers: int | None = None) -> None:
         self.server = server
         self.workers = server.workers if workers is None else workers
         if self.workers < 1:
