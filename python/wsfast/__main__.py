@@ -2,7 +2,9 @@
 """The ``wsfast`` command line: ``echo``, ``serve module:handler`` and ``demo``.
 
 ``python -m wsfast echo --port 9001`` runs the reference echo server used by the
-conformance suite and the benchmarks.
+conformance suite and the benchmarks. Every command takes ``--workers N`` (N processes
+on one port, topics shared between them) and ``--redis URL`` (topics shared through
+Redis with other servers).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Sequence
 from wsfast.connection import Connection
 from wsfast.server import Handler, Server, serve
 
-__all__ = ["EchoHandler", "main"]
+__all__ = ["EchoHandler", "main", "run"]
 
 
 class EchoHandler(Handler):
@@ -62,7 +64,30 @@ def _add_server_options(parser: argparse.ArgumentParser, port: int) -> None:
     )
     parser.add_argument("--certfile", help="PEM certificate chain: serve wss://")
     parser.add_argument("--keyfile", help="PEM private key (with --certfile)")
+    _add_process_options(parser)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+
+def _workers(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, not {value}")
+    return value
+
+
+def _add_process_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        metavar="N",
+        help="worker processes on the port (SO_REUSEPORT); topics reach all (default 1)",
+    )
+    parser.add_argument(
+        "--redis",
+        metavar="URL",
+        help="share topics with other servers through Redis, e.g. redis://127.0.0.1:6379/0",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -79,6 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="live ticker and chat room in the browser")
     demo.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
     demo.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
+    _add_process_options(demo)
     demo.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser
 
@@ -108,6 +134,8 @@ def _server(args: argparse.Namespace, handler: object) -> Server:
         compression=not args.no_compression,
         ssl=context,
         busy_poll=True if args.busy_poll < 0 else args.busy_poll,
+        workers=args.workers,
+        broker=args.redis,
     )
 
 
@@ -132,10 +160,44 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     handler = EchoHandler() if args.command == "echo" else _load(args.target)
     server = _server(args, handler)
-    server.listen()
-    print(f"wsfast {args.command} listening on {server.url}", flush=True)
-    server.serve_forever()
-    return 0
+    return run(server, f"wsfast {args.command} listening on {{url}}")
+
+
+def run(server: Server, banner: str) -> int:
+    """Listen, print ``banner`` (``{url}`` replaced), serve until SIGINT/SIGTERM.
+
+    With ``server.workers`` > 1 this process supervises the workers, and the banner
+    is printed once every worker listens.
+
+    Args:
+        server: a server that does not listen yet.
+        banner: the line to print, with ``{url}`` and ``{port}`` placeholders.
+
+    Returns:
+        The exit status: 0, or 1 if the server could not listen or start its
+        broker, or a worker failed.
+    """
+    if server.workers == 1:
+        try:
+            server.listen()
+        except OSError as exc:  # the address, or a broker that cannot be reached
+            print(f"wsfast: {exc}", file=sys.stderr)
+            return 1
+        print(banner.format(url=server.url, port=server.port), flush=True)
+        server.serve_forever()
+        return 0
+    from wsfast.workers import Supervisor, WorkerError
+
+    supervisor = Supervisor(server)
+    try:
+        supervisor.start()
+    except (WorkerError, OSError) as exc:
+        print(f"wsfast: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"{banner.format(url=server.url, port=server.port)} ({server.workers} workers)", flush=True
+    )
+    return supervisor.wait()
 
 
 if __name__ == "__main__":

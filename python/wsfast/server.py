@@ -44,7 +44,7 @@ from wsfast.handler import (
     _callback,
 )
 from wsfast.handshake import Accept, Reject, ServerHandshake
-from wsfast.topics import Broker, TopicsConfig, check_message, check_topic
+from wsfast.topics import Broker, Engine, TopicsConfig, check_message, check_topic
 from wsfast.transport import ServerTransport, TransportOwner
 
 __all__ = [
@@ -154,7 +154,12 @@ class Server:
         config: ServerConfig,
         routes: Mapping[str, Handler | type[Handler]] | None = None,
         topics: TopicsConfig | Broker | None = None,
+        *,
+        workers: int = 1,
+        broker: str | Engine | None = None,
     ) -> None:
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, not {workers}")
         self.config = config
         #: The topics of this server (subscribers, fan-out, counters).
         self.topics = topics if isinstance(topics, Broker) else Broker(topics)
@@ -173,6 +178,15 @@ class Server:
         self._done = threading.Event()
         self._closing = False
         self._lock = threading.Lock()
+        # Worker processes and the cross-process broker: see wsfast.workers.
+        #: The number of worker processes :meth:`serve_forever` runs.
+        self.workers = workers
+        #: Which worker this process is (0 to workers - 1), or None in the supervisor
+        #: or a single-process server.
+        self.worker_index: int | None = None
+        self._broker_spec = broker
+        self._reuse_port = False
+        self._listen_hooks: list[Callable[[Server], object]] = []
 
     def __repr__(self) -> str:
         return f"<Server {self.url} connections={len(self._connections)}>"
@@ -218,18 +232,25 @@ class Server:
             The server.
 
         Raises:
-            RuntimeError: if the server was closed.
-            OSError: if the address cannot be bound.
+            RuntimeError: if the server was closed, or has workers (they listen in
+                :meth:`serve_forever`).
+            OSError: if the address cannot be bound, or the broker cannot be
+                reached.
         """
         with self._lock:
             if self._loop is not None:
                 return self
             if self._done.is_set():
                 raise RuntimeError("server is closed")
+            if self.workers > 1 and self.worker_index is None:
+                raise RuntimeError("a server with workers listens in serve_forever()")
             config = self.config
             family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
             sock = socket.create_server(
-                (config.host, config.port), family=family, backlog=config.backlog
+                (config.host, config.port),
+                family=family,
+                backlog=config.backlog,
+                reuse_port=self._reuse_port,
             )
             try:
                 sock.setblocking(False)
@@ -252,7 +273,38 @@ class Server:
             self._sockets.append(sock)
             self._port = int(sock.getsockname()[1])
             self._loop = loop
+        self._start_engine()
+        for hook in self._listen_hooks:
+            hook(self)
         return self
+
+    def on_listen(self, fn: Callable[[Server], object]) -> None:
+        """Run ``fn(server)`` once the server listens, in every process that serves.
+
+        With ``workers=N`` each worker runs it after forking (a per-worker timer, a
+        connection pool); otherwise :meth:`listen` runs it (at once if it already
+        listened). It runs before the loop starts, in the thread that called
+        :meth:`listen`.
+
+        Args:
+            fn: the callback.
+        """
+        self._listen_hooks.append(fn)
+        if self._loop is not None:
+            fn(self)
+
+    def _start_engine(self) -> None:
+        if self._broker_spec is not None:
+            from wsfast.workers import make_engine
+
+            engine = make_engine(self._broker_spec, self.topics.config)
+            self._broker_spec = None
+            self.topics = Broker(self.topics.config, engine)
+        # Engines that span processes (wsfast.topics.ServiceEngine) run threads of their
+        # own, which hand deliveries to this loop.
+        start = getattr(self.topics.engine, "start", None)
+        if callable(start):
+            start(self.call_soon_threadsafe)
 
     def start(self) -> Server:
         """Start listening and run the loop in a background thread.
@@ -261,9 +313,11 @@ class Server:
             The server, once it accepts connections.
 
         Raises:
-            RuntimeError: if the server already runs or was closed.
+            RuntimeError: if the server already runs, was closed or has workers.
             OSError: if the address cannot be bound.
         """
+        if self.workers > 1:
+            raise RuntimeError("a server with workers runs in serve_forever(), not start()")
         self.listen()
         if self._thread is not None or self._loop.running:
             raise RuntimeError("server is already running")
@@ -278,9 +332,19 @@ class Server:
         signal stops at once). If :meth:`start` already runs the loop, this waits
         for it to finish.
 
+        With ``workers`` > 1 this process becomes the supervisor of the workers
+        (:class:`wsfast.workers.Supervisor`): it returns once they all exited.
+
         Raises:
             OSError: if the address cannot be bound.
+            wsfast.workers.WorkerError: if a worker failed to start or exited with
+                an error.
         """
+        if self.workers > 1 and self.worker_index is None:
+            from wsfast.workers import Supervisor
+
+            Supervisor(self).run()
+            return
         if self._thread is not None:
             while not self._done.wait(0.5):
                 pass
@@ -317,6 +381,9 @@ class Server:
         for sock in self._sockets:
             sock.close()
         self._connections.clear()
+        close = getattr(self.topics.engine, "close", None)
+        if callable(close):
+            close()
         self._done.set()
 
     def close(self, code: int = CloseCode.GOING_AWAY, drain: float = 2.0) -> None:
@@ -575,6 +642,8 @@ def serve(
     http_handler: Callable[[Request], HTTPResponse | None] | None = None,
     busy_poll: bool | int = False,
     topics: TopicsConfig | None = None,
+    workers: int = 1,
+    broker: str | Engine | None = None,
 ) -> Server:
     """Create a WebSocket server (not started: call ``start()`` or ``serve_forever()``).
 
@@ -618,6 +687,13 @@ def serve(
         topics: the topic settings (slow-subscriber policy, history); see
             :class:`wsfast.topics.TopicsConfig`. Default: skip slow subscribers,
             no history.
+        workers: worker processes on this port (``SO_REUSEPORT``), each with its
+            own loop; a publication in one reaches subscribers in all of them.
+            :meth:`Server.serve_forever` forks them (the handler is inherited, see
+            :mod:`wsfast.workers`); :meth:`Server.start` refuses.
+        broker: where topics span processes: a URL (``redis://host:port/db``) or an
+            engine; each worker makes its own. None: this process only (or, with
+            workers, the workers' own mesh of Unix sockets).
 
     Returns:
         The server, not yet listening.
@@ -644,4 +720,4 @@ def serve(
         http_handler=http_handler,
         busy_poll=busy_poll,
     )
-    return Server(handler, config, routes, topics)
+    return Server(handler, config, routes, topics, workers=workers, broker=broker)

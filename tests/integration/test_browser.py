@@ -6,6 +6,8 @@
 * A real browser: headless Chromium (Debian's ``chromium``) opens the page twice, chats through
   the page's own form, and the test reads back from the page that text and binary messages went
   both ways with permessage-deflate negotiated.
+* Two ``wsfast demo --redis URL`` processes on different ports share one chat room through a
+  real ``redis-server``, seen from a page on each.
 
 The browser is driven over the Chrome DevTools Protocol rather than with ``--dump-dom``: with
 ``--virtual-time-budget`` the page's clock races ahead of real WebSocket traffic, so a dump
@@ -37,6 +39,8 @@ from websockets.sync.client import ClientConnection, connect
 
 from wsfast.demo import DEFAULT_SYMBOLS, build_server, main
 from wsfast.server import Server
+
+from .workers_util import cli, redis_server
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -199,6 +203,13 @@ def test_main_reports_a_busy_port(capsys: pytest.CaptureFixture[str]) -> None:
         port = busy.getsockname()[1]
         assert main(argparse.Namespace(host="127.0.0.1", port=port)) == 1
     assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+
+
+def test_main_reports_an_unsupported_broker(capsys: pytest.CaptureFixture[str]) -> None:
+    args = argparse.Namespace(host="127.0.0.1", port=0, workers=1, redis="nats://127.0.0.1:1")
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("wsfast demo: ") and "nats://127.0.0.1:1" in err
 
 
 # ---- a real browser ----------------------------------------------------------------------
@@ -382,3 +393,45 @@ def test_browser_exchanges_text_and_binary_with_compression(
     # Closing a tab brings the counter down on the other one.
     browser.close_page(second)
     browser.wait_status(first, "1 client after a tab closed", lambda s: s["clients"] == 1)
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A throwaway redis-server (skips the test without the Redis engine)."""
+    with redis_server() as url:
+        yield url
+
+
+@pytest.mark.browser
+def test_browser_chats_across_two_demo_processes_through_redis(
+    redis_url: str, browser: DevTools
+) -> None:
+    with (
+        cli("demo", "--port", "0", "--redis", redis_url) as (first_demo, port_a),
+        cli("demo", "--port", "0", "--redis", redis_url) as (second_demo, port_b),
+    ):
+        assert port_a != port_b
+        first = browser.open_page(f"http://127.0.0.1:{port_a}/")
+        second = browser.open_page(f"http://127.0.0.1:{port_b}/")
+        for page in (first, second):
+            browser.wait_status(
+                page, "open with ticks", lambda s: s.get("connected") is True and s["ticks"] >= 1
+            )
+        # Each process subscribes to Redis in the background: chat until one crosses.
+        deadline = time.monotonic() + WAIT
+        while browser.status(second)["chat_messages"] < 1:
+            if time.monotonic() > deadline:
+                pytest.fail("no chat crossed from one demo process to the other")
+            browser.evaluate(
+                first,
+                "document.getElementById('chat-input').value = 'hello through redis';"
+                "document.getElementById('chat-form').requestSubmit()",
+            )
+            time.sleep(0.5)
+        browser.wait_status(first, "own chat echoed", lambda s: s["chat_echo"] is True)
+        log = browser.evaluate(second, "document.getElementById('chat-log').textContent")
+        assert "hello through redis" in log
+        for process in (first_demo, second_demo):
+            process.send_signal(signal.SIGTERM)
+            _, stderr = process.communicate(timeout=WAIT)
+            assert process.returncode == 0, stderr

@@ -15,10 +15,13 @@ import pytest
 
 from wsfast import ConnectionClosedOK
 from wsfast.demo import (
+    CHAT_TOPIC,
+    CLIENTS_TOPIC,
     DEFAULT_SYMBOLS,
     MAX_CHAT_TEXT,
     MAX_ECHO,
     MAX_NAME,
+    TICKER_TOPIC,
     DemoApp,
     http_handler,
     page,
@@ -263,3 +266,50 @@ def test_http_handler_serves_only_the_page(method: str, path: str, served: bool)
         assert body == page()
     else:
         assert response is None
+
+
+class FakeTopics:
+    """Topics that record subscriptions and publications, and deliver them like a broker."""
+
+    def __init__(self) -> None:
+        self.subscribers: dict[str, list[FakePeer]] = {}
+        self.published: list[tuple[str, str, bool]] = []
+
+    def subscribe(self, peer: FakePeer, topic: str) -> None:
+        self.subscribers.setdefault(topic, []).append(peer)
+
+    def publish(self, topic: str, data: str) -> None:
+        self.published.append((topic, data, False))
+        for peer in self.subscribers.get(topic, []):
+            peer.send(data)
+
+    def publish_local(self, topic: str, data: str) -> None:
+        self.published.append((topic, data, True))
+        for peer in self.subscribers.get(topic, []):
+            peer.send(data)
+
+
+def test_with_topics_chat_is_published_everywhere_and_ticks_locally() -> None:
+    topics = FakeTopics()
+    app: DemoApp[FakePeer] = DemoApp(rng=random.Random(7), topics=topics, first_id=5001)
+    alice, bob = FakePeer(), FakePeer()
+    app.open(alice)
+    app.open(bob)
+    assert topics.subscribers == {
+        CHAT_TOPIC: [alice, bob],
+        TICKER_TOPIC: [alice, bob],
+        CLIENTS_TOPIC: [alice, bob],
+    }
+    assert [e["id"] for e in (alice.events("welcome") + bob.events("welcome"))] == [5001, 5002]
+    app.message(alice, chat("hi"))
+    app.tick()
+    assert [(t, local) for t, _, local in topics.published] == [
+        (CLIENTS_TOPIC, True),
+        (CLIENTS_TOPIC, True),
+        (CHAT_TOPIC, False),
+        (TICKER_TOPIC, True),
+    ]
+    assert alice.events("chat") == bob.events("chat")
+    assert bob.events("chat")[0]["text"] == "hi"
+    assert len(bob.events("tick")) == 1
+    assert app.next_id == 5003

@@ -19,12 +19,21 @@ binary messages, which the server echoes back unchanged (the page measures the r
 
 :class:`DemoApp` holds the logic and only needs objects with ``send()`` and ``extensions``;
 :class:`DemoHandler` adapts it to the epoll server, and :func:`build_server` wires both.
+
+On the server the demo runs on topics: every client subscribes to :data:`CHAT_TOPIC`,
+:data:`TICKER_TOPIC` and :data:`CLIENTS_TOPIC`. A chat message is published to every
+process (``server.publish``: the other workers with ``--workers N``, the other servers
+with ``--redis URL``); the ticker and the client counter are per process: each process
+(each worker) ticks its own clients, delivered locally through the topic's fan-out, so
+N workers do not tick N times faster, and the counter counts that process's clients.
+The chat history sent in the welcome is the chats published by that process.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import sys
 import time
@@ -43,10 +52,14 @@ if TYPE_CHECKING:
     import argparse
 
 __all__ = [
+    "CHAT_TOPIC",
+    "CLIENTS_TOPIC",
     "DEFAULT_SYMBOLS",
+    "TICKER_TOPIC",
     "TICK_INTERVAL",
     "DemoApp",
     "DemoHandler",
+    "DemoTopics",
     "Peer",
     "build_server",
     "http_handler",
@@ -76,6 +89,11 @@ MAX_ECHO = 64 * 1024
 MAX_MESSAGE = 1024 * 1024
 #: Volatility of the random walk, per tick.
 _SIGMA = 0.002
+#: The topics every client subscribes to: chat (all processes), ticker and counter
+#: (this process).
+CHAT_TOPIC = "demo.chat"
+TICKER_TOPIC = "demo.ticker"
+CLIENTS_TOPIC = "demo.clients"
 
 _PAGE_HEADERS = [
     ("Content-Type", "text/html; charset=utf-8"),
@@ -95,6 +113,20 @@ class Peer(Protocol):
 
 
 P = TypeVar("P", bound=Peer)
+P_contra = TypeVar("P_contra", bound=Peer, contravariant=True)
+
+
+class DemoTopics(Protocol[P_contra]):
+    """What the demo needs from a server's topics."""
+
+    def subscribe(self, peer: P_contra, topic: str) -> object:
+        """Subscribe ``peer`` to ``topic``."""
+
+    def publish(self, topic: str, data: str) -> object:
+        """Publish to the topic's subscribers in every process."""
+
+    def publish_local(self, topic: str, data: str) -> object:
+        """Publish to the topic's subscribers in this process only."""
 
 
 @dataclass
@@ -139,9 +171,13 @@ class DemoApp(Generic[P]):
 
     Args:
         broadcast: sends one message to several peers; by default ``peer.send`` on each.
+            Not used with ``topics``.
         symbols: ticker symbols and their opening prices.
         rng: randomness of the price walk (pass a seeded ``random.Random`` in tests).
         clock: returns the wall-clock time in seconds, for timestamps.
+        topics: if given, peers are subscribed to the demo's topics and every message
+            to several peers is published (see the module docstring).
+        first_id: the first client id (processes sharing a chat need distinct ids).
     """
 
     def __init__(
@@ -151,14 +187,26 @@ class DemoApp(Generic[P]):
         symbols: dict[str, float] | None = None,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.time,
+        topics: DemoTopics[P] | None = None,
+        first_id: int = 1,
     ) -> None:
         self._broadcast = broadcast or _send_each
+        self._topics = topics
         self._rng = rng or random.Random()
         self._clock = clock
         self._quotes = [_Quote(s, p) for s, p in (symbols or DEFAULT_SYMBOLS).items()]
         self._members: dict[P, _Member] = {}
         self._history: deque[dict[str, Any]] = deque(maxlen=CHAT_HISTORY)
-        self._next_id = 1
+        self._next_id = first_id
+
+    @property
+    def next_id(self) -> int:
+        """The id the next client gets."""
+        return self._next_id
+
+    @next_id.setter
+    def next_id(self, value: int) -> None:
+        self._next_id = value
 
     @property
     def peers(self) -> list[P]:
@@ -174,6 +222,9 @@ class DemoApp(Generic[P]):
         member = _Member(self._next_id, f"guest-{self._next_id}")
         self._next_id += 1
         self._members[peer] = member
+        if self._topics is not None:
+            for topic in (CHAT_TOPIC, TICKER_TOPIC, CLIENTS_TOPIC):
+                self._topics.subscribe(peer, topic)
         welcome = {
             "type": "welcome",
             "id": member.id,
@@ -232,7 +283,10 @@ class DemoApp(Generic[P]):
             "time": round(self._clock(), 3),
         }
         self._history.append(chat)
-        self._broadcast(_dumps(chat), self.peers)
+        if self._topics is not None:
+            self._topics.publish(CHAT_TOPIC, _dumps(chat))
+        else:
+            self._broadcast(_dumps(chat), self.peers)
 
     def tick(self) -> None:
         """Move every price one random step and push the quotes to every peer."""
@@ -252,10 +306,17 @@ class DemoApp(Generic[P]):
                 for q in self._quotes
             ],
         }
-        self._broadcast(_dumps(tick), self.peers)
+        self._send_many(TICKER_TOPIC, _dumps(tick))
 
     def _send_count(self) -> None:
-        self._broadcast(_dumps({"type": "clients", "count": len(self._members)}), self.peers)
+        self._send_many(CLIENTS_TOPIC, _dumps({"type": "clients", "count": len(self._members)}))
+
+    def _send_many(self, topic: str, data: str) -> None:
+        # The ticker and the counter are this process's: local delivery only.
+        if self._topics is not None:
+            self._topics.publish_local(topic, data)
+        else:
+            self._broadcast(data, self.peers)
 
     def _error(self, peer: P, error: str) -> None:
         peer.send(_dumps({"type": "error", "error": error}))
@@ -298,6 +359,24 @@ class DemoHandler(Handler):
         self.app.close(conn)
 
 
+class _ServerTopics:
+    """The demo's topics on a :class:`Server` (see :class:`DemoTopics`)."""
+
+    def __init__(self, server: Server) -> None:
+        self._server = server
+
+    def subscribe(self, peer: Connection, topic: str) -> None:
+        peer.subscribe(topic)
+
+    def publish(self, topic: str, data: str) -> None:
+        self._server.publish(topic, data)
+
+    def publish_local(self, topic: str, data: str) -> None:
+        # Through the broker's fan-out, bypassing the engine: not sent to other
+        # processes, not numbered.
+        self._server.topics.deliver(topic, data)
+
+
 def http_handler(request: Request) -> HTTPResponse | None:
     """Serve the page at ``/``; anything else gets the server's default answer.
 
@@ -313,23 +392,32 @@ def http_handler(request: Request) -> HTTPResponse | None:
 
 
 def build_server(
-    host: str = "127.0.0.1", port: int = 8000, *, rng: random.Random | None = None
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    *,
+    rng: random.Random | None = None,
+    workers: int = 1,
+    broker: str | None = None,
 ) -> Server:
-    """Create the demo server, listening but not yet running.
+    """Create the demo server, listening but not yet running (unless ``workers`` > 1).
 
     The page is served at ``/`` and the WebSocket endpoint is ``/ws``; the ticker is a
-    timer of the server's own loop, so it stops with the server.
+    timer of the server's own loop, so it stops with the server. With workers, each
+    worker starts its own ticker when it listens.
 
     Args:
         host: interface to listen on.
         port: TCP port; 0 picks a free one (read it from ``Server.port``).
         rng: randomness of the prices (seed it for reproducible runs).
+        workers: worker processes (then call ``serve_forever()``, which forks them).
+        broker: a broker URL (``redis://...``) to share the chat with other servers.
 
     Returns:
         The server: call ``start()`` (background thread) or ``serve_forever()``.
 
     Raises:
         OSError: if the address cannot be bound.
+        ValueError: if the broker URL is not supported.
     """
     handler = DemoHandler()
     server = serve(
@@ -342,14 +430,27 @@ def build_server(
         # The feed is lossy by nature: a client that cannot keep up misses ticks
         # rather than being disconnected.
         slow_consumer="drop",
+        workers=workers,
+        broker=broker,
     )
-    handler.app = DemoApp(server.broadcast, rng=rng)
-    try:
-        server.listen()
-        server.call_every(TICK_INTERVAL, handler.app.tick)
-    except BaseException:
-        server.close()
-        raise
+    app: DemoApp[Connection] = DemoApp(rng=rng, topics=_ServerTopics(server))
+    handler.app = app
+    shared = workers > 1 or broker is not None
+
+    def start_process(server: Server) -> None:
+        if shared:
+            # Client ids must not collide with those of the other processes: the
+            # page recognises its own chat messages by id.
+            app.next_id = os.getpid() * 1000 + 1
+        server.call_every(TICK_INTERVAL, app.tick)
+
+    server.on_listen(start_process)
+    if workers == 1:
+        try:
+            server.listen()
+        except BaseException:
+            server.close()
+            raise
     return server
 
 
@@ -357,20 +458,27 @@ def main(args: argparse.Namespace) -> int:
     """Run the demo until SIGINT or SIGTERM (``wsfast demo``).
 
     Args:
-        args: parsed command line, with ``host`` and ``port``.
+        args: parsed command line, with ``host`` and ``port`` (and optionally
+            ``workers`` and ``redis``).
 
     Returns:
-        The exit status: 0 after a clean shutdown, 1 if the address cannot be bound.
+        The exit status: 0 after a clean shutdown, 1 if the address cannot be bound,
+        the broker URL is not supported or a worker failed.
     """
+    from wsfast.__main__ import run
+
     host = str(getattr(args, "host", None) or "127.0.0.1")
     port = getattr(args, "port", None)
     port = 8000 if port is None else int(port)
+    workers = int(getattr(args, "workers", None) or 1)
+    broker = getattr(args, "redis", None)
     try:
-        server = build_server(host, port)
+        server = build_server(host, port, workers=workers, broker=broker)
     except OSError as exc:
         print(f"wsfast demo: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
         return 1
+    except ValueError as exc:
+        print(f"wsfast demo: {exc}", file=sys.stderr)
+        return 1
     shown = f"[{host}]" if ":" in host else host
-    print(f"wsfast demo: open http://{shown}:{server.port}/ (Ctrl-C to stop)", flush=True)
-    server.serve_forever()
-    return 0
+    return run(server, f"wsfast demo: open http://{shown}:{{port}}/ (Ctrl-C to stop)")
