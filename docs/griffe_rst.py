@@ -40,7 +40,7 @@ def markdown(text: str) -> str:
     Returns:
         The rewritten docstring.
     """
-    text = _ROLE.sub(lambda m: f"`{m[1]}`", text)
+    text = _ROLE.sub(lambda m: f"`{m[1].split(' <')[0]}`", text)
     return _LITERAL.sub(_fence, text + "\n").rstrip("\n")
 
 
