@@ -163,27 +163,41 @@ def _run(sample: Sample, port: str, cwd: Path) -> None:
 class _RunningServer:
     """A server sample in a background process."""
 
-    def __init__(self, sample: Sample, port: str, cwd: Path) -> None:
+    def __init__(self, sample: Sample, cwd: Path) -> None:
         self.sample = sample
-        self.port = port
         self.args = sample.args.split()
         self.clients = 0
         self.log = cwd / f"server_{sample.line}.log"
-        script = _write(sample, port, cwd)
-        with self.log.open("w") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, str(script)], cwd=cwd, stdout=log, stderr=subprocess.STDOUT
-            )
+        # The free port is found by binding port 0 and closing; another process may
+        # take it before the sample binds it. Then the sample fails to bind: retry.
+        for _ in range(3):
+            self.port = _free_port()
+            script = _write(sample, self.port, cwd)
+            with self.log.open("w") as log:
+                self.proc = subprocess.Popen(
+                    [sys.executable, str(script)], cwd=cwd, stdout=log, stderr=subprocess.STDOUT
+                )
+            if self._wait_listening():
+                return
+        self._check_alive()
+
+    def _wait_listening(self) -> bool:
+        """Wait until the sample listens; False if its port was taken meanwhile."""
         deadline = time.monotonic() + LISTEN_DEADLINE
         while True:
+            if (
+                self.proc.poll() is not None
+                and "address already in use" in self.log.read_text().lower()
+            ):
+                return False
             self._check_alive()
             try:
-                socket.create_connection(("127.0.0.1", int(port)), timeout=1.0).close()
-                break
+                socket.create_connection(("127.0.0.1", int(self.port)), timeout=1.0).close()
+                return True
             except OSError:
                 if time.monotonic() > deadline:
                     self.stop()
-                    pytest.fail(f"{sample}: not listening after {LISTEN_DEADLINE} s")
+                    pytest.fail(f"{self.sample}: not listening after {LISTEN_DEADLINE} s")
                 time.sleep(0.05)
 
     def _check_alive(self) -> None:
@@ -235,8 +249,8 @@ def test_page_samples_run(page: str, sample_dir: Path) -> None:
                 if server is not None:
                     _finish(server, sample_dir)
                     server = None
-                port = _free_port()
-                server = _RunningServer(sample, port, sample_dir)
+                server = _RunningServer(sample, sample_dir)
+                port = server.port
                 continue
             if sample.kind == "client":
                 assert server is not None, f"{sample}: a client sample needs a server before it"
