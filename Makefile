@@ -5,7 +5,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help build cython dev wheel wheels sdist test-wheels run test test-rust test-python lint format bench bench-micro bench-e2e bench-clients bench-targets bench-quick fuzz soak clean
+.PHONY: help build cython dev wheel wheels sdist test-wheels run test test-rust test-python lint format bench bench-micro bench-e2e bench-clients bench-targets bench-quick fuzz soak clean docs
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -46,6 +46,9 @@ test-rust: ## cargo tests of the protocol core
 
 test-python: ## pytest (unit, property, integration, conformance)
 	$(PY) -m pytest -q
+
+docs: ## build the documentation site into site/ (mkdocs --strict: a broken link or API reference fails)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --site-dir site
 
 lint: ## ruff, mypy, stubtest (needs the build), cython-lint, cargo fmt, clippy
 	$(PY) -m ruff check python tests bench tools cython_ext/wsfast_backend.py setup.py
