@@ -19,6 +19,8 @@ from wsfast.exceptions import (
     ConnectionClosedOK,
     InvalidHandshake,
     InvalidHeader,
+    InvalidProxy,
+    InvalidProxyStatus,
     InvalidRequest,
     InvalidState,
     InvalidStatus,
@@ -26,6 +28,7 @@ from wsfast.exceptions import (
     NegotiationError,
     PayloadTooBig,
     ProtocolError,
+    ProxyError,
     WsfastError,
 )
 from wsfast.frames import (
@@ -95,6 +98,8 @@ __all__ = [
     "Inflater",
     "InvalidHandshake",
     "InvalidHeader",
+    "InvalidProxy",
+    "InvalidProxyStatus",
     "InvalidRequest",
     "InvalidState",
     "InvalidStatus",
@@ -107,6 +112,7 @@ __all__ = [
     "PongWaiter",
     "Protocol",
     "ProtocolError",
+    "ProxyError",
     "Request",
     "Server",
     "ServerConfig",
