@@ -63,6 +63,20 @@ def _add_server_options(parser: argparse.ArgumentParser, port: int) -> None:
     parser.add_argument("--certfile", help="PEM certificate chain: serve wss://")
     parser.add_argument("--keyfile", help="PEM private key (with --certfile)")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    _add_metrics_options(parser)
+
+
+def _add_metrics_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--metrics",
+        action="store_true",
+        help="serve Prometheus metrics at GET /metrics on the same port",
+    )
+    parser.add_argument(
+        "--dashboard",
+        action="store_true",
+        help="serve a live dashboard page at /_wsfast/dashboard",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -80,6 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
     demo.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
     demo.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    _add_metrics_options(demo)
     return parser
 
 
@@ -108,6 +123,8 @@ def _server(args: argparse.Namespace, handler: object) -> Server:
         compression=not args.no_compression,
         ssl=context,
         busy_poll=True if args.busy_poll < 0 else args.busy_poll,
+        metrics=args.metrics,
+        dashboard=args.dashboard,
     )
 
 
@@ -134,8 +151,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     server = _server(args, handler)
     server.listen()
     print(f"wsfast {args.command} listening on {server.url}", flush=True)
+    _print_endpoints(server)
     server.serve_forever()
     return 0
+
+
+def _print_endpoints(server: Server) -> None:
+    base = server.url.replace("ws", "http", 1)
+    config = server.config
+    if config.metrics_path is not None:
+        print(f"metrics: {base}{config.metrics_path}", flush=True)
+    if config.dashboard_path is not None:
+        print(f"dashboard: {base}{config.dashboard_path}", flush=True)
 
 
 if __name__ == "__main__":

@@ -313,7 +313,12 @@ def http_handler(request: Request) -> HTTPResponse | None:
 
 
 def build_server(
-    host: str = "127.0.0.1", port: int = 8000, *, rng: random.Random | None = None
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    *,
+    rng: random.Random | None = None,
+    metrics: bool = False,
+    dashboard: bool = False,
 ) -> Server:
     """Create the demo server, listening but not yet running.
 
@@ -324,6 +329,8 @@ def build_server(
         host: interface to listen on.
         port: TCP port; 0 picks a free one (read it from ``Server.port``).
         rng: randomness of the prices (seed it for reproducible runs).
+        metrics: also serve Prometheus metrics (``serve(metrics=...)``).
+        dashboard: also serve the live dashboard (``serve(dashboard=...)``).
 
     Returns:
         The server: call ``start()`` (background thread) or ``serve_forever()``.
@@ -342,6 +349,8 @@ def build_server(
         # The feed is lossy by nature: a client that cannot keep up misses ticks
         # rather than being disconnected.
         slow_consumer="drop",
+        metrics=metrics,
+        dashboard=dashboard,
     )
     handler.app = DemoApp(server.broadcast, rng=rng)
     try:
@@ -366,7 +375,12 @@ def main(args: argparse.Namespace) -> int:
     port = getattr(args, "port", None)
     port = 8000 if port is None else int(port)
     try:
-        server = build_server(host, port)
+        server = build_server(
+            host,
+            port,
+            metrics=bool(getattr(args, "metrics", False)),
+            dashboard=bool(getattr(args, "dashboard", False)),
+        )
     except OSError as exc:
         print(f"wsfast demo: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
         return 1
