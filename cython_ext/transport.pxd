@@ -33,6 +33,15 @@ cdef class Transport(_Pollable):
     cdef readonly size_t skipped
     cdef bint fragmenting
     cdef list held
+    # Counters for Server.stats(): bytes through the socket (TLS records when
+    # encrypted), and whole data messages with their payload bytes (received after
+    # decompression, sent before compression; pre-encoded topic frames add no payload).
+    cdef readonly unsigned long long bytes_in
+    cdef readonly unsigned long long bytes_out
+    cdef readonly unsigned long long messages_in
+    cdef readonly unsigned long long messages_out
+    cdef readonly unsigned long long payload_in
+    cdef readonly unsigned long long payload_out
     # Timers: deadlines are loop-clock seconds, 0 meaning "not armed".
     cdef readonly double created
     cdef public double last_message

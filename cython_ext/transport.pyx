@@ -74,6 +74,19 @@ cdef size_t _buffer_size(object obj) except? 0:
     return n
 
 
+cdef inline size_t _payload_size(object data) except? 0:
+    # A message's payload in bytes, for the stats counters. For str, the UTF-8 form
+    # that PyUnicode_AsUTF8AndSize caches in the object (core.send made it already;
+    # ASCII strings are their own UTF-8: no copy).
+    cdef Py_ssize_t n = 0
+    if type(data) is str:
+        PyUnicode_AsUTF8AndSize(data, &n)
+        return <size_t>n
+    if type(data) is bytes:
+        return <size_t>PyBytes_GET_SIZE(data)
+    return _buffer_size(data)
+
+
 cdef size_t _list_size(list items) except? 0:
     cdef size_t total = 0
     for obj in items:
@@ -230,6 +243,8 @@ cdef class Transport(_Pollable):
         self._check_open()
         if self._admit():
             self.core.send(data)
+            self.messages_out += 1
+            self.payload_out += _payload_size(data)
             self._after_send()
 
     cpdef send_text(self, data, bint fin=True):
@@ -238,6 +253,8 @@ cdef class Transport(_Pollable):
         if self._admit():
             self.core.send_text(data, fin)
             self.fragmenting = not fin
+            self.messages_out += fin
+            self.payload_out += _payload_size(data)
             self._after_send()
 
     cpdef send_binary(self, data, bint fin=True):
@@ -246,6 +263,8 @@ cdef class Transport(_Pollable):
         if self._admit():
             self.core.send_binary(data, fin)
             self.fragmenting = not fin
+            self.messages_out += fin
+            self.payload_out += _payload_size(data)
             self._after_send()
 
     cpdef send_continuation(self, data, bint fin):
@@ -253,6 +272,8 @@ cdef class Transport(_Pollable):
         cdef list held
         self._check_open()
         self.core.send_continuation(data, fin)
+        self.messages_out += fin
+        self.payload_out += _payload_size(data)
         if fin and self.fragmenting:
             self.fragmenting = False
             # Published messages that arrived mid-message go out now, in order.
@@ -389,6 +410,7 @@ cdef class Transport(_Pollable):
         else:
             self._queue_frame(frame)
         self.published += 1
+        self.messages_out += 1
         self._after_send()
         return PUBLISHED
 
@@ -406,6 +428,8 @@ cdef class Transport(_Pollable):
         else:
             self.core.send(data)
         self.published += 1
+        self.messages_out += 1
+        self.payload_out += _payload_size(data)
         self._after_send()
         return PUBLISHED
 
@@ -429,6 +453,7 @@ cdef class Transport(_Pollable):
                 return 0
             n = recv(self.fd, target, want, 0)
             if n > 0:
+                self.bytes_in += <size_t>n
                 self._dispatch(self.core.feed_direct(<size_t>n))
                 if self.in_pending and not self.closed:
                     self.in_pending = False
@@ -449,6 +474,7 @@ cdef class Transport(_Pollable):
                 return self._read_direct()
         n = recv(self.fd, self.loop.buf, RECV_BUFFER_SIZE, 0)
         if n > 0:
+            self.bytes_in += <size_t>n
             if self.tls is not None:
                 return self._tls_received(<size_t>n)
             if self.mode == MODE_WS:
@@ -495,6 +521,8 @@ cdef class Transport(_Pollable):
             for i in range(count):
                 if is_data_event(ev[i].kind):
                     self.last_message = self.loop.now
+                    self.messages_in += 1
+                    self.payload_in += ev[i].len
                 elif ev[i].kind == EV_PONG:
                     self.pong_deadline = 0.0
             while True:
@@ -614,6 +642,7 @@ cdef class Transport(_Pollable):
                         self._teardown()
                         return 0
                     r = 0
+                self.bytes_out += <size_t>r
                 core.consume(<size_t>r)
                 remaining = n - <size_t>r
         else:
@@ -706,6 +735,7 @@ cdef class Transport(_Pollable):
                     self._teardown()
                     return 0
                 r = 0
+            self.bytes_out += <size_t>r
             # Advance through the three queues in order.
             left = <size_t>r
             if self.wbuf:

@@ -66,6 +66,20 @@ def _add_server_options(parser: argparse.ArgumentParser, port: int) -> None:
     parser.add_argument("--keyfile", help="PEM private key (with --certfile)")
     _add_process_options(parser)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    _add_metrics_options(parser)
+
+
+def _add_metrics_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--metrics",
+        action="store_true",
+        help="serve Prometheus metrics at GET /metrics on the same port",
+    )
+    parser.add_argument(
+        "--dashboard",
+        action="store_true",
+        help="serve a live dashboard page at /_wsfast/dashboard",
+    )
 
 
 def _workers(text: str) -> int:
@@ -106,6 +120,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
     _add_process_options(demo)
     demo.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    _add_metrics_options(demo)
     return parser
 
 
@@ -136,6 +151,8 @@ def _server(args: argparse.Namespace, handler: object) -> Server:
         busy_poll=True if args.busy_poll < 0 else args.busy_poll,
         workers=args.workers,
         broker=args.redis,
+        metrics=args.metrics,
+        dashboard=args.dashboard,
     )
 
 
@@ -184,6 +201,7 @@ def run(server: Server, banner: str) -> int:
             print(f"wsfast: {exc}", file=sys.stderr)
             return 1
         print(banner.format(url=server.url, port=server.port), flush=True)
+        _print_endpoints(server)
         server.serve_forever()
         return 0
     from wsfast.workers import Supervisor, WorkerError
@@ -197,7 +215,17 @@ def run(server: Server, banner: str) -> int:
     print(
         f"{banner.format(url=server.url, port=server.port)} ({server.workers} workers)", flush=True
     )
+    _print_endpoints(server)
     return supervisor.wait()
+
+
+def _print_endpoints(server: Server) -> None:
+    base = server.url.replace("ws", "http", 1)
+    config = server.config
+    if config.metrics_path is not None:
+        print(f"metrics: {base}{config.metrics_path}", flush=True)
+    if config.dashboard_path is not None:
+        print(f"dashboard: {base}{config.dashboard_path}", flush=True)
 
 
 if __name__ == "__main__":

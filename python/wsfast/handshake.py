@@ -15,7 +15,9 @@ websockets' ``ServerProtocol.accept()`` / ``reject()``::
         write(decision.response)                 # 101; then feed decision.leftover
 
 The decision runs, in order: the request-head parser (400 for a malformed head,
-431 for one too large), the plain-HTTP answers for a request that is not an
+431 for one too large), the server's own endpoints (:class:`Reserved`: metrics and
+dashboard pages answer ``GET`` only, 405 otherwise, and are never routed to
+handlers), the plain-HTTP answers for a request that is not an
 upgrade (``http_handler``, ``/health``, 426 on a WebSocket path, 404), the Origin
 allow-list (403), routing (404), the subprotocol choice, the handler's
 ``on_handshake`` hook, permessage-deflate negotiation and the 101 response. A hook
@@ -26,17 +28,25 @@ or protocol core is touched here: the accept only says how to build the core.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
 from wsfast._core import new_core
 from wsfast._native import rust as _rust
 from wsfast.config import MAX_REQUEST_HEAD, ServerConfig
 from wsfast.exceptions import InvalidRequest, InvalidState
-from wsfast.handler import Handler, Request
+from wsfast.handler import Handler, HTTPResponse, Request
 
-__all__ = ["Accept", "Decision", "Reject", "RouteResolver", "ServerHandshake", "decide"]
+__all__ = [
+    "Accept",
+    "Decision",
+    "Reject",
+    "Reserved",
+    "RouteResolver",
+    "ServerHandshake",
+    "decide",
+]
 
 # Same logger as the server's, so that configuring "wsfast.server" covers handshakes.
 logger = logging.getLogger("wsfast.server")
@@ -109,11 +119,61 @@ class Reject:
 Decision: TypeAlias = Accept | Reject
 
 
+@dataclass(frozen=True, slots=True)
+class Reserved:
+    """Paths the server answers itself, before ``http_handler`` and routing.
+
+    Only ``GET`` is allowed on them (anything else gets 405 with ``Allow: GET``),
+    and no application handler ever sees their requests.
+
+    Attributes:
+        pages: plain-HTTP endpoints by exact path: ``page(request)`` returns the
+            (status, headers, body) to answer. An upgrade request there gets the
+            page too (a server may ignore ``Upgrade``, RFC 9110 7.8).
+        sockets: the server's own WebSocket endpoints by exact path, with their
+            handler (a plain ``GET`` there gets 426).
+    """
+
+    pages: Mapping[str, Callable[[Request], HTTPResponse]] = field(default_factory=dict)
+    sockets: Mapping[str, Handler] = field(default_factory=dict)
+
+    def __contains__(self, path: object) -> bool:
+        return path in self.pages or path in self.sockets
+
+    def answer(self, request: Request, upgrade: bool) -> Reject | Handler:
+        """Answer a request on a reserved path.
+
+        Args:
+            request: the request (its path is reserved).
+            upgrade: whether it is a valid WebSocket upgrade request.
+
+        Returns:
+            The plain answer, or the handler to upgrade to.
+        """
+        if request.method != "GET":
+            return _reject(405, "method not allowed", [("Allow", "GET")])
+        page = self.pages.get(request.path)
+        if page is not None:
+            try:
+                status, headers, body = page(request)
+            except Exception:
+                logger.exception("built-in page %s failed", request.path)
+                return _reject(500, _INTERNAL_ERROR)
+            return _reject(status, body, headers)
+        if upgrade:
+            return self.sockets[request.path]
+        return _reject(426, "this is a websocket endpoint: send an upgrade request")
+
+
+_NO_RESERVED = Reserved()
+
+
 def decide(
     config: ServerConfig,
     route: RouteResolver,
     remote_address: tuple[str, int] | None,
     received: bytes | bytearray,
+    reserved: Reserved = _NO_RESERVED,
 ) -> Decision | None:
     """Decide on a request head.
 
@@ -122,6 +182,7 @@ def decide(
         route: finds the handler of a request path.
         remote_address: the client's (host, port), for :attr:`Request.remote_address`.
         received: every byte received so far on the connection.
+        reserved: the server's own endpoints, answered before anything else.
 
     Returns:
         None while the head is incomplete, else the :class:`Accept` or
@@ -134,19 +195,30 @@ def decide(
     try:
         parsed = _rust.parse_request(received, MAX_REQUEST_HEAD)
     except InvalidRequest as exc:
-        # Not every refused head is a bad upgrade: a plain GET gets a normal answer.
-        plain = None if exc.status == 431 else _parse_plain_head(received)
+        # Not every refused head is a bad upgrade: a plain GET gets a normal answer,
+        # and a reserved path its own (405 for an upgrade with another method).
+        plain = None if exc.status == 431 else _parse_plain_head(received, reserved)
         if plain is None:
             return _reject(exc.status, exc.reason)
         method, target, headers = plain
         path, query = _split_target(target)
         request = Request(method, path, query, tuple(headers), remote_address)
+        if path in reserved:
+            own = reserved.answer(request, upgrade=False)
+            assert isinstance(own, Reject)  # a socket needs a valid upgrade
+            return own
         return _answer_plain(config, route, request)
     if parsed is None:
         return None
     head, consumed = parsed
     return _upgrade(
-        config, route, remote_address, head, bytes(received[:consumed]), bytes(received[consumed:])
+        config,
+        route,
+        remote_address,
+        head,
+        bytes(received[:consumed]),
+        bytes(received[consumed:]),
+        reserved,
     )
 
 
@@ -157,19 +229,22 @@ class ServerHandshake:
         config: the server's options.
         route: finds the handler of a request path.
         remote_address: the client's (host, port).
+        reserved: the server's own endpoints (see :class:`Reserved`).
     """
 
-    __slots__ = ("_buffer", "_config", "_decided", "_remote_address", "_route")
+    __slots__ = ("_buffer", "_config", "_decided", "_remote_address", "_reserved", "_route")
 
     def __init__(
         self,
         config: ServerConfig,
         route: RouteResolver,
         remote_address: tuple[str, int] | None,
+        reserved: Reserved = _NO_RESERVED,
     ) -> None:
         self._config = config
         self._route = route
         self._remote_address = remote_address
+        self._reserved = reserved
         self._buffer = bytearray()
         self._decided = False
 
@@ -189,7 +264,9 @@ class ServerHandshake:
         if self._decided:
             raise InvalidState("the handshake is already decided")
         self._buffer += data
-        decision = decide(self._config, self._route, self._remote_address, self._buffer)
+        decision = decide(
+            self._config, self._route, self._remote_address, self._buffer, self._reserved
+        )
         if decision is not None:
             self._decided = True
             self._buffer = bytearray()
@@ -204,7 +281,9 @@ def _split_target(target: str) -> tuple[str, str]:
     return path, query
 
 
-def _parse_plain_head(received: bytes | bytearray) -> tuple[str, str, list[tuple[str, str]]] | None:
+def _parse_plain_head(
+    received: bytes | bytearray, reserved: Reserved = _NO_RESERVED
+) -> tuple[str, str, list[tuple[str, str]]] | None:
     """Method, target and headers of a complete plain (non-upgrade) request head.
 
     For heads the upgrade parser refused; the same Rust parser (httparse) reads them,
@@ -212,6 +291,8 @@ def _parse_plain_head(received: bytes | bytearray) -> tuple[str, str, list[tuple
 
     Args:
         received: every byte received so far.
+        reserved: the server's own endpoints: a refused upgrade on one of their
+            paths is read as a plain request too (it gets their answer, e.g. 405).
 
     Returns:
         None if the head is incomplete, malformed or an upgrade request (the
@@ -221,7 +302,9 @@ def _parse_plain_head(received: bytes | bytearray) -> tuple[str, str, list[tuple
         parsed = _rust.parse_request_head(received, MAX_REQUEST_HEAD)
     except InvalidRequest:
         return None
-    if parsed is None or parsed[0].is_upgrade:
+    if parsed is None:
+        return None
+    if parsed[0].is_upgrade and _split_target(parsed[0].target)[0] not in reserved:
         return None
     head = parsed[0]
     return head.method, head.target, list(head.headers)
@@ -260,6 +343,7 @@ def _upgrade(
     head: Any,
     raw_head: bytes,
     leftover: bytes,
+    reserved: Reserved = _NO_RESERVED,
 ) -> Decision:
     path, query = _split_target(head.path)
     request = Request(
@@ -270,9 +354,15 @@ def _upgrade(
         subprotocols=head.subprotocols,
         raw_head=raw_head,
     )
+    builtin: Handler | None = None
+    if path in reserved:
+        own = reserved.answer(request, upgrade=True)
+        if isinstance(own, Reject):
+            return own
+        builtin = own
     if config.origins is not None and head.origin not in config.origins:
         return _reject(403, "origin not allowed")
-    handler = route(path)
+    handler = route(path) if builtin is None else builtin
     if handler is None:
         return _reject(404, "not found")
 

@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import FrameType, TracebackType
 from typing import Any
 
+from wsfast import dashboard as _dashboard
 from wsfast._native import cy as _cy
 from wsfast.config import ServerConfig, SlowConsumerPolicy
 from wsfast.connection import Connection
@@ -43,7 +44,8 @@ from wsfast.handler import (
     _as_handler,
     _callback,
 )
-from wsfast.handshake import Accept, Reject, ServerHandshake
+from wsfast.handshake import Accept, Reject, Reserved, ServerHandshake
+from wsfast.metrics import CONTENT_TYPE, Metrics, ServerStats, render_prometheus
 from wsfast.topics import Broker, Engine, TopicsConfig, check_message, check_topic
 from wsfast.transport import ServerTransport, TransportOwner
 
@@ -54,6 +56,7 @@ __all__ = [
     "HandshakeResponse",
     "Request",
     "Server",
+    "ServerStats",
     "serve",
 ]
 
@@ -72,7 +75,9 @@ class _HandshakeOwner:
     def __init__(self, server: Server, transport: ServerTransport) -> None:
         self._server = server
         self._t = transport
-        self._handshake = ServerHandshake(server.config, server._route, transport.remote_address)
+        self._handshake = ServerHandshake(
+            server.config, server._route, transport.remote_address, server._reserved
+        )
 
     def http_data_received(self, data: bytes) -> None:
         """Feed one read to the handshake; answer once it is decided."""
@@ -80,6 +85,7 @@ class _HandshakeOwner:
         if decision is None:
             return
         if isinstance(decision, Reject):
+            self._server._metrics.rejected(decision.status)
             self._t.write(decision.response)
             self._t.close_after_write()
             return
@@ -116,6 +122,7 @@ class _HandshakeOwner:
         t.upgrade(core)
         t.owner = conn
         server._connections.add(conn)
+        server._metrics.opened()
         conn._open()
         # Frames that came with the head reach the handler after its on_open.
         if accept.leftover and not t.closed:
@@ -134,6 +141,10 @@ class _HandshakeOwner:
 
 def _seconds(value: float | None) -> float:
     return 0.0 if value is None else float(value)
+
+
+#: Seconds between runs of the stats timer (loop lag, dashboard feed).
+STATS_INTERVAL = 1.0
 
 
 class Server:
@@ -170,6 +181,7 @@ class Server:
         self.routes = merged
         if self.handler is None and not self.routes:
             raise ValueError("serve() needs a handler or routes")
+        self._init_stats()
         self._connections: set[Connection] = set()
         self._port = config.port
         self._loop: Any = None
@@ -190,6 +202,56 @@ class Server:
 
     def __repr__(self) -> str:
         return f"<Server {self.url} connections={len(self._connections)}>"
+
+    # ---- stats, metrics and dashboard ----------------------------------------------------
+
+    def _init_stats(self) -> None:
+        """Counters, and the built-in endpoints the config turns on."""
+        config = self.config
+        self._metrics = Metrics()
+        self._feed: _dashboard.Feed | None = None
+        pages: dict[str, Any] = {}
+        sockets: dict[str, Handler] = {}
+        if config.metrics_path is not None:
+            pages[config.metrics_path] = self._metrics_page
+        if config.dashboard_path is not None:
+            self._feed = _dashboard.Feed(self.stats)
+            pages[config.dashboard_path] = _dashboard.page_response
+            sockets[config.dashboard_path.rstrip("/") + _dashboard.FEED_SUFFIX] = self._feed
+        self._reserved = Reserved(pages, sockets)
+        for path in self.routes:
+            if not isinstance(path, str) or not path.startswith("/"):
+                raise ValueError(f"routes keys must be paths starting with '/', got {path!r}")
+            if path in self._reserved:
+                raise ValueError(f"route {path!r} is taken by the metrics or dashboard endpoint")
+
+    def stats(self) -> ServerStats:
+        """The server's counters and gauges since it started (see :class:`ServerStats`).
+
+        Cheap: the per-message counters are kept in C on each connection and only
+        added up here. From another thread, a connection closing at that moment may
+        be missed or counted twice in the totals.
+
+        Returns:
+            A snapshot.
+        """
+        return self._metrics.snapshot([conn._t for conn in list(self._connections)])
+
+    def _metrics_page(self, request: Request) -> HTTPResponse:
+        return 200, [("Content-Type", CONTENT_TYPE)], render_prometheus(self.stats())
+
+    def _start_stats_timer(self, loop: Any) -> None:
+        # Loop lag: how late the loop runs this fixed-rate timer (its due time is
+        # known, so the measure costs one clock read a second).
+        handle = loop.new_timer(STATS_INTERVAL, STATS_INTERVAL, self._stats_tick, ())
+        self._stats_timer = handle
+        self._metrics.start_timer(handle.when)
+        loop.push_timer(handle)
+
+    def _stats_tick(self) -> None:
+        self._metrics.tick(self._stats_timer.when)
+        if self._feed is not None:
+            self._feed.push()
 
     # ---- properties -------------------------------------------------------------------
 
@@ -369,6 +431,8 @@ class Server:
             self._begin_shutdown(CloseCode.GOING_AWAY, 2.0)
 
     def _run(self) -> None:
+        # Armed as the loop starts, not at listen(): a wait in between is no lag.
+        self._start_stats_timer(self._loop)
         try:
             self._loop.run()
         finally:
@@ -604,6 +668,8 @@ class Server:
         Args:
             conn: the connection.
         """
+        if conn in self._connections:
+            self._metrics.closed(conn._t)
         self._connections.discard(conn)
 
     def _accept(self, transport: ServerTransport) -> TransportOwner:
@@ -644,6 +710,8 @@ def serve(
     topics: TopicsConfig | None = None,
     workers: int = 1,
     broker: str | Engine | None = None,
+    metrics: bool | str = False,
+    dashboard: bool | str = False,
 ) -> Server:
     """Create a WebSocket server (not started: call ``start()`` or ``serve_forever()``).
 
@@ -694,12 +762,19 @@ def serve(
         broker: where topics span processes: a URL (``redis://host:port/db``) or an
             engine; each worker makes its own. None: this process only (or, with
             workers, the workers' own mesh of Unix sockets).
+        metrics: serve the Prometheus text exposition of :meth:`Server.stats` at
+            ``GET /metrics`` (True) or at the given path; off by default.
+        dashboard: serve the live dashboard page at ``GET /_wsfast/dashboard``
+            (True) or at the given path, its WebSocket feed at that path plus
+            ``/feed``; off by default. Built-in paths answer ``GET`` only (405
+            otherwise) and are never routed to handlers.
 
     Returns:
         The server, not yet listening.
 
     Raises:
-        ValueError: if an option is out of range.
+        TypeError: if an option has the wrong type.
+        ValueError: if an option is out of range, or a route takes a built-in path.
     """
     config = ServerConfig.make(
         compression=compression,
@@ -719,5 +794,30 @@ def serve(
         backlog=backlog,
         http_handler=http_handler,
         busy_poll=busy_poll,
+        metrics=metrics,
+        dashboard=dashboard,
     )
+    _check_serve_args(handler, routes, topics)
     return Server(handler, config, routes, topics, workers=workers, broker=broker)
+
+
+def _check_serve_args(handler: object, routes: object, topics: object) -> None:
+    """The type checks of serve()'s arguments that ServerConfig does not hold.
+
+    Raises:
+        TypeError: if one has the wrong type.
+    """
+
+    def is_handler(h: object) -> bool:
+        return isinstance(h, Handler) or (isinstance(h, type) and issubclass(h, Handler))
+
+    if handler is not None and not is_handler(handler):
+        raise TypeError(f"handler must be a Handler, a Handler class or None, got {handler!r}")
+    if routes is not None:
+        if not isinstance(routes, Mapping):
+            raise TypeError(f"routes must be a mapping of paths to handlers, got {routes!r}")
+        for path, h in routes.items():
+            if not is_handler(h):
+                raise TypeError(f"routes[{path!r}] must be a Handler or Handler class, got {h!r}")
+    if topics is not None and not isinstance(topics, (TopicsConfig, Broker)):
+        raise TypeError(f"topics must be a TopicsConfig or None, got {topics!r}")

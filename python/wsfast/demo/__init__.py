@@ -398,6 +398,8 @@ def build_server(
     rng: random.Random | None = None,
     workers: int = 1,
     broker: str | None = None,
+    metrics: bool = False,
+    dashboard: bool = False,
 ) -> Server:
     """Create the demo server, listening but not yet running (unless ``workers`` > 1).
 
@@ -411,6 +413,8 @@ def build_server(
         rng: randomness of the prices (seed it for reproducible runs).
         workers: worker processes (then call ``serve_forever()``, which forks them).
         broker: a broker URL (``redis://...``) to share the chat with other servers.
+        metrics: also serve Prometheus metrics (``serve(metrics=...)``).
+        dashboard: also serve the live dashboard (``serve(dashboard=...)``).
 
     Returns:
         The server: call ``start()`` (background thread) or ``serve_forever()``.
@@ -432,6 +436,8 @@ def build_server(
         slow_consumer="drop",
         workers=workers,
         broker=broker,
+        metrics=metrics,
+        dashboard=dashboard,
     )
     app: DemoApp[Connection] = DemoApp(rng=rng, topics=_ServerTopics(server))
     handler.app = app
@@ -473,7 +479,14 @@ def main(args: argparse.Namespace) -> int:
     workers = int(getattr(args, "workers", None) or 1)
     broker = getattr(args, "redis", None)
     try:
-        server = build_server(host, port, workers=workers, broker=broker)
+        server = build_server(
+            host,
+            port,
+            workers=workers,
+            broker=broker,
+            metrics=bool(getattr(args, "metrics", False)),
+            dashboard=bool(getattr(args, "dashboard", False)),
+        )
     except OSError as exc:
         print(f"wsfast demo: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
         return 1
