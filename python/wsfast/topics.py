@@ -47,12 +47,14 @@ __all__ = [
     "Engine",
     "InMemoryEngine",
     "Publication",
+    "ServiceEngine",
     "SlowSubscriberPolicy",
     "StreamPosition",
     "Subscription",
     "TopicStats",
     "TopicsConfig",
     "check_topic",
+    "engine_from_url",
 ]
 
 #: Longest topic name, in UTF-8 bytes.
@@ -235,6 +237,55 @@ class Engine(Protocol):
 
     def history(self, topic: str, since: StreamPosition) -> list[Publication] | None:
         """Publications after ``since``, or None if they cannot all be given."""
+
+
+class ServiceEngine(Engine, Protocol):
+    """An :class:`Engine` that talks to a service (Redis; NATS later) from its own
+    threads, and so has a lifecycle.
+
+    The server (or whoever runs it) calls :meth:`start` once the loop exists and
+    :meth:`close` after the server closed. Deliveries reach the loop thread only
+    through the ``call_soon_threadsafe`` given to :meth:`start`.
+    """
+
+    def start(self, call_soon_threadsafe: Callable[..., object]) -> None:
+        """Connect and start delivering; raise ``ConnectionError`` if unreachable."""
+
+    def close(self) -> None:
+        """Flush what can be flushed, stop the threads, disconnect (idempotent)."""
+
+
+def engine_from_url(url: str, config: TopicsConfig | None = None, **options: Any) -> ServiceEngine:
+    """The engine for a broker URL (``serve(..., broker=url)``, ``--redis URL``).
+
+    Args:
+        url: ``redis://host[:port][/db]`` or ``rediss://...`` (Redis over TLS).
+        config: the history settings (default: the broker's, when bound).
+        **options: engine options (see :class:`wsfast.redis_engine.RedisEngine`).
+
+    Returns:
+        An engine, not started yet.
+
+    Raises:
+        TypeError: if ``url`` is not a ``str``.
+        ValueError: if the URL's scheme is not supported or the URL is malformed.
+        ImportError: if the engine's client library (redis-py) is not installed.
+    """
+    if not isinstance(url, str):
+        raise TypeError(f"broker url must be str, not {type(url).__name__}")
+    scheme = url.partition("://")[0].lower() if "://" in url else ""
+    if scheme not in ("redis", "rediss"):
+        raise ValueError(
+            f"unsupported broker url {url.split('@')[-1]!r}: expected redis:// or rediss://"
+        )
+    try:
+        # Imported here: redis-py is needed only by those who use Redis.
+        from wsfast.redis_engine import RedisEngine  # noqa: PLC0415
+    except ImportError as exc:
+        raise ImportError(
+            "the redis engine needs redis-py: pip install redis hiredis"
+        ) from exc
+    return RedisEngine(url, config, **options)
 
 
 class _Stream:
