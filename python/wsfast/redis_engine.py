@@ -71,31 +71,43 @@ _NODE_LEN: Final = 16
 _HEADER_LEN: Final = 1 + _NODE_LEN + 16
 _EPOCH_LEN: Final = 16
 
-# KEYS: meta, stream. ARGV: channel, header, payload, a new epoch (used if the topic
-# has none), history size, history TTL in ms (0: none), meta TTL in s (0: none).
+# Publishes a batch of publications, in order. KEYS: meta and stream of each one.
+# ARGV: a new epoch (used by a topic that has none), history size, history TTL in ms
+# (0: none), meta TTL in s (0: none), then channel, header and payload of each one.
+# One call per batch: the per-call cost (parsing, Lua entry) is paid once.
 _PUBLISH_LUA: Final = """
-local epoch = redis.call('HGET', KEYS[1], 'e')
-if not epoch then
-  epoch = ARGV[4]
-  redis.call('HSET', KEYS[1], 'e', epoch)
-  -- A new epoch: a stream left over from the old one must not be mixed in.
-  redis.call('DEL', KEYS[2])
-end
-local offset = string.format('%d', redis.call('HINCRBY', KEYS[1], 'o', 1))
-if tonumber(ARGV[5]) > 0 then
+local size = tonumber(ARGV[2])
+local ttl = tonumber(ARGV[3])
+local meta_ttl = tonumber(ARGV[4])
+local ms
+if size > 0 then
   local now = redis.call('TIME')
-  local ms = string.format('%d', now[1] * 1000 + math.floor(now[2] / 1000))
-  redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[5], offset .. '-0',
-             'k', string.sub(ARGV[2], 1, 1), 't', ms, 'd', ARGV[3])
-  if tonumber(ARGV[6]) > 0 then
-    redis.call('PEXPIRE', KEYS[2], ARGV[6])
+  ms = string.format('%d', now[1] * 1000 + math.floor(now[2] / 1000))
+end
+for i = 1, #KEYS / 2 do
+  local meta, stream = KEYS[2 * i - 1], KEYS[2 * i]
+  local channel, header, payload = ARGV[3 * i + 2], ARGV[3 * i + 3], ARGV[3 * i + 4]
+  local epoch = redis.call('HGET', meta, 'e')
+  if not epoch then
+    epoch = ARGV[1]
+    redis.call('HSET', meta, 'e', epoch)
+    -- A new epoch: a stream left over from the old one must not be mixed in.
+    redis.call('DEL', stream)
   end
+  local offset = string.format('%d', redis.call('HINCRBY', meta, 'o', 1))
+  if size > 0 then
+    redis.call('XADD', stream, 'MAXLEN', size, offset .. '-0',
+               'k', string.sub(header, 1, 1), 't', ms, 'd', payload)
+    if ttl > 0 then
+      redis.call('PEXPIRE', stream, ttl)
+    end
+  end
+  if meta_ttl > 0 then
+    redis.call('EXPIRE', meta, meta_ttl)
+  end
+  redis.call('PUBLISH', channel, header .. epoch .. offset .. ':' .. payload)
 end
-if tonumber(ARGV[7]) > 0 then
-  redis.call('EXPIRE', KEYS[1], ARGV[7])
-end
-redis.call('PUBLISH', ARGV[1], ARGV[2] .. epoch .. offset .. ':' .. ARGV[3])
-return offset
+return #KEYS / 2
 """
 
 # The loop thread's one read: the topic's epoch (made now if it has none, so every
@@ -118,8 +130,9 @@ local now = redis.call('TIME')
 return {meta[1], meta[2] or '0', now[1], now[2], entries}
 """
 
-# Publications per pipeline, and messages per hand-off to the loop.
-_BATCH: Final = 512
+# Publications per pipeline, per script call, and messages per hand-off to the loop.
+_BATCH: Final = 1024
+_PER_CALL: Final = 128
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,7 +209,9 @@ class RedisEngine:
         if max_pending < 1:
             raise ValueError(f"max_pending must be >= 1, not {max_pending}")
         if not 0 < backoff[0] <= backoff[1]:
-            raise ValueError(f"backoff must be (first, longest) with 0 < first <= longest, not {backoff}")
+            raise ValueError(
+                f"backoff must be (first, longest) with 0 < first <= longest, not {backoff}"
+            )
         self.url = url
         self._config = config
         self._prefix = prefix
@@ -219,6 +234,10 @@ class RedisEngine:
         self._confirmed: set[bytes] = set()
         # Loop thread -> writer: (channel, meta key, stream key, header, payload).
         self._queue: deque[tuple[bytes, bytes, bytes, bytes, bytes]] = deque()
+        self._names: dict[str, tuple[bytes, bytes, bytes]] = {}  # channel, meta, stream
+        # The writer sleeps on _wake only after it set _writer_idle and found the
+        # queue empty, so publishers need to set _wake only when _writer_idle is set.
+        self._writer_idle = False
         self._wake = threading.Event()
         self._closing = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -371,9 +390,14 @@ class RedisEngine:
         else:
             header = b"b%s%016x" % (self._node, seq)
             payload = data
-        meta, stream = self._keys(topic)
-        self._queue.append((self._channel(topic), meta, stream, header, payload))
-        self._wake.set()
+        names = self._names.get(topic)
+        if names is None:
+            if len(self._names) >= 4096:
+                self._names.clear()
+            names = self._names[topic] = (self._channel(topic), *self._keys(topic))
+        self._queue.append((*names, header, payload))
+        if self._writer_idle:
+            self._wake.set()
         return 0
 
     def subscribed(self, topic: str) -> None:
@@ -547,7 +571,8 @@ class RedisEngine:
         # The reader waits in a blocking read on its pub/sub connection; a message
         # on this node's own channel wakes it to apply subscription changes.
         self._queue.append((self._wake_channel, b"", b"", b"", b""))
-        self._wake.set()
+        if self._writer_idle:
+            self._wake.set()
 
     def _sleep(self, delay: float) -> bool:
         """Wait ``delay`` seconds (with jitter); False if the engine is closing."""
@@ -569,24 +594,34 @@ class RedisEngine:
             if not queue:
                 if self._closing.is_set():
                     break
-                # Cleared after the wait and before the queue is looked at again,
-                # so a publication queued meanwhile is never left waiting.
-                self._wake.wait()
+                self._writer_idle = True
+                if not queue:  # a publisher that saw _writer_idle False queued before
+                    self._wake.wait()
                 self._wake.clear()
+                self._writer_idle = False
                 continue
             batch = [queue.popleft() for _ in range(min(len(queue), _BATCH))]
+            # Consecutive publications go in one script call each; wake-ups between.
+            calls: list[int] = []  # publications per pipeline command (0: a wake-up)
             try:
                 pipe = client.pipeline(transaction=False)
+                epoch = os.urandom(_EPOCH_LEN // 2).hex().encode()
+                keys: list[bytes] = []
+                args: list[bytes] = [epoch, size, ttl_ms, meta_ttl]
                 for channel, meta, stream, header, payload in batch:
+                    if header:
+                        keys += (meta, stream)
+                        args += (channel, header, payload)
+                    if keys and (not header or len(keys) >= 2 * _PER_CALL):
+                        script(keys=keys, args=args, client=pipe)
+                        calls.append(len(keys) // 2)
+                        keys, args = [], [epoch, size, ttl_ms, meta_ttl]
                     if not header:
                         pipe.publish(channel, b"")
-                        continue
-                    epoch = os.urandom(_EPOCH_LEN // 2).hex()
-                    script(
-                        keys=[meta, stream],
-                        args=[channel, header, payload, epoch, size, ttl_ms, meta_ttl],
-                        client=pipe,
-                    )
+                        calls.append(0)
+                if keys:
+                    script(keys=keys, args=args, client=pipe)
+                    calls.append(len(keys) // 2)
                 results = pipe.execute(raise_on_error=False)
             except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
                 if self._closing.is_set():
@@ -610,14 +645,14 @@ class RedisEngine:
                 self._writer_up = True
                 logger.info("redis publishing reconnected")
                 continue
-            for item, result in zip(batch, results, strict=True):
-                if not item[3]:
-                    continue
+            for count, result in zip(calls, results, strict=True):
                 if isinstance(result, Exception):
-                    self._errors += 1
-                    logger.error("redis refused a publication: %s", result)
+                    # A script stops at its first error: the publications before it
+                    # went out, but which ones is not known here.
+                    self._errors += count
+                    logger.error("redis refused %d publications: %s", count, result)
                 else:
-                    self._sent += 1
+                    self._sent += count
         client.close()
 
     def _fail(self, batch: list[tuple[bytes, bytes, bytes, bytes, bytes]]) -> None:
@@ -632,7 +667,8 @@ class RedisEngine:
         delay = self._backoff[0]
         failed = False
         while not self._closing.is_set():
-            pubsub = self._new_client().pubsub()
+            # redis-py leaves PubSub untyped.
+            pubsub: Any = self._new_client().pubsub()  # type: ignore[no-untyped-call]
             try:
                 pubsub.subscribe(self._wake_channel)
                 active: set[bytes] = set()
@@ -647,7 +683,7 @@ class RedisEngine:
                             with self._lock:
                                 self._confirmed -= active - wanted
                         active = wanted
-                    self._pump(pubsub, failed)
+                    self._pump(pubsub)
                     if failed:
                         failed = False
                         delay = self._backoff[0]
@@ -667,7 +703,7 @@ class RedisEngine:
                 pubsub.close()
         self._reader_up = False
 
-    def _pump(self, pubsub: Any, failed: bool) -> None:
+    def _pump(self, pubsub: Any) -> None:
         """Wait for pub/sub messages (or a wake-up) and hand them to the loop."""
         batch: list[tuple[bytes, bytes]] = []
         message = pubsub.get_message(timeout=1.0)

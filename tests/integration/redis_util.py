@@ -146,7 +146,9 @@ class Node(Handler):
 
 
 @contextlib.contextmanager
-def redis_node(url: str, config: TopicsConfig | None = None) -> Iterator[tuple[Server, RedisEngine]]:
+def redis_node(
+    url: str, config: TopicsConfig | None = None
+) -> Iterator[tuple[Server, RedisEngine]]:
     """A wsfast server on 127.0.0.1:<free port> with a started Redis engine."""
     engine = RedisEngine(url)
     node = Node(engine)

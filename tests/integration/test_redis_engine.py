@@ -14,15 +14,15 @@ import pytest
 
 pytest.importorskip("redis")
 
-from websockets.sync.client import connect  # noqa: E402
+from websockets.sync.client import connect
 
-from wsfast.redis_engine import EngineStats, RedisEngine, check_url, redact  # noqa: E402
-from wsfast.server import Server  # noqa: E402
-from wsfast.topics import StreamPosition, TopicsConfig, engine_from_url  # noqa: E402
+from wsfast.redis_engine import EngineStats, RedisEngine, check_url, redact
+from wsfast.server import Server
+from wsfast.topics import StreamPosition, TopicsConfig, engine_from_url
 
-from .redis_util import NodeProcess, RedisServer, free_port, redis_node  # noqa: E402
-from .redis_util import redis_server as redis_server  # noqa: E402, F401
-from .server_util import on_loop, wait_for  # noqa: E402
+from .redis_util import NodeProcess, RedisServer, free_port, redis_node
+from .redis_util import redis_server as redis_server
+from .server_util import on_loop, wait_for
 
 
 def uri(server: Server) -> str:
@@ -127,7 +127,9 @@ def test_history_published_through_one_process_is_recovered_on_another(
 def test_publications_arrive_in_order_through_redis(redis_server: RedisServer) -> None:
     with redis_node(redis_server.url) as (server, engine), connect(uri(server)) as ws:
         subscribe(ws, "t")
-        payloads: list[str | bytes] = [f"m{i}" if i % 3 else bytes([i % 256]) * i for i in range(500)]
+        payloads: list[str | bytes] = [
+            f"m{i}" if i % 3 else bytes([i % 256]) * i for i in range(500)
+        ]
 
         def burst() -> None:
             # One loop turn: the writer thread sends them in pipelines.
@@ -221,6 +223,7 @@ def test_epoch_changes_after_a_redis_restart_and_subscribers_keep_receiving(
         assert ws.recv(timeout=10) == "before"
         redis_server.restart()  # no persistence: every key is gone
         wait_for(lambda: engine.following("t"), timeout=20)
+
         # The writer notices the restart on its next publish; keep publishing until
         # one goes through (the ones that fail are counted as lost).
         def delivered_after_restart() -> bool:
