@@ -286,7 +286,9 @@ class RedisEngine:
         """
         if self._call is not None or self._closing.is_set():
             raise RuntimeError("redis engine already started or closed")
-        client = self._new_client()
+        # One retry for the loop thread's reads: the first command after Redis came
+        # back finds a dead pooled connection, the retry a new one.
+        client = self._new_client(retries=1)
         try:
             client.ping()
         except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
@@ -312,6 +314,7 @@ class RedisEngine:
         if self._threads and not self._closing.is_set():
             self._wake_reader()  # out of its blocking read
         self._closing.set()
+        self._writer_up = False  # publications from now on are lost, not queued
         self._wake.set()
         for thread in self._threads:
             thread.join(timeout)
@@ -556,14 +559,14 @@ class RedisEngine:
 
     # ---- threads ------------------------------------------------------------------
 
-    def _new_client(self) -> redis.Redis:
-        # No retries inside redis-py: a failure must surface at once, so that the
-        # thread counts it and reconnects with its own backoff.
+    def _new_client(self, retries: int = 0) -> redis.Redis:
+        # No retries inside redis-py for the threads: a failure must surface at once,
+        # so that the thread counts it and reconnects with its own backoff.
         return redis.Redis.from_url(
             self.url,
             socket_connect_timeout=self._timeout,
             socket_timeout=self._timeout,
-            retry=Retry(NoBackoff(), 0),
+            retry=Retry(NoBackoff(), retries),
             health_check_interval=0,
         )
 

@@ -280,11 +280,9 @@ def engine_from_url(url: str, config: TopicsConfig | None = None, **options: Any
         )
     try:
         # Imported here: redis-py is needed only by those who use Redis.
-        from wsfast.redis_engine import RedisEngine  # noqa: PLC0415
+        from wsfast.redis_engine import RedisEngine
     except ImportError as exc:
-        raise ImportError(
-            "the redis engine needs redis-py: pip install redis hiredis"
-        ) from exc
+        raise ImportError("the redis engine needs redis-py: pip install redis hiredis") from exc
     return RedisEngine(url, config, **options)
 
 
