@@ -97,7 +97,7 @@ for i = 1, #KEYS / 2 do
   local offset = string.format('%d', redis.call('HINCRBY', meta, 'o', 1))
   if size > 0 then
     redis.call('XADD', stream, 'MAXLEN', size, offset .. '-0',
-               'k', string.sub(header, 1, 1), 't', ms, 'd', payload)
+               'h', header, 't', ms, 'd', payload)
     if ttl > 0 then
       redis.call('PEXPIRE', stream, ttl)
     end
@@ -145,8 +145,11 @@ class EngineStats:
         lost: publications of this process dropped because Redis was unreachable
             (or a pipeline failed) or the send queue was full.
         received: publications received from Redis (every process's).
-        gaps: offsets skipped on topics followed here: publications this process
-            never received (its pub/sub connection was down, or Redis dropped them).
+        gaps: publications this process never received on the topics it follows (its
+            pub/sub connection was down, or it had just subscribed) and could not
+            take from the topic's history either.
+        filled: publications this process missed on pub/sub but delivered from the
+            topic's history (in order, before the next one).
         reconnects: successful reconnections after Redis went away.
         errors: publications Redis refused (a script error, a key of the wrong type).
         connected: whether both Redis connections are up.
@@ -158,6 +161,7 @@ class EngineStats:
     lost: int
     received: int
     gaps: int
+    filled: int
     reconnects: int
     errors: int
     connected: bool
@@ -254,7 +258,8 @@ class RedisEngine:
         self._writer_reconnects = 0  # writer thread
         self._reader_reconnects = 0  # reader thread
         self._received = 0
-        self._gaps = 0  # loop thread
+        self._gaps = 0
+        self._filled = 0  # loop thread
 
     def __repr__(self) -> str:
         return f"<RedisEngine {redact(self.url)} connected={self.connected}>"
@@ -351,6 +356,7 @@ class RedisEngine:
             lost=self._lost_queued + self._lost_sent,
             received=self._received,
             gaps=self._gaps,
+            filled=self._filled,
             reconnects=self._writer_reconnects + self._reader_reconnects,
             errors=self._errors,
             connected=self.connected,
@@ -468,16 +474,18 @@ class RedisEngine:
         offset = pos[1]
         if not epoch or since.epoch != epoch or not 0 <= since.offset <= offset:
             return None
-        entries = [p for p in entries if p.offset <= offset]
+        missed = [p for p, _ in entries if p.offset <= offset]
         if since.offset == offset:
             return []
-        if not entries or entries[0].offset != since.offset + 1:
+        if not missed or missed[0].offset != since.offset + 1:
             return None
-        return entries
+        return missed
 
-    def _read_history(self, topic: str, since: int | None) -> tuple[str, int, list[Publication]]:
+    def _read_history(
+        self, topic: str, since: int | None
+    ) -> tuple[str, int, list[tuple[Publication, bytes]]]:
         """One round trip: the topic's epoch and offset and, with ``since``, the
-        stream entries after it that are within the TTL."""
+        stream entries after it that are within the TTL, with their headers."""
         client = self._client
         if client is None or self._read_script is None or not self._writer_up:
             return "", 0, []
@@ -496,7 +504,7 @@ class RedisEngine:
         raw_epoch, raw_offset, seconds, micros, raw_entries = reply
         now_ms = int(seconds) * 1000 + int(micros) // 1000
         ttl = config.history_ttl
-        entries: list[Publication] = []
+        entries: list[tuple[Publication, bytes]] = []
         for entry_id, flat in raw_entries:
             fields = dict(zip(flat[::2], flat[1::2], strict=True))
             sent_ms = int(fields[b"t"])
@@ -504,10 +512,12 @@ class RedisEngine:
                 # Expired entries count as trimmed, as in InMemoryEngine.
                 entries.clear()
                 continue
+            header = fields[b"h"]
             data: str | bytes = fields[b"d"]
-            if fields[b"k"] == b"t":
+            if header[:1] == b"t":
                 data = fields[b"d"].decode("utf-8")
-            entries.append(Publication(int(entry_id.split(b"-")[0]), sent_ms / 1000, data))
+            offset = int(entry_id.split(b"-")[0])
+            entries.append((Publication(offset, sent_ms / 1000, data), header))
         return raw_epoch.decode(), int(raw_offset), entries
 
     # ---- deliveries (loop thread) -------------------------------------------------
@@ -529,19 +539,42 @@ class RedisEngine:
             if epoch == pos[0]:
                 if offset <= pos[1]:
                     continue  # already counted in the position a subscriber was given
-                self._gaps += offset - pos[1] - 1
+                if offset > pos[1] + 1:
+                    self._fill(topic, pos[1], offset)
             pos[0] = epoch
             pos[1] = offset
-            exclude: frozenset[Any] = frozenset()
-            if message[1 : 1 + _NODE_LEN] == self._node:
-                seq = int(message[1 + _NODE_LEN : _HEADER_LEN], 16)
-                pending = self._excludes.pop(seq, None)
-                if pending is not None:
-                    exclude = pending[1]
             payload = rest[colon + 1 :]
             data: str | bytes = payload.decode("utf-8") if message[:1] == b"t" else payload
             if broker is not None:
-                broker.deliver(topic, data, exclude)
+                broker.deliver(topic, data, self._exclude(message))
+
+    def _exclude(self, header: bytes) -> frozenset[Any]:
+        """The connections to skip for a publication (those its publisher excluded,
+        if it was published here)."""
+        if header[1 : 1 + _NODE_LEN] == self._node:
+            pending = self._excludes.pop(int(header[1 + _NODE_LEN : _HEADER_LEN], 16), None)
+            if pending is not None:
+                return pending[1]
+        return frozenset()
+
+    def _fill(self, topic: str, last: int, offset: int) -> None:
+        """Deliver the publications between ``last`` and ``offset`` that this process
+        missed, from the topic's stream if it has history; count the rest as gaps."""
+        missing = offset - last - 1
+        filled = 0
+        config = self._config
+        broker = self._broker
+        if config is not None and config.history_size and broker is not None:
+            # A bounded round trip on the loop thread, only when messages were missed.
+            epoch, _, entries = self._read_history(topic, last)
+            if epoch == self._positions[topic][0]:
+                for pub, header in entries:
+                    if pub.offset >= offset:
+                        break
+                    broker.deliver(topic, pub.data, self._exclude(header))
+                    filled += 1
+        self._filled += filled
+        self._gaps += missing - filled
 
     def _forget(self, seqs: list[int]) -> None:
         for seq in seqs:

@@ -27,6 +27,7 @@ itself there when called from another thread.
 
 from __future__ import annotations
 
+import importlib
 import os
 import time
 from collections import deque
@@ -42,6 +43,7 @@ from wsfast._native import cy, rust
 Connection = Any
 
 __all__ = [
+    "ENGINES",
     "MAX_TOPIC_LENGTH",
     "Broker",
     "Engine",
@@ -255,6 +257,16 @@ class ServiceEngine(Engine, Protocol):
         """Flush what can be flushed, stop the threads, disconnect (idempotent)."""
 
 
+#: Broker URL schemes and the engine each one names ("module:class"). A registry of
+#: names rather than imports: the package imports downward only, and an engine's
+#: client library (redis-py) is needed only by those who use it. A NATS engine adds
+#: "nats" here.
+ENGINES: Final[dict[str, str]] = {
+    "redis": "wsfast.redis_engine:RedisEngine",
+    "rediss": "wsfast.redis_engine:RedisEngine",
+}
+
+
 def engine_from_url(url: str, config: TopicsConfig | None = None, **options: Any) -> ServiceEngine:
     """The engine for a broker URL (``serve(..., broker=url)``, ``--redis URL``).
 
@@ -269,21 +281,24 @@ def engine_from_url(url: str, config: TopicsConfig | None = None, **options: Any
     Raises:
         TypeError: if ``url`` is not a ``str``.
         ValueError: if the URL's scheme is not supported or the URL is malformed.
-        ImportError: if the engine's client library (redis-py) is not installed.
+        ImportError: if the engine's client library is not installed.
     """
     if not isinstance(url, str):
         raise TypeError(f"broker url must be str, not {type(url).__name__}")
     scheme = url.partition("://")[0].lower() if "://" in url else ""
-    if scheme not in ("redis", "rediss"):
-        raise ValueError(
-            f"unsupported broker url {url.split('@')[-1]!r}: expected redis:// or rediss://"
-        )
+    target = ENGINES.get(scheme)
+    if target is None:
+        expected = " or ".join(f"{name}://" for name in ENGINES)
+        raise ValueError(f"unsupported broker url {url.split('@')[-1]!r}: expected {expected}")
+    module_name, _, class_name = target.partition(":")
     try:
-        # Imported here: redis-py is needed only by those who use Redis.
-        from wsfast.redis_engine import RedisEngine
+        module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise ImportError("the redis engine needs redis-py: pip install redis hiredis") from exc
-    return RedisEngine(url, config, **options)
+        raise ImportError(
+            f"the {scheme}:// engine cannot be loaded ({exc}); for redis: pip install redis hiredis"
+        ) from exc
+    engine: ServiceEngine = getattr(module, class_name)(url, config, **options)
+    return engine
 
 
 class _Stream:

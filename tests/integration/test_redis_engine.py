@@ -375,4 +375,4 @@ def test_helpers_check_and_redact_urls() -> None:
         check_url(6379)
     assert redact("redis://u:pw@h:1/0") == "redis://u:***@h:1/0"
     assert redact("redis://h:1/0") == "redis://h:1/0"
-    assert EngineStats(0, 0, 0, 0, 0, 0, 0, False, 0).connected is False
+    assert EngineStats(0, 0, 0, 0, 0, 0, 0, 0, False, 0).connected is False
