@@ -2,8 +2,8 @@
 """A topics engine that spans processes and hosts through Redis.
 
 Every publication goes through Redis, and this process delivers it when Redis hands
-it back (on the topic's pub/sub channel), never directly. One Lua script per
-publication, run atomically by Redis, numbers it (``HINCRBY``: dense, increasing
+it back (on the topic's pub/sub channel), never directly. A Lua script, run
+atomically by Redis for each batch of publications, numbers each one (``HINCRBY``: dense, increasing
 offsets), keeps it in the topic's stream when the topic has history (``XADD`` with
 ``MAXLEN``), and ``PUBLISH``es it with its epoch and offset. So every process sees
 one order per topic, the same one, and the offsets the subscribers are told about
@@ -14,9 +14,11 @@ Delivery guarantees (read them before relying on this engine):
 
 - Redis pub/sub is at most once. A publication reaches the subscribers of every
   process that was subscribed to the channel when Redis ran the script, in publish
-  order per topic; a process whose pub/sub connection is down misses what is
-  published meanwhile, and :meth:`RedisEngine.stats` counts the offsets it skipped
-  (``gaps``).
+  order per topic; a process whose pub/sub connection is down (or that has just
+  subscribed) misses what is published meanwhile. It sees the hole in the offsets
+  when the next publication arrives: if the topic has history, it first delivers
+  the missed ones from the stream, in order (``filled``); what the stream no
+  longer holds, or everything without history, is counted in ``gaps``.
 - A publication made while this process cannot reach Redis is dropped and counted
   (``lost``): nothing is buffered across an outage. A pipeline that fails midway
   counts all its publications as lost, though Redis may have run some of them.
@@ -34,8 +36,9 @@ them to the loop in batches through ``call_soon_threadsafe``. Two calls do one
 bounded Redis round trip on the loop thread, because the :class:`~wsfast.topics.Engine`
 contract answers synchronously: the first ``subscribe`` to a topic this process
 does not follow yet (to learn the topic's position) and ``subscribe(since=...)``
-(to read the history). Each waits at most ``timeout`` seconds; on failure the
-subscription is made with recovery impossible.
+(to read the history); and a hole in the offsets of a topic with history is filled
+with one. Each waits at most ``timeout`` seconds; on failure the subscription is
+made with recovery impossible (the hole is counted in ``gaps``).
 
 Keys (``prefix`` is "wsfast" by default): ``{prefix}:meta:{topic}`` (a hash: epoch
 ``e``, last offset ``o``), ``{prefix}:stream:{topic}`` (the history) and the channel

@@ -323,6 +323,44 @@ def test_a_dropped_pubsub_connection_counts_gaps_and_is_reestablished(
     admin.close()
 
 
+def test_with_history_what_pubsub_missed_is_filled_in_from_the_stream(
+    redis_server: RedisServer,
+) -> None:
+    import redis
+
+    admin = redis.Redis.from_url(redis_server.url)
+    config = TopicsConfig(history_size=1000)
+    with redis_node(redis_server.url, config) as (server, engine), connect(uri(server)) as ws:
+        subscribe(ws, "t")
+        sent = [0]
+
+        def next_message() -> None:
+            publish(server, "t", f"m{sent[0]}")
+            sent[0] += 1
+
+        def dropped_some() -> bool:
+            admin.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+            for _ in range(20):
+                next_message()
+            received = engine.stats().received
+
+            def back() -> bool:
+                next_message()
+                return engine.stats().received > received
+
+            wait_for(back, timeout=20)
+            return engine.stats().filled > 0
+
+        wait_for(dropped_some, timeout=30)
+        publish(server, "t", "end")
+        # Every publication, in order, none twice: the missed ones came from the stream.
+        assert recv_until(ws, "end") == [f"m{i}" for i in range(sent[0])] + ["end"]
+        stats = engine.stats()
+        assert stats.gaps == 0 and stats.lost == 0 and stats.reconnects >= 1
+        assert stats.received + stats.filled == sent[0] + 1
+    admin.close()
+
+
 # ---- bad input --------------------------------------------------------------------------
 
 
