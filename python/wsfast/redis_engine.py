@@ -54,14 +54,14 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from wsfast.topics import Broker, Publication, StreamPosition, TopicsConfig
+from wsfast.topics import Broker, Publication, ServiceEngine, StreamPosition, TopicsConfig
 
 __all__ = ["EngineStats", "RedisEngine"]
 
@@ -706,8 +706,9 @@ class RedisEngine:
         delay = self._backoff[0]
         failed = False
         while not self._closing.is_set():
+            client = self._new_client()
             # redis-py leaves PubSub untyped.
-            pubsub: Any = self._new_client().pubsub()  # type: ignore[no-untyped-call]
+            pubsub: Any = client.pubsub()  # type: ignore[no-untyped-call]
             try:
                 pubsub.subscribe(self._wake_channel)
                 active: set[bytes] = set()
@@ -740,6 +741,7 @@ class RedisEngine:
                 delay = min(delay * 2, self._backoff[1])
             finally:
                 pubsub.close()
+                client.close()
         self._reader_up = False
 
     def _pump(self, pubsub: Any) -> None:
@@ -805,3 +807,11 @@ def redact(url: str) -> str:
     netloc = parts.netloc.rsplit("@", 1)[1]
     user = parts.username or ""
     return parts._replace(netloc=f"{user}:***@{netloc}").geturl()
+
+
+if TYPE_CHECKING:
+
+    def _implements_the_contract(engine: RedisEngine) -> ServiceEngine:
+        # mypy checks here that RedisEngine is a ServiceEngine (an Engine with a
+        # lifecycle), as engine_from_url promises.
+        return engine
