@@ -361,6 +361,24 @@ def test_with_history_what_pubsub_missed_is_filled_in_from_the_stream(
     admin.close()
 
 
+def test_lifecycle_start_once_and_nothing_queued_outside_it(redis_server: RedisServer) -> None:
+    engine = RedisEngine(redis_server.url)
+    assert engine.publish("t", "before start", frozenset()) == 0
+    assert engine.stats().lost == 1 and not engine.connected
+    engine.start(lambda fn, *args: None)
+    with pytest.raises(RuntimeError, match="already started"):
+        engine.start(lambda fn, *args: None)
+    wait_for(lambda: engine.connected)
+    engine.publish("t", "sent", frozenset())
+    wait_for(lambda: engine.stats().sent == 1)
+    engine.close()
+    engine.close()  # idempotent
+    engine.publish("t", "after close", frozenset())
+    stats = engine.stats()
+    assert (stats.published, stats.sent, stats.lost, stats.pending) == (3, 1, 2, 0)
+    assert not stats.connected
+
+
 # ---- bad input --------------------------------------------------------------------------
 
 
