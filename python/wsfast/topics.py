@@ -27,6 +27,7 @@ itself there when called from another thread.
 
 from __future__ import annotations
 
+import importlib
 import os
 import time
 from collections import deque
@@ -42,17 +43,20 @@ from wsfast._native import cy, rust
 Connection = Any
 
 __all__ = [
+    "ENGINES",
     "MAX_TOPIC_LENGTH",
     "Broker",
     "Engine",
     "InMemoryEngine",
     "Publication",
+    "ServiceEngine",
     "SlowSubscriberPolicy",
     "StreamPosition",
     "Subscription",
     "TopicStats",
     "TopicsConfig",
     "check_topic",
+    "engine_from_url",
 ]
 
 #: Longest topic name, in UTF-8 bytes.
@@ -235,6 +239,66 @@ class Engine(Protocol):
 
     def history(self, topic: str, since: StreamPosition) -> list[Publication] | None:
         """Publications after ``since``, or None if they cannot all be given."""
+
+
+class ServiceEngine(Engine, Protocol):
+    """An :class:`Engine` that talks to a service (Redis; NATS later) from its own
+    threads, and so has a lifecycle.
+
+    The server (or whoever runs it) calls :meth:`start` once the loop exists and
+    :meth:`close` after the server closed. Deliveries reach the loop thread only
+    through the ``call_soon_threadsafe`` given to :meth:`start`.
+    """
+
+    def start(self, call_soon_threadsafe: Callable[..., object]) -> None:
+        """Connect and start delivering; raise ``ConnectionError`` if unreachable."""
+
+    def close(self) -> None:
+        """Flush what can be flushed, stop the threads, disconnect (idempotent)."""
+
+
+#: Broker URL schemes and the engine each one names ("module:class"). A registry of
+#: names rather than imports: the package imports downward only, and an engine's
+#: client library (redis-py) is needed only by those who use it. A NATS engine adds
+#: "nats" here.
+ENGINES: Final[dict[str, str]] = {
+    "redis": "wsfast.redis_engine:RedisEngine",
+    "rediss": "wsfast.redis_engine:RedisEngine",
+}
+
+
+def engine_from_url(url: str, config: TopicsConfig | None = None, **options: Any) -> ServiceEngine:
+    """The engine for a broker URL (``serve(..., broker=url)``, ``--redis URL``).
+
+    Args:
+        url: ``redis://host[:port][/db]`` or ``rediss://...`` (Redis over TLS).
+        config: the history settings (default: the broker's, when bound).
+        **options: engine options (see :class:`wsfast.redis_engine.RedisEngine`).
+
+    Returns:
+        An engine, not started yet.
+
+    Raises:
+        TypeError: if ``url`` is not a ``str``.
+        ValueError: if the URL's scheme is not supported or the URL is malformed.
+        ImportError: if the engine's client library is not installed.
+    """
+    if not isinstance(url, str):
+        raise TypeError(f"broker url must be str, not {type(url).__name__}")
+    scheme = url.partition("://")[0].lower() if "://" in url else ""
+    target = ENGINES.get(scheme)
+    if target is None:
+        expected = " or ".join(f"{name}://" for name in ENGINES)
+        raise ValueError(f"unsupported broker url {url.split('@')[-1]!r}: expected {expected}")
+    module_name, _, class_name = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ImportError(
+            f"the {scheme}:// engine cannot be loaded ({exc}); for redis: pip install redis hiredis"
+        ) from exc
+    engine: ServiceEngine = getattr(module, class_name)(url, config, **options)
+    return engine
 
 
 class _Stream:
