@@ -10,9 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 import wsfast
 from wsfast import _reference
+
+# No per-example deadline: on a busy 2-core CI box one slow example is load, not a
+# bug, and Hypothesis would report it as a failure (then replay it as "flaky").
+settings.register_profile("wsfast", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("wsfast")
 
 MASK_BACKENDS: dict[str, Callable[..., bytes]] = {
     "reference": _reference.apply_mask,

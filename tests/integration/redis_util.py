@@ -149,12 +149,15 @@ class Node(Handler):
 def redis_node(
     url: str, config: TopicsConfig | None = None
 ) -> Iterator[tuple[Server, RedisEngine]]:
-    """A wsfast server on 127.0.0.1:<free port> with a started Redis engine."""
+    """A wsfast server on 127.0.0.1:<free port> with a started Redis engine.
+
+    The server owns the engine's lifecycle: ``listen()`` starts it, closing stops it.
+    """
     engine = RedisEngine(url)
     node = Node(engine)
     server = serve(node, "127.0.0.1", 0, topics=Broker(config, engine), ping_interval=None)
     node.server = server
-    engine.start(server.listen().call_soon_threadsafe)
+    server.listen()
     server.start()
     try:
         yield server, engine
