@@ -14,6 +14,8 @@ import pytest
 import wsfast
 from wsfast import _reference
 
+from .optional import require
+
 MASK_BACKENDS: dict[str, Callable[..., bytes]] = {
     "reference": _reference.apply_mask,
     "rust": wsfast.apply_mask,
@@ -29,7 +31,7 @@ def mask_impl(request: pytest.FixtureRequest) -> Callable[..., Any]:
 @pytest.fixture(scope="session")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1 and localhost, made at test time."""
-    x509 = pytest.importorskip("cryptography.x509")
+    x509 = require("cryptography.x509")
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID

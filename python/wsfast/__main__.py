@@ -60,6 +60,13 @@ def _add_server_options(parser: argparse.ArgumentParser, port: int) -> None:
         help="spin on epoll for up to US microseconds (default 200) before blocking: "
         "lower latency, burns a core",
     )
+    parser.add_argument(
+        "--max-connections",
+        type=int,
+        default=None,
+        metavar="N",
+        help="most open WebSocket connections; more get HTTP 503 (default: no limit)",
+    )
     parser.add_argument("--certfile", help="PEM certificate chain: serve wss://")
     parser.add_argument("--keyfile", help="PEM private key (with --certfile)")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -108,6 +115,7 @@ def _server(args: argparse.Namespace, handler: object) -> Server:
         compression=not args.no_compression,
         ssl=context,
         busy_poll=True if args.busy_poll < 0 else args.busy_poll,
+        max_connections=args.max_connections,
     )
 
 

@@ -60,6 +60,11 @@ class ServerConfig:
         http_handler: called with a Request for plain (non-upgrade) HTTP requests.
         busy_poll_us: spin on epoll for up to this many microseconds before blocking
             (0 = never spin).
+        max_connections: most open WebSocket connections; further upgrade requests
+            get 503 with Retry-After. None for no limit.
+        max_buffered: cap in bytes on the output buffered across all connections;
+            over it, sends to connections with output still queued get the
+            slow-consumer policy. None for no cap.
     """
 
     host: str = "127.0.0.1"
@@ -79,6 +84,8 @@ class ServerConfig:
     backlog: int = 1024
     http_handler: Any = field(default=None, compare=False)
     busy_poll_us: int = 0
+    max_connections: int | None = None
+    max_buffered: int | None = None
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -104,6 +111,12 @@ class ServerConfig:
             raise ValueError(f"backlog must be positive, not {self.backlog}")
         if not 0 <= self.busy_poll_us <= 1_000_000:
             raise ValueError(f"busy_poll must be 0..1000000 microseconds, not {self.busy_poll_us}")
+        if self.max_connections is not None and self.max_connections <= 0:
+            raise ValueError(
+                f"max_connections must be positive or None, not {self.max_connections}"
+            )
+        if self.max_buffered is not None and self.max_buffered <= 0:
+            raise ValueError(f"max_buffered must be positive or None, not {self.max_buffered}")
 
     @staticmethod
     def make(

@@ -43,7 +43,7 @@ from wsfast.handler import (
     _as_handler,
     _callback,
 )
-from wsfast.handshake import Accept, Reject, ServerHandshake
+from wsfast.handshake import Accept, Reject, ServerHandshake, reject_busy
 from wsfast.topics import Broker, TopicsConfig, check_message, check_topic
 from wsfast.transport import ServerTransport, TransportOwner
 
@@ -79,6 +79,10 @@ class _HandshakeOwner:
         decision = self._handshake.receive_data(data)
         if decision is None:
             return
+        limit = self._server.config.max_connections
+        if isinstance(decision, Accept) and limit is not None:
+            if len(self._server._connections) >= limit:
+                decision = reject_busy()
         if isinstance(decision, Reject):
             self._t.write(decision.response)
             self._t.close_after_write()
@@ -249,6 +253,7 @@ class Server:
             shortest = min((t for t in timeouts if t is not None), default=5.0)
             loop.sweep_interval = min(max(shortest / 5.0, 0.01), 1.0)
             loop.busy_poll_us = config.busy_poll_us
+            loop.max_buffered = config.max_buffered or 0
             self._sockets.append(sock)
             self._port = int(sock.getsockname()[1])
             self._loop = loop
@@ -575,6 +580,8 @@ def serve(
     http_handler: Callable[[Request], HTTPResponse | None] | None = None,
     busy_poll: bool | int = False,
     topics: TopicsConfig | None = None,
+    max_connections: int | None = None,
+    max_buffered: int | None = None,
 ) -> Server:
     """Create a WebSocket server (not started: call ``start()`` or ``serve_forever()``).
 
@@ -618,6 +625,16 @@ def serve(
         topics: the topic settings (slow-subscriber policy, history); see
             :class:`wsfast.topics.TopicsConfig`. Default: skip slow subscribers,
             no history.
+        max_connections: the most open WebSocket connections; further upgrade
+            requests get 503 with a Retry-After header while open connections are
+            untouched (plain HTTP such as ``/health`` is still answered). None
+            (default): no limit beyond the file-descriptor limit.
+        max_buffered: a cap in bytes on the output buffered for all connections
+            together (``write_limit`` bounds each one). Over it, a send to a
+            connection that still has output queued gets the ``slow_consumer``
+            policy (a topic's publish its ``slow_subscriber`` policy), as if that
+            connection were over its high-water mark; connections that keep up are
+            still served. None (default): no cap.
 
     Returns:
         The server, not yet listening.
@@ -643,5 +660,7 @@ def serve(
         backlog=backlog,
         http_handler=http_handler,
         busy_poll=busy_poll,
+        max_connections=max_connections,
+        max_buffered=max_buffered,
     )
     return Server(handler, config, routes, topics)
