@@ -45,9 +45,12 @@ def reset_peak(pid: int | str = "self") -> int:
 class ServerProcess:
     """An echo server in a subprocess, restarted if a case made it exit."""
 
-    def __init__(self, log: Path, max_size: int | None) -> None:
+    def __init__(
+        self, log: Path, max_size: int | None, tls: tuple[Path, Path] | None = None
+    ) -> None:
         self.log_path = log
         self.max_size = max_size
+        self.tls = tls  # (certfile, keyfile) to serve wss://
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = 0
         self._log: IO[bytes] | None = None
@@ -59,6 +62,8 @@ class ServerProcess:
             cmd = [sys.executable, "-m", "wsfast", "echo", "--host", "127.0.0.1", "--port", "0"]
         if self.max_size is not None:
             cmd += ["--max-size", str(self.max_size)]
+        if self.tls is not None:
+            cmd += ["--certfile", str(self.tls[0]), "--keyfile", str(self.tls[1])]
         return cmd
 
     def start(self) -> None:
@@ -72,7 +77,7 @@ class ServerProcess:
         while time.monotonic() < deadline:
             with self.log_path.open("rb") as f:
                 f.seek(start)
-                found = re.search(rb"listening on ws://127\.0\.0\.1:(\d+)", f.read())
+                found = re.search(rb"listening on wss?://127\.0\.0\.1:(\d+)", f.read())
             if found:
                 self.port = int(found.group(1))
                 return
