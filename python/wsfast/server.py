@@ -79,6 +79,8 @@ class _HandshakeOwner:
         decision = self._handshake.receive_data(data)
         if decision is None:
             return
+        # Capacity is the server's state, not the request's: checked here, after the
+        # sans-I/O decision, so a bad request still gets its own error.
         limit = self._server.config.max_connections
         if isinstance(decision, Accept) and limit is not None:
             if len(self._server._connections) >= limit:
