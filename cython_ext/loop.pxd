@@ -9,6 +9,8 @@ cdef enum:
     RECV_BUFFER_SIZE = 1048576
     MAX_EVENTS = 512
     ACCEPT_BATCH = 256
+    # Milliseconds before a listener that ran out of file descriptors tries again.
+    ACCEPT_RETRY_MS = 100
 
 # What an epoll registration points at (_Pollable.kind).
 cdef enum PollableKind:
@@ -42,6 +44,11 @@ cdef class _Pollable:
 
 cdef class _Listener(_Pollable):
     cdef object factory
+    # Out of file descriptors: the listener is off epoll until a retry timer re-arms
+    # it (see Loop._accept); `starved` stays set until an accept succeeds again, so
+    # a burst of failures is logged once.
+    cdef bint armed
+    cdef bint starved
 
 
 cdef class TimerHandle:
@@ -74,6 +81,10 @@ cdef class Loop:
     cdef double next_sweep
     # Busy-poll budget in microseconds (0 = off): see _wait.
     cdef public unsigned int busy_poll_us
+    # Server-wide cap on buffered output in bytes (0 = off), and the total buffered
+    # (the sum of Transport.counted, kept only while the cap is on): see Transport._admit.
+    cdef public size_t max_buffered
+    cdef readonly size_t buffered
     cdef readonly object thread_id
     cdef readonly bint running
     cdef readonly bint closed
@@ -96,4 +107,5 @@ cdef class Loop:
     cdef int _flush_pending(self) except -1
     cdef int _bury(self) except -1
     cdef int _accept(self, _Listener listener) except -1
+    cdef int _arm(self, _Listener listener, bint on) except -1
     cdef int _sweep(self) except -1

@@ -122,21 +122,38 @@ cdef class Loop:
                 returns the object that receives the transport's callbacks.
         """
         cdef _Listener listener = _Listener()
-        cdef epoll_event ev
         listener.fd = fd
         listener.factory = factory
-        ev.events = EPOLLIN
-        ev.data.ptr = <void *>listener
-        if epoll_ctl(self.epfd, EPOLL_CTL_ADD, fd, &ev) < 0:
-            PyErr_SetFromErrno(OSError)
+        self._arm(listener, True)
         self.listeners.append(listener)
 
     def remove_listeners(self):
         """Stop accepting. The sockets themselves stay open (the caller closes them)."""
         cdef _Listener listener
         for listener in self.listeners:
-            epoll_ctl(self.epfd, EPOLL_CTL_DEL, listener.fd, NULL)
+            self._arm(listener, False)
         self.listeners = []
+
+    cdef int _arm(self, _Listener listener, bint on) except -1:
+        """Add the listener to epoll, or take it off (idempotent)."""
+        cdef epoll_event ev
+        if on == listener.armed:
+            return 0
+        if on:
+            ev.events = EPOLLIN
+            ev.data.ptr = <void *>listener
+            if epoll_ctl(self.epfd, EPOLL_CTL_ADD, listener.fd, &ev) < 0:
+                PyErr_SetFromErrno(OSError)
+        else:
+            epoll_ctl(self.epfd, EPOLL_CTL_DEL, listener.fd, NULL)
+        listener.armed = on
+        return 0
+
+    def _rearm(self, _Listener listener):
+        # Retry timer of a starved listener; a listener removed since (shutdown) stays
+        # off, as its socket may be closed and its fd number reused.
+        if listener in self.listeners:
+            self._arm(listener, True)
 
     cdef int _register(self, Transport t) except -1:
         cdef epoll_event ev
@@ -392,8 +409,22 @@ cdef class Loop:
                 if errno == ECONNABORTED or errno == EINTR:
                     continue
                 if errno == EMFILE or errno == ENFILE or errno == ENOBUFS or errno == ENOMEM:
-                    _log.warning("cannot accept: out of file descriptors or memory")
+                    # The pending connection stays in the backlog and epoll (level-
+                    # triggered) would report the listener again at once: the loop
+                    # would spin. Take the listener off epoll and retry on a timer, so
+                    # the queued clients are accepted once descriptors free up.
+                    if not listener.starved:
+                        listener.starved = True
+                        _log.warning(
+                            "cannot accept: %s; retrying every %d ms",
+                            "out of file descriptors" if errno == EMFILE or errno == ENFILE
+                            else "out of memory", ACCEPT_RETRY_MS)
+                    self._arm(listener, False)
+                    self._add_timer(ACCEPT_RETRY_MS * 1e-3, 0.0, self._rearm, (listener,))
                 break
+            if listener.starved:
+                listener.starved = False
+                _log.info("accepting again")
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one))
             t = Transport.__new__(Transport)
             t.fd = fd

@@ -27,6 +27,8 @@ cdef class Transport(_Pollable):
     cdef public int policy  # a SlowConsumerPolicy
     cdef readonly bint paused
     cdef readonly size_t dropped
+    # This connection's share of loop.buffered (see _account).
+    cdef size_t counted
     # Topics (publish fast path): frames queued, frames skipped by the policy, and
     # the frames held back while an application's fragmented message is in flight.
     cdef readonly size_t published
@@ -69,6 +71,8 @@ cdef class Transport(_Pollable):
     cpdef send_binary(self, data, bint fin=*)
     cpdef send_continuation(self, data, bint fin)
     cdef size_t _buffered(self) except? 0
+    cdef inline void _account(self, size_t n) noexcept
+    cdef inline bint _over_cap(self) noexcept
 
     # ---- publishing (topics) ------------------------------------------------------------
     cdef int _admit_publish(self, int policy, size_t limit, size_t n) except -2

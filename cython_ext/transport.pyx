@@ -222,8 +222,9 @@ cdef class Transport(_Pollable):
 
     cdef bint _admit(self) except -1:
         # Flow control: while the connection is over its high-water mark (paused),
-        # the slow-consumer policy decides what happens to new messages.
-        if not self.paused:
+        # or the server over its max_buffered with output of this connection still
+        # queued, the slow-consumer policy decides what happens to new messages.
+        if not self.paused and not self._over_cap():
             return True
         if self.policy == POLICY_DROP:
             self.dropped += 1
@@ -233,10 +234,29 @@ cdef class Transport(_Pollable):
         return False
 
     cdef inline int _after_send(self) except -1:
+        cdef size_t n
         self.loop._schedule(self)
-        if not self.paused and self._buffered() > self.high_water:
+        if self.loop.max_buffered:
+            n = self._buffered()
+            self._account(n)
+            if not self.paused and n > self.high_water:
+                self.paused = True
+        elif not self.paused and self._buffered() > self.high_water:
             self.paused = True
         return 0
+
+    cdef inline void _account(self, size_t n) noexcept:
+        # Keep the server-wide total (Loop.buffered) in step with this connection's
+        # output, at each point where it changes: sends, flushes, teardown.
+        self.loop.buffered = self.loop.buffered - self.counted + n
+        self.counted = n
+
+    cdef inline bint _over_cap(self) noexcept:
+        # Over the server's max_buffered, a connection whose earlier output is still
+        # queued counts as slow; one that keeps up (nothing queued) is still served,
+        # so the total stays within the cap plus one message per connection.
+        return (self.loop.max_buffered != 0 and self.counted != 0
+                and self.loop.buffered > self.loop.max_buffered)
 
     cpdef send(self, data):
         """Send a message: ``str`` as text, bytes-like as binary (see Connection.send)."""
@@ -346,7 +366,7 @@ cdef class Transport(_Pollable):
     cdef int _admit_publish(self, int policy, size_t limit, size_t n) except -2:
         if self.closed or self.core is None or self.core._state() != STATE_OPEN:
             return PUBLISH_CLOSED
-        if not self.paused:
+        if not self.paused and not self._over_cap():
             return PUBLISHED
         if policy == PUBLISH_SKIP:
             self.skipped += 1
@@ -554,7 +574,12 @@ cdef class Transport(_Pollable):
         if n or self.core.chunks or self.core._close_expected():
             self.loop._schedule(self)
             # Auto-replies (pongs, close echoes) count against the high-water mark too.
-            if not self.paused and self._buffered() > self.high_water:
+            if self.loop.max_buffered:
+                n = self._buffered()
+                self._account(n)
+                if not self.paused and n > self.high_water:
+                    self.paused = True
+            elif not self.paused and self._buffered() > self.high_water:
                 self.paused = True
         return 0
 
@@ -649,6 +674,8 @@ cdef class Transport(_Pollable):
             remaining = self._flush_vectored()
             if self.closed:
                 return 0
+        if self.loop.max_buffered:
+            self._account(remaining)
         drained = self.paused and remaining <= self.low_water
         if drained:
             self.paused = False
@@ -797,6 +824,7 @@ cdef class Transport(_Pollable):
         self.loop.graveyard.append(self)
         self.wbuf = []
         self.wbuf_size = 0
+        self._account(0)
         self.tls = None
         self.tls_in = None
         self.tls_out = None

@@ -15,6 +15,8 @@ from hypothesis import HealthCheck, settings
 import wsfast
 from wsfast import _reference
 
+from .optional import require
+
 # No per-example deadline: on a busy 2-core CI box one slow example is load, not a
 # bug, and Hypothesis would report it as a failure (then replay it as "flaky").
 settings.register_profile("wsfast", deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -35,7 +37,7 @@ def mask_impl(request: pytest.FixtureRequest) -> Callable[..., Any]:
 @pytest.fixture(scope="session")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1 and localhost, made at test time."""
-    x509 = pytest.importorskip("cryptography.x509")
+    x509 = require("cryptography.x509")
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID

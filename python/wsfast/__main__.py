@@ -62,6 +62,13 @@ def _add_server_options(parser: argparse.ArgumentParser, port: int) -> None:
         help="spin on epoll for up to US microseconds (default 200) before blocking: "
         "lower latency, burns a core",
     )
+    parser.add_argument(
+        "--max-connections",
+        type=int,
+        default=None,
+        metavar="N",
+        help="most open WebSocket connections; more get HTTP 503 (default: no limit)",
+    )
     parser.add_argument("--certfile", help="PEM certificate chain: serve wss://")
     parser.add_argument("--keyfile", help="PEM private key (with --certfile)")
     _add_process_options(parser)
@@ -153,6 +160,7 @@ def _server(args: argparse.Namespace, handler: object) -> Server:
         broker=args.redis,
         metrics=args.metrics,
         dashboard=args.dashboard,
+        max_connections=args.max_connections,
     )
 
 

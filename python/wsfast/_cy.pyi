@@ -175,6 +175,9 @@ class Loop:
     def now(self) -> float: ...
     sweep_interval: float
     busy_poll_us: int
+    max_buffered: int
+    @property
+    def buffered(self) -> int: ...
     @property
     def thread_id(self) -> int | None: ...
     @property

@@ -140,6 +140,11 @@ class ServerConfig:
             ``Server.stats()``, or None (off).
         dashboard_path: where ``GET`` answers with the live dashboard page, or
             None (off); its WebSocket feed is ``dashboard_path + "/feed"``.
+        max_connections: most open WebSocket connections; further upgrade requests
+            get 503 with Retry-After. None for no limit.
+        max_buffered: cap in bytes on the output buffered across all connections;
+            over it, sends to connections with output still queued get the
+            slow-consumer policy. None for no cap.
 
     Raises:
         TypeError: if an option has the wrong type.
@@ -165,6 +170,8 @@ class ServerConfig:
     busy_poll_us: int = 0
     metrics_path: str | None = None
     dashboard_path: str | None = None
+    max_connections: int | None = None
+    max_buffered: int | None = None
 
     def __post_init__(self) -> None:
         self._check_network()
@@ -173,6 +180,7 @@ class ServerConfig:
             _check_seconds(name, getattr(self, name))
         self._check_flow()
         self._check_endpoints()
+        self._check_limits()
 
     def _check_network(self) -> None:
         if not isinstance(self.host, str):
@@ -201,6 +209,12 @@ class ServerConfig:
         if self.slow_consumer not in ("close", "drop"):
             raise ValueError(f"slow_consumer must be 'close' or 'drop', got {self.slow_consumer!r}")
         _check_int("busy_poll", self.busy_poll_us, 0, 1_000_000, "0..1000000 microseconds")
+
+    def _check_limits(self) -> None:
+        for name in ("max_connections", "max_buffered"):
+            value = getattr(self, name)
+            if value is not None:
+                _check_int(name, value, 1, None, "a positive int or None")
 
     def _check_endpoints(self) -> None:
         _check_path("metrics_path", self.metrics_path)

@@ -39,6 +39,7 @@ from wsfast.exceptions import InvalidRequest, InvalidState
 from wsfast.handler import Handler, HTTPResponse, Request
 
 __all__ = [
+    "RETRY_AFTER",
     "Accept",
     "Decision",
     "Reject",
@@ -46,6 +47,7 @@ __all__ = [
     "RouteResolver",
     "ServerHandshake",
     "decide",
+    "reject_busy",
 ]
 
 # Same logger as the server's, so that configuring "wsfast.server" covers handshakes.
@@ -55,6 +57,9 @@ logger = logging.getLogger("wsfast.server")
 RouteResolver: TypeAlias = Callable[[str], Handler | None]
 
 _INTERNAL_ERROR = "internal server error"
+
+#: Seconds a client refused for lack of capacity is asked to wait (Retry-After).
+RETRY_AFTER = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,6 +276,21 @@ class ServerHandshake:
             self._decided = True
             self._buffer = bytearray()
         return decision
+
+
+def reject_busy(retry_after: int = RETRY_AFTER) -> Reject:
+    """The answer to an upgrade the server has no room for (``max_connections``).
+
+    The front end asks this after an :class:`Accept` when it is full: the request
+    was valid, so the client is told to come back rather than that it erred.
+
+    Args:
+        retry_after: seconds for the Retry-After header.
+
+    Returns:
+        A 503 :class:`Reject` with a Retry-After header.
+    """
+    return _reject(503, "server at connection limit", [("Retry-After", str(retry_after))])
 
 
 # ---- the decision's steps ---------------------------------------------------------------

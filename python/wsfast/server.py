@@ -44,7 +44,7 @@ from wsfast.handler import (
     _as_handler,
     _callback,
 )
-from wsfast.handshake import Accept, Reject, Reserved, ServerHandshake
+from wsfast.handshake import Accept, Reject, Reserved, ServerHandshake, reject_busy
 from wsfast.metrics import CONTENT_TYPE, Metrics, ServerStats, render_prometheus
 from wsfast.topics import Broker, Engine, TopicsConfig, check_message, check_topic
 from wsfast.transport import ServerTransport, TransportOwner
@@ -84,6 +84,12 @@ class _HandshakeOwner:
         decision = self._handshake.receive_data(data)
         if decision is None:
             return
+        # Capacity is the server's state, not the request's: checked here, after the
+        # sans-I/O decision, so a bad request still gets its own error.
+        limit = self._server.config.max_connections
+        if isinstance(decision, Accept) and limit is not None:
+            if len(self._server._connections) >= limit:
+                decision = reject_busy()
         if isinstance(decision, Reject):
             self._server._metrics.rejected(decision.status)
             self._t.write(decision.response)
@@ -332,6 +338,7 @@ class Server:
             shortest = min((t for t in timeouts if t is not None), default=5.0)
             loop.sweep_interval = min(max(shortest / 5.0, 0.01), 1.0)
             loop.busy_poll_us = config.busy_poll_us
+            loop.max_buffered = config.max_buffered or 0
             self._sockets.append(sock)
             self._port = int(sock.getsockname()[1])
             self._loop = loop
@@ -712,6 +719,8 @@ def serve(
     broker: str | Engine | None = None,
     metrics: bool | str = False,
     dashboard: bool | str = False,
+    max_connections: int | None = None,
+    max_buffered: int | None = None,
 ) -> Server:
     """Create a WebSocket server (not started: call ``start()`` or ``serve_forever()``).
 
@@ -768,6 +777,16 @@ def serve(
             (True) or at the given path, its WebSocket feed at that path plus
             ``/feed``; off by default. Built-in paths answer ``GET`` only (405
             otherwise) and are never routed to handlers.
+        max_connections: the most open WebSocket connections; further upgrade
+            requests get 503 with a Retry-After header while open connections are
+            untouched (plain HTTP such as ``/health`` is still answered). None
+            (default): no limit beyond the file-descriptor limit.
+        max_buffered: a cap in bytes on the output buffered for all connections
+            together (``write_limit`` bounds each one). Over it, a send to a
+            connection that still has output queued gets the ``slow_consumer``
+            policy (a topic's publish its ``slow_subscriber`` policy), as if that
+            connection were over its high-water mark; connections that keep up are
+            still served. None (default): no cap.
 
     Returns:
         The server, not yet listening.
@@ -796,6 +815,8 @@ def serve(
         busy_poll=busy_poll,
         metrics=metrics,
         dashboard=dashboard,
+        max_connections=max_connections,
+        max_buffered=max_buffered,
     )
     _check_serve_args(handler, routes, topics)
     return Server(handler, config, routes, topics, workers=workers, broker=broker)

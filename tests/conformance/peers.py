@@ -24,12 +24,33 @@ PEER = os.environ.get("WSFAST_CONFORMANCE_PEER", "wsfast")
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def memory(pid: int | str, field: str) -> int:
+    """A memory figure of a process from /proc (VmRSS, VmHWM...), in bytes."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    found = re.search(rf"{field}:\s+(\d+) kB", status)
+    assert found, status
+    return int(found.group(1)) * 1024
+
+
+def reset_peak(pid: int | str = "self") -> int:
+    """Reset a process's peak resident memory to its current one; return that.
+
+    So that a case's peak is its own, not the high-water mark an earlier case left
+    (writing 5 to clear_refs resets VmHWM, Linux 4.0+).
+    """
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
+    return memory(pid, "VmRSS")
+
+
 class ServerProcess:
     """An echo server in a subprocess, restarted if a case made it exit."""
 
-    def __init__(self, log: Path, max_size: int | None) -> None:
+    def __init__(
+        self, log: Path, max_size: int | None, tls: tuple[Path, Path] | None = None
+    ) -> None:
         self.log_path = log
         self.max_size = max_size
+        self.tls = tls  # (certfile, keyfile) to serve wss://
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = 0
         self._log: IO[bytes] | None = None
@@ -41,6 +62,8 @@ class ServerProcess:
             cmd = [sys.executable, "-m", "wsfast", "echo", "--host", "127.0.0.1", "--port", "0"]
         if self.max_size is not None:
             cmd += ["--max-size", str(self.max_size)]
+        if self.tls is not None:
+            cmd += ["--certfile", str(self.tls[0]), "--keyfile", str(self.tls[1])]
         return cmd
 
     def start(self) -> None:
@@ -54,7 +77,7 @@ class ServerProcess:
         while time.monotonic() < deadline:
             with self.log_path.open("rb") as f:
                 f.seek(start)
-                found = re.search(rb"listening on ws://127\.0\.0\.1:(\d+)", f.read())
+                found = re.search(rb"listening on wss?://127\.0\.0\.1:(\d+)", f.read())
             if found:
                 self.port = int(found.group(1))
                 return
@@ -76,10 +99,12 @@ class ServerProcess:
     def peak_memory(self) -> int:
         """The server's peak resident memory (VmHWM) in bytes."""
         assert self.proc is not None
-        status = Path(f"/proc/{self.proc.pid}/status").read_text()
-        found = re.search(r"VmHWM:\s+(\d+) kB", status)
-        assert found, status
-        return int(found.group(1)) * 1024
+        return memory(self.proc.pid, "VmHWM")
+
+    def reset_peak_memory(self) -> int:
+        """Start a new peak (see :func:`reset_peak`); returns the resident memory."""
+        assert self.proc is not None
+        return reset_peak(self.proc.pid)
 
     def log_tail(self, size: int = 2000) -> str:
         try:

@@ -9,6 +9,7 @@ for the limit cases.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,8 +37,8 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[bool, Ser
             proc.stop()
 
 
-def _run(case: Case, server: ServerProcess) -> None:
-    sock, agreement, rest, problems = client_handshake(server.port, case.deflate)
+def _run(case: Case, server: ServerProcess, tls: ssl.SSLContext | None = None) -> None:
+    sock, agreement, rest, problems = client_handshake(server.port, case.deflate, tls)
     with sock:
         assert not problems, f"handshake: {problems}"
         tester = RawPeer(sock, client=True, agreement=agreement, received=rest)
@@ -51,7 +52,8 @@ def test_server(case: Case, servers: dict[bool, ServerProcess]) -> None:
     """The echo server does what RFC 6455 / RFC 7692 require for this case."""
     server = servers[case.limited]
     server.ensure()
-    before = server.peak_memory() if case.bounded_memory else 0
+    # The case's own peak over the memory it started with.
+    before = server.reset_peak_memory() if case.bounded_memory else 0
     try:
         _run(case, server)
     finally:
@@ -65,3 +67,39 @@ def test_server_log_path(servers: dict[bool, ServerProcess]) -> None:
     """The fixture really runs two servers on different ports."""
     assert servers[False].port != servers[True].port
     assert isinstance(servers[False].log_path, Path)
+
+
+# ---- over wss:// ---------------------------------------------------------------------------
+
+#: A subset for TLS: every tenth case (of those the default server runs, without the
+#: memory-peak ones), so that every category is crossed.
+TLS_CASES = [
+    c
+    for i, c in enumerate(c for c in CASES if not c.limited and not c.bounded_memory)
+    if i % 10 == 0
+]
+
+
+@pytest.fixture(scope="module")
+def tls_server(
+    tmp_path_factory: pytest.TempPathFactory, certificate: tuple[Path, Path]
+) -> Iterator[tuple[ServerProcess, ssl.SSLContext]]:
+    """``wsfast echo --certfile ... --keyfile ...``, and a client context trusting it."""
+    logs = tmp_path_factory.mktemp("conformance-tls-server")
+    proc = ServerProcess(logs / "tls.log", None, tls=certificate)
+    try:
+        proc.start()
+        yield proc, ssl.create_default_context(cafile=str(certificate[0]))
+    finally:
+        proc.stop()
+
+
+@pytest.mark.parametrize("case", TLS_CASES, ids=[c.id for c in TLS_CASES])
+def test_server_over_tls(case: Case, tls_server: tuple[ServerProcess, ssl.SSLContext]) -> None:
+    """The same cases over wss://: TLS changes the byte stream's chunking, not the rules."""
+    server, context = tls_server
+    server.ensure()
+    try:
+        _run(case, server, context)
+    finally:
+        assert server.alive(), f"server exited during {case.id}: {server.log_tail()}"

@@ -19,6 +19,7 @@ import hashlib
 import os
 import select
 import socket
+import ssl
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -379,7 +380,7 @@ class RawPeer:
             if writable:
                 try:
                     sent = self.sock.send(view[: 1 << 20])
-                except BlockingIOError:
+                except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
                     continue
                 except (BrokenPipeError, ConnectionResetError):
                     # The peer failed the connection and closed: what it sent stays readable.
@@ -431,7 +432,8 @@ class RawPeer:
     def _fill(self) -> None:
         try:
             data = self.sock.recv(1 << 20)
-        except BlockingIOError:
+        except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            # (Over TLS: a record without application data, such as a session ticket.)
             return
         except ConnectionResetError:
             # After a failure the peer may reset instead of FIN (it had unread data).
@@ -694,10 +696,17 @@ def _headers(lines: list[bytes]) -> dict[str, str]:
 
 
 def client_handshake(
-    port: int, deflate: Deflate | None
+    port: int, deflate: Deflate | None, tls: ssl.SSLContext | None = None
 ) -> tuple[socket.socket, Agreement | None, bytes, list[str]]:
-    """Connect and upgrade by hand; return the socket, agreement, extra bytes, problems."""
+    """Connect (over TLS with a ``tls`` context) and upgrade by hand; return the
+    socket, agreement, extra bytes, problems."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+    if tls is not None:
+        try:
+            sock = tls.wrap_socket(sock, server_hostname="127.0.0.1")
+        except BaseException:
+            sock.close()
+            raise
     try:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         key = base64.b64encode(os.urandom(16)).decode()

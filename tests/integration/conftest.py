@@ -9,13 +9,10 @@ from typing import Any
 
 import pytest
 
-LOOPS = ["asyncio"]
-try:
-    import uvloop  # noqa: F401
+from tests.optional import optional_param
 
-    LOOPS.append("uvloop")
-except ImportError:  # pragma: no cover
-    pass
+#: Every test runs on each loop; uvloop's runs show as skipped when it is absent.
+LOOPS = ["asyncio", optional_param("uvloop", "uvloop")]
 
 
 @pytest.fixture(params=LOOPS)

@@ -22,23 +22,13 @@ from typing import Any
 import pytest
 import uvicorn
 
+from tests.optional import optional_param
 from wsfast.uvicorn import WSProtocol
 
-LOOPS = ["asyncio"]
-try:
-    import uvloop  # noqa: F401
+#: Every test runs on each loop; uvloop's runs show as skipped when it is absent.
+LOOPS = ["asyncio", optional_param("uvloop", "uvloop")]
 
-    LOOPS.append("uvloop")
-except ImportError:  # pragma: no cover
-    pass
-
-HTTP_PROTOCOLS = ["h11"]
-try:
-    import httptools  # noqa: F401
-
-    HTTP_PROTOCOLS.append("httptools")
-except ImportError:  # pragma: no cover
-    pass
+HTTP_PROTOCOLS = ["h11", optional_param("httptools", "httptools")]
 
 #: Longest any single wait in these tests may take.
 DEADLINE = 10.0
