@@ -41,6 +41,7 @@ from wsfast.frames import (
     Opcode,
     State,
 )
+from wsfast._include import get_include
 from wsfast.handler import App, Handler, HandshakeResponse, HTTPResponse, Request
 from wsfast.server import Server, serve
 from wsfast.topics import StreamPosition, Subscription, TopicsConfig, TopicStats
@@ -123,6 +124,7 @@ __all__ = [
     "apply_mask_inplace",
     "build_info",
     "connect",
+    "get_include",
     "serve",
     "validate_utf8",
 ]
