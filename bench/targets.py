@@ -239,6 +239,15 @@ TARGETS = [
         for size in ("64B", "1KiB")
         for peer, threshold in (("websockets", 3.0), ("picows", 1.5))
     ),
+    *(
+        Target(
+            f"wss echo {size} x64 >= 1.5x picows, msgs/s",
+            "e2e",
+            1.5,
+            row_vs(f"wss-echo-{size}-c64", "wsfast", "picows", "msgs_per_s"),
+        )
+        for size in ("64B", "1KiB")
+    ),
     Target(
         "Cython handler echo 64 B x64 >= 1x Python handler, msgs/s",
         "e2e",
@@ -262,6 +271,28 @@ TARGETS = [
     ),
     *fanout_targets(),
 ]
+
+
+def tls_cost(s: Summary) -> list[str]:
+    """What TLS costs each library: its wss row over its ws row (information only)."""
+    lines = [
+        "The cost of TLS (wss over ws, same server; TLS 1.3 AES-128-GCM):",
+        "",
+        "| workload | server | wss/ws msgs/s | wss/ws per server-CPU-s |",
+        "| --- | --- | ---: | ---: |",
+    ]
+    for size in ("64B", "1KiB"):
+        for name in ("wsfast", "picows", "websockets", "aiohttp"):
+            wss, ws = f"wss-echo-{size}-c64", f"echo-{size}-c64"
+            rates = quotient(rate(s, wss, name), rate(s, ws, name))
+            cpu = quotient(
+                rate(s, wss, name, "msgs_per_server_cpu_s"),
+                rate(s, ws, name, "msgs_per_server_cpu_s"),
+            )
+            if rates is not None or cpu is not None:
+                shown = [f"{v:.2f}" if v is not None else "-" for v in (rates, cpu)]
+                lines.append(f"| {ws} | {name} | {shown[0]} | {shown[1]} |")
+    return lines
 
 
 def load(path: Path) -> tuple[Summary, dict[str, Any]] | None:
@@ -308,6 +339,8 @@ def report(results: Path) -> str:
             status, shown = ("met" if ok else "NOT met"), f"{value:.2f}x"
         lines.append(f"| {target.name} | {shown} | {status} | {caveat} |")
     lines += ["", f"{met} of {len(TARGETS)} targets met."]
+    if sources["e2e"]:
+        lines += ["", *tls_cost(sources["e2e"][0])]
     return "\n".join(lines) + "\n"
 
 

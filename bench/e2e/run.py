@@ -76,6 +76,9 @@ DEFAULT_SERVERS = ("wsfast", "picows", "websockets", "aiohttp", "ceiling")
 # asyncio servers websockets and picows) and a Cython handler (examples/cython_handler,
 # against the Python handler and the ceiling).
 ECHO_ROW_SERVERS = (*DEFAULT_SERVERS, "wsfast-asyncio", "wsfast-cython")
+# The wss rows: every library with the same certificate (tls_files) and cipher (the load
+# generator offers TLS 1.3 TLS_AES_128_GCM_SHA256 only). The raw-TCP ceiling has no TLS.
+TLS_SERVERS = ("wsfast", "picows", "websockets", "aiohttp")
 CYTHON_EXAMPLE = REPO / "examples" / "cython_handler"
 WSFAST_SOURCES = ["rust", "cython_ext", "python", "pyproject.toml", "setup.py", "Cargo.toml"]
 KiB = 1024
@@ -143,7 +146,38 @@ def build_tools() -> None:
             continue
         log(f"gcc {source.name}")
         cmd = ["gcc", "-O2", "-Wall", "-Wextra", "-Werror", "-o", str(binary), str(source)]
-        subprocess.run([*cmd, *(["-lz"] if name == "loadgen" else [])], check=True)
+        subprocess.run(
+            [*cmd, *(["-lz", "-lssl", "-lcrypto"] if name == "loadgen" else [])], check=True
+        )
+
+
+def tls_files() -> tuple[Path, Path]:
+    """One self-signed certificate (EC P-256) and key that every wss server loads."""
+    cert, key = BUILD / "tls-cert.pem", BUILD / "tls-key.pem"
+    if not (cert.exists() and key.exists()):
+        subprocess.run(
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-subj",
+                "/CN=127.0.0.1",
+                "-days",
+                "3650",
+                "-keyout",
+                str(key),
+                "-out",
+                str(cert),
+            ],
+            check=True,
+            capture_output=True,
+        )
+    return cert, key
 
 
 def build_cython_example() -> Path:
@@ -390,11 +424,24 @@ DEFLATE_OFFERS = {
 
 
 def server_command(
-    name: str, port: int, *, deflate: str | None, fanout: bool, window_bits: int | None
+    name: str,
+    port: int,
+    *,
+    deflate: str | None,
+    fanout: bool,
+    window_bits: int | None,
+    tls: bool = False,
 ) -> list[str] | None:
     """The command line of one server, or None if it cannot serve this workload.
 
-    ``deflate`` is None (no compression) or a key of DEFLATE_SETTINGS."""
+    ``deflate`` is None (no compression) or a key of DEFLATE_SETTINGS; ``tls`` serves
+    wss with the certificate of tls_files() (plain echo only)."""
+    if tls:
+        if deflate or fanout or window_bits or name not in TLS_SERVERS:
+            return None
+        cmd = server_command(name, port, deflate=None, fanout=False, window_bits=None)
+        cert, key = tls_files()
+        return None if cmd is None else [*cmd, "--certfile", str(cert), "--keyfile", str(key)]
     py = str(venv_python())
     servers = HERE / "servers"
     if name == "ceiling":
@@ -577,6 +624,7 @@ class Workload:
     loadgen_extra: list[str] = field(default_factory=list)
     servers: Sequence[str] = DEFAULT_SERVERS
     fresh_server: bool = False  # a new server process for every run (memory)
+    tls: bool = False  # wss: see TLS_SERVERS
 
 
 def size_name(size: int) -> str:
@@ -596,6 +644,7 @@ QUICK = {
     "idle-1000",
     "deflate-1KiB-json-c64-same-l6",
     "fanout-64B-c64",
+    "wss-echo-64B-c64",
 }
 
 
@@ -618,6 +667,21 @@ def workloads(quick: bool, files: dict[str, Path]) -> list[Workload]:
         text = ["--text", "--payload", str(files[payload])]
         all_.append(
             Workload(f"echo-{name}-1KiB-c64", "echo", "echo", KiB, 64, 16, loadgen_extra=text)
+        )
+    for size in (64, KiB):
+        name = f"wss-echo-{size_name(size)}-c64"
+        all_.append(
+            Workload(
+                name,
+                "echo",
+                "echo",
+                size,
+                64,
+                16,
+                tls=True,
+                loadgen_extra=["--tls"],
+                servers=TLS_SERVERS,
+            )
         )
     latency = (*DEFAULT_SERVERS, "wsfast-busy")
     all_.append(Workload("latency-64B", "latency", "latency", 64, servers=latency))
@@ -742,15 +806,15 @@ def run_all(
 ) -> list[dict[str, Any]]:
     port = PortAllocator(19000 + os.getpid() % 2000 * 10)
     runs: list[dict[str, Any]] = []
-    long_lived: dict[tuple[str, str | None, bool], ServerProcess] = {}
+    long_lived: dict[tuple[str, str | None, bool, bool], ServerProcess] = {}
 
     def command(w: Workload, name: str, p: int) -> list[str] | None:
         return server_command(
-            name, p, deflate=w.deflate, fanout=w.fanout, window_bits=w.window_bits
+            name, p, deflate=w.deflate, fanout=w.fanout, window_bits=w.window_bits, tls=w.tls
         )
 
     def get_server(w: Workload, name: str) -> ServerProcess | None:
-        cmd_key = (name, w.deflate, w.fanout)
+        cmd_key = (name, w.deflate, w.fanout, w.tls)
         if not w.fresh_server and w.window_bits is None:
             running = long_lived.get(cmd_key)
             if running is not None and running.alive():
