@@ -454,6 +454,9 @@ cdef class ClientReader:
     def run(self, handler, bint view=False):
         """Call ``handler(message)`` for every message until it returns False.
 
+        A ``CHandler`` (the Cython handler API) gets each payload in place through its
+        C-level ``on_data`` instead, until that returns nonzero.
+
         Returns:
             True if the handler stopped the loop, False if the connection closed
             normally.

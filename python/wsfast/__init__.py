@@ -7,6 +7,7 @@ the glue that runs per message is Cython; this package is the thin Python API.
 
 from __future__ import annotations
 
+from wsfast._include import get_include
 from wsfast._native import BACKEND, build_info
 from wsfast._native import rust as _rust
 from wsfast.client import ClientConnection, PongWaiter, connect
@@ -41,7 +42,6 @@ from wsfast.frames import (
     Opcode,
     State,
 )
-from wsfast._include import get_include
 from wsfast.handler import App, Handler, HandshakeResponse, HTTPResponse, Request
 from wsfast.server import Server, serve
 from wsfast.topics import StreamPosition, Subscription, TopicsConfig, TopicStats
