@@ -152,30 +152,16 @@ def build_tools() -> None:
 
 
 def tls_files() -> tuple[Path, Path]:
-    """One self-signed certificate (EC P-256) and key that every wss server loads."""
+    """One self-signed certificate (EC P-256, for IP 127.0.0.1) and key that every wss
+    server loads; wss clients trust it through SSL_CERT_FILE (run_clients.py)."""
     cert, key = BUILD / "tls-cert.pem", BUILD / "tls-key.pem"
     if not (cert.exists() and key.exists()):
+        BUILD.mkdir(exist_ok=True)
+        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        name = ["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]
+        out = ["-days", "3650", "-keyout", str(key), "-out", str(cert)]
         subprocess.run(
-            [
-                "openssl",
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-                "-nodes",
-                "-subj",
-                "/CN=127.0.0.1",
-                "-days",
-                "3650",
-                "-keyout",
-                str(key),
-                "-out",
-                str(cert),
-            ],
-            check=True,
-            capture_output=True,
+            ["openssl", "req", "-x509", *ec, *name, *out], check=True, capture_output=True
         )
     return cert, key
 
