@@ -465,8 +465,11 @@ def main() -> None:
                         f"p50 {r['latency_p50_ms']:7.2f} ms  p99 {r['latency_p99_ms']:7.2f} ms",
                         flush=True,
                     )
+    import run as e2e  # the harness next to this file: machine and commit
+
     meta = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": e2e.machine(),
         "quick": args.quick,
         "seconds": seconds,
         "burst": args.burst,
