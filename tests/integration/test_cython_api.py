@@ -61,6 +61,18 @@ def test_get_include_holds_the_public_header() -> None:
     assert (include / "includes" / "wsfast_rs.h").is_file()
 
 
+def test_get_include_fails_loudly_without_the_headers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An installation built without setup.py (no wsfast/include) must not hand out a
+    # directory a Cython build would then fail on obscurely.
+    import wsfast._include
+
+    monkeypatch.setattr(wsfast._include, "__file__", str(tmp_path / "_include.py"))
+    with pytest.raises(FileNotFoundError, match="Cython declarations are missing"):
+        wsfast.get_include()
+
+
 # The first test that uses the module fixture compiles the example: allow for it.
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("compression", [None, "deflate"])
