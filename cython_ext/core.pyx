@@ -360,9 +360,17 @@ cdef class Core:
             self._send_buffer(OP_BINARY, data, True)
 
     cdef int send_bytes(self, int opcode, const char *data, Py_ssize_t n) except -1:
-        """Queue a whole message from a C buffer (copied): the Cython handler API's send."""
+        """Queue a whole message from a C buffer (copied): the Cython handler API's send.
+
+        Returns 0 once queued, 1 when the closing handshake has started: then nothing
+        may be sent (RFC 6455 section 5.5.1), as when the peer's close frame came in the
+        same read as the message being answered; the transport treats a Python
+        handler's send alike (no handler error).
+        """
         if n < 0:
             raise ValueError(f"negative length {n}")
+        if self._state() >= STATE_CLOSING:
+            return 1
         return self._check(RS.send_frame(self.p, <uint8_t>opcode, <const uint8_t *>data,
                                          <size_t>n, 1))
 

@@ -8,7 +8,12 @@
 #     cdef class Echo(CHandler):
 #         cdef int on_data(self, Core conn, int opcode, const char *data,
 #                          Py_ssize_t n) except -1:
-#             return conn.send_bytes(opcode, data, n)
+#             conn.send_bytes(opcode, data, n)
+#             return 0
+#
+# ``conn.send_bytes(opcode, data, n)`` copies a whole message into the connection's
+# output; it returns 0 once queued, 1 when the closing handshake has started (nothing
+# may be sent then), and raises (-1) on a protocol error.
 #
 # Server: ``wsfast.serve(Echo(), ...)``; the epoll server calls ``on_data`` for each
 # text or binary message (text is UTF-8, already validated), and the other callbacks

@@ -10,6 +10,7 @@ from the ``websockets`` sync server through ``ClientConnection.run``.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import shutil
 import subprocess
@@ -27,6 +28,7 @@ from websockets.sync.server import ServerConnection, serve
 
 import wsfast
 
+from .server_util import KEY, RawClient
 from .server_util import running as wsfast_running
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "cython_handler"
@@ -99,6 +101,24 @@ def test_cython_echo_handler_answers_a_burst_in_order(handlers: ModuleType) -> N
             for message in messages:
                 ws.send(message)
             assert [ws.recv(timeout=10) for _ in messages] == messages
+
+
+def test_cython_echo_of_a_message_read_with_the_peers_close_is_not_an_error(
+    handlers: ModuleType, caplog: pytest.LogCaptureFixture
+) -> None:
+    # One write, so the server reads the message and the close frame in one read: the
+    # core has answered the close before the handler runs, and the echo cannot follow
+    # it (RFC 6455 5.5.1). As for a Python handler, that is no handler error.
+    caplog.set_level(logging.ERROR, logger="wsfast")
+    with wsfast_running(handlers.Echo()) as server, RawClient(server.port) as raw:
+        raw.handshake()
+        message = wsfast.Frame(wsfast.BINARY, b"last words").serialize(KEY)
+        close = wsfast.Frame(wsfast.CLOSE, b"\x03\xe8").serialize(KEY)
+        raw.sock.sendall(message + close)
+        frame = raw.recv_frame()
+        assert (frame.opcode, frame.payload) == (wsfast.CLOSE, b"\x03\xe8")
+        raw.read_all()
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 def test_chandler_python_on_message_refuses_other_front_ends(handlers: ModuleType) -> None:
