@@ -73,6 +73,9 @@ CLIENTS = [
     Client("wsfast (recv_many)", "wsfast_sync.py", "many", wsfast=True, feed_only=True),
     Client("wsfast (run handler)", "wsfast_sync.py", "run", wsfast=True, feed_only=True),
     Client("wsfast (recv_view, no str)", "wsfast_sync.py", "view", wsfast=True, feed_only=True),
+    # The Cython handler API: examples/cython_handler's FeedCounter through run(), each
+    # payload in place (built by run.py's build_cython_example).
+    Client("wsfast (Cython handler)", "wsfast_sync.py", "cython", wsfast=True, feed_only=True),
     Client("wsfast (busy_poll=50us)", "wsfast_sync.py", "busy", wsfast=True, rtt_only=True),
     Client("wsfast-asyncio", "wsfast_asyncio.py", wsfast=True),
     Client("wsfast-asyncio (asyncio loop)", "wsfast_asyncio.py", "asyncio", True, feed_only=True),
@@ -649,6 +652,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     now = _dt.datetime.now(_dt.UTC)
     ensure_env(args.reinstall)
+    e2e.build_cython_example()
     binary = build_feed_server()
     meta: dict[str, Any] = {
         "date": now.strftime("%Y-%m-%d %H:%M UTC"),
