@@ -5,7 +5,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help build cython dev wheel wheels sdist test-wheels run test test-rust test-python lint format bench bench-micro bench-e2e bench-clients bench-targets bench-quick fuzz soak clean docs
+.PHONY: help build cython dev wheel wheels sdist test-wheels run test test-rust test-python lint format bench bench-micro bench-e2e bench-clients bench-targets bench-quick fuzz soak clean docs bench-uvicorn bench-fanout examples
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -65,7 +65,7 @@ format: ## apply ruff format and cargo fmt
 	$(PY) -m ruff check --fix python tests bench tools cython_ext/wsfast_backend.py setup.py
 	cargo fmt --all
 
-bench: bench-micro bench-e2e bench-clients bench-targets ## every benchmark, then each target and whether it is met (~25 min)
+bench: bench-micro bench-e2e bench-clients bench-uvicorn bench-fanout bench-targets ## every benchmark, then each target and whether it is met (~45 min)
 
 bench-micro: build ## micro-benchmarks (pytest-benchmark), then ratios from the same run
 	mkdir -p bench/results
@@ -73,24 +73,35 @@ bench-micro: build ## micro-benchmarks (pytest-benchmark), then ratios from the 
 		--benchmark-columns=median,ops --benchmark-sort=name --benchmark-json=bench/results/micro.json
 	$(PY) bench/report.py bench/results/micro.json
 
-bench-e2e: ## server end to end: C load generator vs wsfast, picows, websockets, aiohttp, raw TCP (~15 min)
+bench-e2e: ## server end to end: C load generator vs wsfast (+ asyncio, Cython handler), picows, websockets, aiohttp, raw TCP (~18 min)
 	$(PY) bench/e2e/run.py
 
 bench-clients: ## client end to end: C feed server vs wsfast, picows, aiohttp, websockets, websocket-client (~8 min)
 	$(PY) bench/e2e/run_clients.py
 
+bench-uvicorn: build ## FastAPI echo under uvicorn: wsfast.uvicorn vs websockets, websockets-sansio, wsproto (~4 min)
+	$(PY) bench/e2e/uvicorn_fastapi.py
+
+bench-fanout: ## fan-out to 1,000 and 10,000 subscribers: wsfast vs websockets.broadcast, picows, socketify (~8 min)
+	$(PY) bench/e2e/fanout.py
+
 bench-targets: ## print each end-to-end target and whether the latest results meet it
 	$(PY) bench/targets.py bench/results
 
 BENCH_SCRATCH ?= bench/results/scratch
-bench-quick: ## a smoke run of both end-to-end harnesses (1 rep, short; writes only to BENCH_SCRATCH)
-	$(PY) bench/e2e/run.py --quick --only wsfast,ceiling --no-chart --out $(BENCH_SCRATCH)
+bench-quick: ## a smoke run of every end-to-end harness (1 rep, short; writes only to BENCH_SCRATCH)
+	$(PY) bench/e2e/run.py --quick --only wsfast,ceiling,wsfast-asyncio,wsfast-cython --no-chart --out $(BENCH_SCRATCH)
 	$(PY) bench/e2e/run_clients.py --quick --no-chart --out $(BENCH_SCRATCH)
+	$(PY) bench/e2e/uvicorn_fastapi.py --quick --only echo-64B-c64 --out $(BENCH_SCRATCH)
+	$(PY) bench/e2e/fanout.py --quick --only wsfast,websockets,socketify --out $(BENCH_SCRATCH)
 	$(PY) bench/targets.py $(BENCH_SCRATCH)
 
 SOAK_SECONDS ?= 600
 soak: build ## soak wsfast echo for SOAK_SECONDS (600): churn, random sizes to 1 MiB, deflate, slow readers; nothing lost, no leak
 	$(PY) tools/soak.py --seconds $(SOAK_SECONDS)
+
+examples: ## build examples/cython_handler (the Cython handler API) in place against the installed wsfast
+	cd examples/cython_handler && $(PY) setup.py -q build_ext --inplace
 
 FUZZ_SECONDS ?= 60
 fuzz: ## run each cargo-fuzz target for FUZZ_SECONDS from the committed seeds

@@ -7,6 +7,7 @@ annotation, ``WSFAST_DEBUG=1`` for bounds checks and ``-O0 -g``.
 """
 
 import os
+import shutil
 
 from Cython.Build import cythonize
 from setuptools import Extension, setup
@@ -18,6 +19,17 @@ extension = Extension(
     ["cython_ext/_cy.pyx"],
     include_dirs=["cython_ext/includes"],
     extra_compile_args=["-O0", "-g"] if DEBUG else ["-O3"],
+)
+
+# The Cython handler API: the declarations a user's `cimport wsfast.capi` reads (the
+# public wsfast/capi.pxd, and _cy's own .pxd files it cimports) ship in the package
+# as wsfast/include/, the directory wsfast.get_include() returns.
+INCLUDE = os.path.join("python", "wsfast", "include")
+shutil.rmtree(INCLUDE, ignore_errors=True)
+shutil.copytree(
+    "cython_ext",
+    INCLUDE,
+    ignore=lambda d, names: [n for n in names if not n.endswith((".pxd", ".h")) and "." in n],
 )
 
 setup(

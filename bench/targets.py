@@ -3,13 +3,15 @@
 
 Usage: python bench/targets.py [RESULTS_DIR]      (default bench/results)
 
-Reads ``e2e-latest.json`` (bench/e2e/run.py) and ``clients-latest.json``
-(bench/e2e/run_clients.py) from RESULTS_DIR, prints one line per target (the measured
-ratio, the threshold, met / NOT met / n/a when a row was not measured) as a markdown
-table and writes it to ``RESULTS_DIR/targets-latest.md``. A ratio to the raw-TCP ceiling
-is flagged when the ceiling row was limited by the load generator: the true ceiling is
-then higher than measured, so the ratio overstates the server. Targets are information,
-not a test: the exit status is 0 whenever the result files could be read.
+Reads ``e2e-latest.json`` (bench/e2e/run.py), ``clients-latest.json``
+(bench/e2e/run_clients.py), ``uvicorn-latest.json`` (bench/e2e/uvicorn_fastapi.py) and
+``fanout-latest.json`` (bench/e2e/fanout.py) from RESULTS_DIR, prints one line per
+target (the measured ratio, the threshold, met / NOT met / n/a when a row was not
+measured) as a markdown table and writes it to ``RESULTS_DIR/targets-latest.md``. A
+ratio to the raw-TCP ceiling is flagged when the ceiling row was limited by the load
+generator: the true ceiling is then higher than measured, so the ratio overstates the
+server. Targets are information, not a test: the exit status is 0 whenever the result
+files could be read.
 """
 
 from __future__ import annotations
@@ -94,6 +96,83 @@ def client_vs(workload: str, peer: str | None) -> Callable[[Summary], tuple[floa
     return measure
 
 
+def row_vs(
+    workload: str, ours: str, other: str, metric: str = "msgs_per_server_cpu_s"
+) -> Callable[[Summary], tuple[float | None, str]]:
+    """Row ``ours`` over row ``other`` on ``metric``; the other metric as a note."""
+
+    def measure(s: Summary) -> tuple[float | None, str]:
+        value = quotient(rate(s, workload, ours, metric), rate(s, workload, other, metric))
+        note_metric = "msgs_per_s" if metric != "msgs_per_s" else "msgs_per_server_cpu_s"
+        note = quotient(rate(s, workload, ours, note_metric), rate(s, workload, other, note_metric))
+        label = "msgs/s" if note_metric == "msgs_per_s" else "per server-CPU-s"
+        return value, f"{label}: {note:.2f}x" if note else ""
+
+    return measure
+
+
+def cython_vs_ceiling(workload: str) -> Callable[[Summary], tuple[float | None, str]]:
+    def measure(s: Summary) -> tuple[float | None, str]:
+        value = quotient(rate(s, workload, "wsfast-cython"), rate(s, workload, "ceiling"))
+        ceiling = s.get(workload, {}).get("ceiling", {})
+        caveat = "ceiling loadgen-bound" if ceiling.get("loadgen_bound") else ""
+        return value, caveat
+
+    return measure
+
+
+def uvicorn_vs_best(workload: str) -> Callable[[Summary], tuple[float | None, str]]:
+    """wsfast's uvicorn backend over the best of uvicorn's own backends (msgs/s)."""
+
+    def measure(s: Summary) -> tuple[float | None, str]:
+        ours = s.get(workload, {}).get("wsfast", {})
+        per_cpu = ours.get("msgs_per_server_cpu_s_x_best")
+        note = f"per server-CPU-s: {per_cpu:.2f}x" if per_cpu else ""
+        return ours.get("msgs_per_s_x_best"), note
+
+    return measure
+
+
+def fanout_key(subscribers: int, size: int, deflate: bool) -> str:
+    return f"fanout-{subscribers}-{size}B-deflate-{'on' if deflate else 'off'}"
+
+
+def fanout_vs(key: str, other: str) -> Callable[[Summary], tuple[float | None, str]]:
+    def measure(s: Summary) -> tuple[float | None, str]:
+        ours = rate(s, key, "wsfast", "deliveries_per_s")
+        p99 = s.get(key, {}).get("wsfast", {}).get("latency_p99_ms")
+        note = f"wsfast p99 {p99:.2f} ms" if p99 is not None else ""
+        return quotient(ours, rate(s, key, other, "deliveries_per_s")), note
+
+    return measure
+
+
+def fanout_targets() -> list[Target]:
+    out = []
+    for subscribers in (1000, 10000):
+        for size in (64, 1024):
+            for deflate in (False, True):
+                key = fanout_key(subscribers, size, deflate)
+                label = f"fan-out {size} B to {subscribers:,}, deflate {'on' if deflate else 'off'}"
+                out.append(
+                    Target(
+                        f"{label} >= 5x websockets.broadcast",
+                        "fanout",
+                        5.0,
+                        fanout_vs(key, "websockets"),
+                    )
+                )
+                out.append(
+                    Target(
+                        f"{label} >= 2x uWebSockets publish",
+                        "fanout",
+                        2.0,
+                        fanout_vs(key, "socketify"),
+                    )
+                )
+    return out
+
+
 DEFLATE_TAKEOVER = "feed 1 KiB deflate (1,024 messages), context takeover"
 TARGETS = [
     Target("echo 64 KiB x64 >= 0.9x ceiling", "e2e", 0.9, vs_ceiling("echo-64KiB-c64")),
@@ -150,13 +229,98 @@ TARGETS = [
         2.0,
         client_vs(DEFLATE_TAKEOVER, None),
     ),
+    *(
+        Target(
+            f"asyncio echo {size} x64 (uvloop) >= {threshold}x {peer}, per server CPU-s",
+            "e2e",
+            threshold,
+            row_vs(f"echo-{size}-c64", "wsfast-asyncio", peer),
+        )
+        for size in ("64B", "1KiB")
+        for peer, threshold in (("websockets", 3.0), ("picows", 1.5))
+    ),
+    *(
+        Target(
+            f"client wss feed {size} >= 1.5x picows (core)",
+            "clients",
+            1.5,
+            client_vs(f"wss feed {size}", "picows"),
+        )
+        for size in ("64 B", "1 KiB")
+    ),
+    *(
+        Target(
+            f"wss echo {size} x64 >= 1.5x picows, msgs/s",
+            "e2e",
+            1.5,
+            row_vs(f"wss-echo-{size}-c64", "wsfast", "picows", "msgs_per_s"),
+        )
+        for size in ("64B", "1KiB")
+    ),
+    Target(
+        "Cython handler echo 64 B x64 >= 1x Python handler, msgs/s",
+        "e2e",
+        1.0,
+        row_vs("echo-64B-c64", "wsfast-cython", "wsfast", "msgs_per_s"),
+    ),
+    Target(
+        "Cython handler echo 64 B x64 >= 0.8x ceiling",
+        "e2e",
+        0.8,
+        cython_vs_ceiling("echo-64B-c64"),
+    ),
+    *(
+        Target(
+            f"FastAPI echo {size} x64 under uvicorn >= 2x best other backend, msgs/s",
+            "uvicorn",
+            2.0,
+            uvicorn_vs_best(f"echo-{size}-c64"),
+        )
+        for size in ("64B", "1KiB")
+    ),
+    *fanout_targets(),
 ]
+
+
+def tls_cost(s: Summary, clients: Summary) -> list[str]:
+    """What TLS costs each library: its wss row over its ws row (information only)."""
+    lines = [
+        "The cost of TLS (wss over ws, same library; TLS 1.3 AES-128-GCM):",
+        "",
+        "| workload | library | wss/ws msgs/s | wss/ws per server-CPU-s |",
+        "| --- | --- | ---: | ---: |",
+    ]
+    for size in ("64 B", "1 KiB"):
+        for name in sorted(clients.get(f"wss feed {size}", {})):
+            value = quotient(
+                rate(clients, f"wss feed {size}", name), rate(clients, f"feed {size}", name)
+            )
+            if value is not None:
+                lines.append(f"| client feed {size} | {name} | {value:.2f} | - |")
+    for size in ("64B", "1KiB"):
+        for name in ("wsfast", "picows", "websockets", "aiohttp"):
+            wss, ws = f"wss-echo-{size}-c64", f"echo-{size}-c64"
+            rates = quotient(rate(s, wss, name), rate(s, ws, name))
+            cpu = quotient(
+                rate(s, wss, name, "msgs_per_server_cpu_s"),
+                rate(s, ws, name, "msgs_per_server_cpu_s"),
+            )
+            if rates is not None or cpu is not None:
+                shown = [f"{v:.2f}" if v is not None else "-" for v in (rates, cpu)]
+                lines.append(f"| {ws} | {name} | {shown[0]} | {shown[1]} |")
+    return lines
 
 
 def load(path: Path) -> tuple[Summary, dict[str, Any]] | None:
     if not path.exists():
         return None
     document = json.loads(path.read_text())
+    if "results" in document:  # fanout.py: a list of runs, keyed here like the others
+        summary: Summary = {}
+        for r in document["results"]:
+            key = fanout_key(r["subscribers"], r["size"], r["compression"])
+            summary.setdefault(key, {})[r["server"]] = r
+        return summary, document["meta"]
     return document["summary"], document["meta"]
 
 
@@ -165,6 +329,8 @@ def report(results: Path) -> str:
     sources = {
         "e2e": load(results / "e2e-latest.json"),
         "clients": load(results / "clients-latest.json"),
+        "uvicorn": load(results / "uvicorn-latest.json"),
+        "fanout": load(results / "fanout-latest.json"),
     }
     lines = []
     for source, loaded in sources.items():
@@ -173,10 +339,9 @@ def report(results: Path) -> str:
             continue
         meta = loaded[1]
         quick = " (quick run: indicative only)" if meta.get("quick") else ""
-        lines.append(
-            f"{source}: {meta['date']}, commit {meta['machine']['commit']}, "
-            f"{meta['reps']} reps{quick}"
-        )
+        commit = meta.get("machine", {}).get("commit", "?")
+        reps = meta.get("reps", 1)
+        lines.append(f"{source}: {meta['date']}, commit {commit}, {reps} reps{quick}")
     lines += ["", "| target | measured | status | notes |", "| --- | ---: | --- | --- |"]
     met = 0
     for target in TARGETS:
@@ -190,6 +355,9 @@ def report(results: Path) -> str:
             status, shown = ("met" if ok else "NOT met"), f"{value:.2f}x"
         lines.append(f"| {target.name} | {shown} | {status} | {caveat} |")
     lines += ["", f"{met} of {len(TARGETS)} targets met."]
+    if sources["e2e"] or sources["clients"]:
+        e2e, clients = (sources[k][0] if sources[k] else {} for k in ("e2e", "clients"))
+        lines += ["", *tls_cost(e2e, clients)]
     return "\n".join(lines) + "\n"
 
 

@@ -49,6 +49,7 @@ cdef class ClientReader:
     cpdef object take(self)
     cpdef object recv(self, timeout=*)
     cdef inline object _next_view(self)
+    cdef bint _run_c(self, CHandler handler) except -1
 
 
 cdef class MessageIterator:

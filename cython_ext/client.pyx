@@ -454,11 +454,16 @@ cdef class ClientReader:
     def run(self, handler, bint view=False):
         """Call ``handler(message)`` for every message until it returns False.
 
+        A ``CHandler`` (the Cython handler API) gets each payload in place through its
+        C-level ``on_data`` instead, until that returns nonzero.
+
         Returns:
             True if the handler stopped the loop, False if the connection closed
             normally.
         """
         cdef object msg
+        if isinstance(handler, CHandler):
+            return self._run_c(<CHandler>handler)
         while True:
             msg = self._next_view() if view else self._next()
             if msg is not None:
@@ -469,6 +474,46 @@ cdef class ClientReader:
                 self._fill(None)
             except _ConnectionClosedOK:
                 return False
+
+    cdef bint _run_c(self, CHandler handler) except -1:
+        """``run`` for a CHandler: ``on_data`` with each payload in place until it
+        returns nonzero (True) or the connection closes normally (False)."""
+        cdef const wsf_event *e
+        cdef object msg
+        cdef const char *data
+        cdef Py_ssize_t n
+        cdef int opcode
+        while True:
+            if self.messages:
+                # Messages kept as objects by an earlier read come first, in order.
+                msg = self._popleft()
+                if isinstance(msg, str):
+                    opcode = EV_TEXT
+                    data = PyUnicode_AsUTF8AndSize(msg, &n)
+                else:
+                    opcode = EV_BINARY
+                    data = PyBytes_AS_STRING(msg)
+                    n = PyBytes_GET_SIZE(msg)
+            elif self.pos < self.count:
+                e = &self.ev[self.pos]
+                self.pos += 1
+                if not is_data_event(e.kind):
+                    continue
+                opcode = e.kind
+                if e.handle != NULL:
+                    data = PyBytes_AS_STRING(<object>e.handle)
+                    n = PyBytes_GET_SIZE(<object>e.handle)
+                else:
+                    data = <const char *>e.data
+                    n = <Py_ssize_t>e.len
+            else:
+                try:
+                    self._fill(None)
+                except _ConnectionClosedOK:
+                    return False
+                continue
+            if handler.on_data(self.core, opcode, data, n):
+                return True
 
 
 cdef class MessageIterator:

@@ -41,6 +41,8 @@ cdef class Core:
     cdef object on_ping
     cdef object on_pong
     cdef object on_close
+    # A CHandler bound by set_handlers: data events go to its C method, no objects.
+    cdef object chandler
     # Next event of the current batch to dispatch.
     cdef size_t cursor
 
@@ -65,6 +67,7 @@ cdef class Core:
     cpdef send_pong(self, data=*)
     cpdef send_close(self, code=*, str reason=*)
     cpdef fail(self, int code, str reason=*)
+    cdef int send_bytes(self, int opcode, const char *data, Py_ssize_t n) except -1
 
     # ---- output ---------------------------------------------------------------------
     cdef inline const uint8_t *output(self, size_t *n) noexcept nogil
@@ -77,3 +80,9 @@ cdef class Core:
     cdef inline ProtocolState _state(self) noexcept nogil
     cdef inline bint _close_expected(self) noexcept nogil
     cdef inline bint _close_ok(self) noexcept nogil
+
+
+cdef class CHandler:
+    # The Cython handler API (public header: wsfast/capi.pxd): the core calls this
+    # with each message's bytes in place, and the handler answers with send_bytes.
+    cdef int on_data(self, Core conn, int opcode, const char *data, Py_ssize_t n) except -1

@@ -217,11 +217,19 @@ cdef class Core:
         cdef const wsf_event *ev = self.events()
         cdef size_t i
         cdef uint8_t kind
+        cdef CHandler ch = <CHandler>self.chandler
         while self.cursor < count:
             i = self.cursor
             self.cursor += 1
             kind = ev[i].kind
-            if kind == EV_TEXT:
+            if ch is not None and is_data_event(kind):
+                # The Cython handler API: the payload in place, no object per message.
+                if ev[i].handle != NULL:
+                    ch.on_data(self, kind, PyBytes_AS_STRING(<object>ev[i].handle),
+                               PyBytes_GET_SIZE(<object>ev[i].handle))
+                else:
+                    ch.on_data(self, kind, <const char *>ev[i].data, <Py_ssize_t>ev[i].len)
+            elif kind == EV_TEXT:
                 self.on_message(self.owner, _text(ev[i].data, ev[i].len))
             elif kind == EV_BINARY:
                 self.on_message(self.owner, _binary(&ev[i]))
@@ -237,7 +245,13 @@ cdef class Core:
         return 0
 
     def set_handlers(self, owner, on_message, on_ping=None, on_pong=None, on_close=None):
-        """Bind the callbacks that :meth:`receive_and_dispatch` calls as ``f(owner, ...)``."""
+        """Bind the callbacks that :meth:`receive_and_dispatch` calls as ``f(owner, ...)``.
+
+        When ``on_message`` is a :class:`CHandler`'s, data events go to its C-level
+        ``on_data`` instead (with this core as the connection).
+        """
+        target = getattr(on_message, "__self__", None)
+        self.chandler = target if isinstance(target, CHandler) else None
         self.owner = owner
         self.on_message = on_message
         self.on_ping = on_ping
@@ -344,6 +358,21 @@ cdef class Core:
             self._check(RS.send_frame(self.p, OP_TEXT, <const uint8_t *>utf8, n, 1))
         else:
             self._send_buffer(OP_BINARY, data, True)
+
+    cdef int send_bytes(self, int opcode, const char *data, Py_ssize_t n) except -1:
+        """Queue a whole message from a C buffer (copied): the Cython handler API's send.
+
+        Returns 0 once queued, 1 when the closing handshake has started: then nothing
+        may be sent (RFC 6455 section 5.5.1), as when the peer's close frame came in the
+        same read as the message being answered; the transport treats a Python
+        handler's send alike (no handler error).
+        """
+        if n < 0:
+            raise ValueError(f"negative length {n}")
+        if self._state() >= STATE_CLOSING:
+            return 1
+        return self._check(RS.send_frame(self.p, <uint8_t>opcode, <const uint8_t *>data,
+                                         <size_t>n, 1))
 
     cpdef send_text(self, data, bint fin=True):
         """Queue a text frame (``str`` or UTF-8 bytes)."""
@@ -567,3 +596,50 @@ def _capi_layout():
             "close_ok": _offset(&a, &a.close_ok),
         },
     }
+
+
+cdef class CHandler:
+    """Base class of handlers written in Cython: each message as a pointer and length.
+
+    Subclass it in Cython (``from wsfast.capi cimport CHandler, Core``) and override
+    the C method ``on_data``; answer with ``conn.send_bytes(opcode, data, n)``. The
+    epoll server (``wsfast.serve``) then calls it with the payload in place: no
+    Python object per message. The other callbacks are the :class:`wsfast.Handler`
+    ones, as Python methods (no-ops here). Sends made in ``on_data`` go out at the
+    end of the read that carried the message.
+    """
+
+    cdef int on_data(self, Core conn, int opcode, const char *data, Py_ssize_t n) except -1:
+        # DANGER: ``data`` is borrowed from the core's receive buffer and is valid only
+        # during this call; copy what must outlive it.
+        return 0
+
+    def on_message(self, conn, data):
+        """Python-level delivery, used only by front ends without the C path.
+
+        Raises:
+            TypeError: always; a CHandler needs the C path.
+        """
+        raise TypeError(f"{type(self).__name__} is a CHandler: serve it with wsfast.serve")
+
+    def on_handshake(self, request):
+        """Accept every upgrade with the defaults (see ``wsfast.Handler``)."""
+        return None
+
+    def on_open(self, conn):
+        """The handshake completed (no-op)."""
+
+    def on_ping(self, conn, data):
+        """A ping arrived (no-op; the pong is automatic)."""
+
+    def on_pong(self, conn, data):
+        """A pong arrived (no-op)."""
+
+    def on_close(self, conn, code, reason):
+        """The connection closed (no-op)."""
+
+    def on_error(self, conn, exc):
+        """A callback raised (no-op; the connection fails with 1011)."""
+
+    def on_drain(self, conn):
+        """Output fell to the low-water mark (no-op)."""

@@ -1,9 +1,14 @@
 # SPDX-License-Identifier: MIT
 """Fan-out benchmark: one publication to N subscribers, wsfast topics against
-``websockets.broadcast`` and a picows send loop.
+``websockets.broadcast``, a picows send loop and uWebSockets' publish (socketify).
 
-    python bench/e2e/fanout.py                       # 64 B and 1 KiB, 1,000 and 10,000 subscribers
-    python bench/e2e/fanout.py --quick               # smoke run: 1,000 subscribers, 2 s each
+    python bench/e2e/fanout.py             # 64 B and 1 KiB, 1,000 and 10,000 subscribers
+    python bench/e2e/fanout.py --quick     # smoke run: 1,000 subscribers, 64 B, 2 s each
+
+The script re-runs itself in ``bench/.venv`` (run.py's environment: picows, uvloop,
+websockets, a non-editable wsfast; socketify is added there), unless ``--here``.
+socketify imports only where the system has libuv.so.1 (Debian: ``libuv1``); without
+it its rows are skipped, and the reason is printed and recorded.
 
 Method: each server runs in its own process pinned to CPU 0 (one core); this script,
 pinned to CPU 1, opens N subscriber connections (raw sockets, epoll, its own handshake)
@@ -21,7 +26,8 @@ each subscriber; picows has no permessage-deflate: not run). The message is JSON
 text, so it compresses.
 
 The numbers are only as quiet as the machine: on a shared 2-core box they are smoke
-figures. Nothing is written under bench/results unless ``--out`` is given.
+figures. Results: ``fanout-latest.{json,md}`` in ``--out`` (default bench/results;
+with ``--quick`` the git-ignored bench/results/scratch).
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
 OFFER = "permessage-deflate; server_no_context_takeover; client_no_context_takeover"
 
 
@@ -153,7 +160,34 @@ def serve_picows(port: int, compression: bool) -> None:
     uvloop.run(main())
 
 
-SERVERS = {"wsfast": serve_wsfast, "websockets": serve_websockets, "picows": serve_picows}
+def serve_socketify(port: int, compression: bool) -> None:
+    # uWebSockets' own pub/sub: the publication is framed (and, with the shared
+    # compressor, compressed) once and queued on every subscriber in C++.
+    from socketify import App, CompressOptions, OpCode
+
+    app = App()
+    compress = CompressOptions.SHARED_COMPRESSOR if compression else CompressOptions.DISABLED
+    limits = {"max_payload_length": 1 << 20, "max_backpressure": 64 << 20, "idle_timeout": 0}
+
+    def on_message(ws: Any, data: Any, opcode: Any) -> None:
+        text = data.decode() if isinstance(data, bytes) else str(data)
+        _, k, size = text.split()
+        msg = _message(int(size))
+        for _ in range(int(k)):
+            app.publish("t", msg, OpCode.TEXT, compression)
+
+    app.ws("/sub", {"compression": compress, **limits, "open": lambda ws: ws.subscribe("t")})
+    app.ws("/*", {"compression": compress, **limits, "message": on_message})
+    app.listen(port, lambda config: None)
+    app.run()
+
+
+SERVERS = {
+    "wsfast": serve_wsfast,
+    "websockets": serve_websockets,
+    "picows": serve_picows,
+    "socketify": serve_socketify,
+}
 
 
 # ---- the client side ----------------------------------------------------------------------
@@ -311,6 +345,63 @@ def run_one(
         proc.wait(10)
 
 
+def available(name: str) -> str | None:
+    """Why ``name`` cannot run in this interpreter, or None when it can."""
+    done = subprocess.run([sys.executable, "-c", f"import {name}"], capture_output=True, text=True)
+    if done.returncode == 0:
+        return None
+    lines = done.stderr.strip().splitlines()
+    return lines[-1] if lines else f"import {name} failed"
+
+
+def ensure_environment() -> None:
+    """Re-run this script in bench/.venv (run.py's: the peers and a non-editable
+    wsfast), installing socketify there first when it does not import."""
+    import run as e2e  # the harness next to this file: its venv and helpers
+
+    e2e.ensure_venv(reinstall=False)
+    python = str(e2e.venv_python())
+    if subprocess.run([python, "-c", "import socketify"], capture_output=True).returncode:
+        # Best effort: socketify's wheel also needs the system's libuv.so.1 to import.
+        subprocess.run([python, "-m", "pip", "install", "-q", "socketify"], check=False)
+    os.execv(python, [python, __file__, *sys.argv[1:], "--in-venv"])
+
+
+def table(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
+    lines = [
+        "# Fan-out: one publication to N subscribers, server on one core",
+        "",
+        f"{meta['date']}; {meta['seconds']} s per run, bursts of {meta['burst']}"
+        f"{' (--quick smoke run: noisy)' if meta['quick'] else ''}; Python {meta['python']}. "
+        "Deliveries/s = subscribers x messages published / elapsed; latency = publish "
+        "command sent to the subscriber's frame received (bursts of 1).",
+        "",
+        "| subscribers | size | deflate | server | deliveries/s | x websockets | "
+        "x socketify | p50 ms | p99 ms |",
+        "| ---: | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    rates: dict[tuple[int, int, bool], dict[str, float]] = {}
+    for r in results:
+        key = (r["subscribers"], r["size"], r["compression"])
+        rates.setdefault(key, {})[r["server"]] = r["deliveries_per_s"]
+    for r in results:
+        per = rates[(r["subscribers"], r["size"], r["compression"])]
+        ratios = [
+            f"{r['deliveries_per_s'] / per[other]:.2f}x"
+            if r["server"] == "wsfast" and per.get(other)
+            else ""
+            for other in ("websockets", "socketify")
+        ]
+        lines.append(
+            f"| {r['subscribers']:,} | {r['size']} | {'on' if r['compression'] else 'off'} | "
+            f"{r['server']} | {r['deliveries_per_s']:,.0f} | {ratios[0]} | {ratios[1]} | "
+            f"{r['latency_p50_ms']:.2f} | {r['latency_p99_ms']:.2f} |"
+        )
+    for name, why in meta["skipped"].items():
+        lines += ["", f"{name}: not run ({why})"]
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--serve", choices=SERVERS)
@@ -319,28 +410,49 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--burst", type=int, default=16)
-    parser.add_argument("--only", default="wsfast,websockets,picows")
+    parser.add_argument("--only", default="wsfast,websockets,picows,socketify")
     parser.add_argument("--subscribers", default="1000,10000")
     parser.add_argument("--sizes", default="64,1024")
-    parser.add_argument("--out", type=Path, default=None, help="write the results as JSON")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="results directory for fanout-latest.{json,md} (default bench/results; "
+        "--quick: bench/results/scratch)",
+    )
+    parser.add_argument("--here", action="store_true", help="run in this interpreter")
+    parser.add_argument("--in-venv", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         if hasattr(os, "sched_setaffinity"):
             os.sched_setaffinity(0, {0})
         SERVERS[args.serve](args.port, args.compression)
         return
+    if not args.here and not args.in_venv:
+        ensure_environment()
 
     if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
         os.sched_setaffinity(0, {1})
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     counts = [1000] if args.quick else [int(n) for n in args.subscribers.split(",")]
+    sizes = [64] if args.quick else [int(s) for s in args.sizes.split(",")]
     seconds = 2.0 if args.quick else args.seconds
+    skipped: dict[str, str] = {}
+    names = []
+    for name in args.only.split(","):
+        why = available(name)
+        if why is None:
+            names.append(name)
+        else:
+            skipped[name] = why
+            print(f"{name}: not run ({why})", flush=True)
     results = []
+    started = time.monotonic()
     for subscribers in counts:
-        for size in [int(s) for s in args.sizes.split(",")]:
+        for size in sizes:
             for compression in (False, True):
-                for name in args.only.split(","):
+                for name in names:
                     if name == "picows" and compression:
                         continue
                     r = run_one(name, subscribers, size, compression, seconds, args.burst)
@@ -353,19 +465,25 @@ def main() -> None:
                         f"p50 {r['latency_p50_ms']:7.2f} ms  p99 {r['latency_p99_ms']:7.2f} ms",
                         flush=True,
                     )
-    by_key: dict[tuple[int, int, bool], dict[str, float]] = {}
-    for r in results:
-        key = (r["subscribers"], r["size"], r["compression"])
-        by_key.setdefault(key, {})[r["server"]] = r["deliveries_per_s"]
-    for (subscribers, size, compression), rates in by_key.items():
-        if "wsfast" in rates and "websockets" in rates:
-            print(
-                f"wsfast / websockets.broadcast at {subscribers} x {size} B "
-                f"deflate={'on' if compression else 'off'}: "
-                f"{rates['wsfast'] / rates['websockets']:.1f}x"
-            )
-    if args.out:
-        args.out.write_text(json.dumps(results, indent=2) + "\n")
+    import run as e2e  # the harness next to this file: machine and commit
+
+    meta = {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": e2e.machine(),
+        "quick": args.quick,
+        "seconds": seconds,
+        "burst": args.burst,
+        "python": sys.version.split()[0],
+        "skipped": skipped,
+        "elapsed_s": round(time.monotonic() - started, 1),
+    }
+    out: Path = args.out or (HERE.parent / "results" / ("scratch" if args.quick else ""))
+    out.mkdir(parents=True, exist_ok=True)
+    document = {"meta": meta, "results": results}
+    (out / "fanout-latest.json").write_text(json.dumps(document, indent=1) + "\n")
+    rendered = table(results, meta)
+    (out / "fanout-latest.md").write_text(rendered)
+    print(rendered)
 
 
 if __name__ == "__main__":

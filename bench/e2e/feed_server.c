@@ -28,6 +28,8 @@
 //          it refers to nothing before it, and the rest refer only within the period.
 //   echo   echoes every data frame back unmasked (same opcode and FIN), answers pings,
 //          closes on close. No extension is negotiated.
+// --tls CERT KEY serves wss: TLS 1.3 with TLS_AES_128_GCM_SHA256 only (the cipher every
+// client then runs), the handshake non-blocking, then SSL_read/SSL_write on the sockets.
 // --spin polls epoll without sleeping while a connection is open, so the server adds no
 // wake-up latency to a round trip (it burns its own core; meant for a pinned server).
 //
@@ -44,6 +46,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/ssl.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -204,7 +207,9 @@ static struct {
     int spin;
     int takeover;
     const char *message_file;
-} opt = {MODE_FEED, 0, 100000, 64, 1024, 20261126, 0, 6, 64, 600.0, 0, 0, NULL};
+    const char *tls_cert, *tls_key;
+} opt = {MODE_FEED, 0, 100000, 64, 1024, 20261126, 0, 6, 64, 600.0, 0, 0, NULL, NULL, NULL};
+static SSL_CTX *tls_ctx;
 
 static volatile sig_atomic_t stop_flag;
 
@@ -528,7 +533,31 @@ struct conn {
     long long echoed, received;
     uint64_t echo_bytes;
     double t_open, t_close_sent, cpu_user0, cpu_sys0;
+    SSL *ssl;             /* --tls */
+    int tls_pending;      /* --tls: the TLS handshake is not finished yet */
+    int ring_retry;       /* --tls: an SSL_write of ring data must be retried first */
 };
+
+/* send()/recv() with one contract on plain and TLS connections: -1 with errno EAGAIN
+ * when the socket must be waited for, 0 from io_recv at end of stream. */
+static ssize_t io_send(struct conn *c, const void *p, size_t n) {
+    if (!c->ssl) return send(c->fd, p, n, MSG_NOSIGNAL);
+    int w = SSL_write(c->ssl, p, n > INT32_MAX ? INT32_MAX : (int)n);
+    if (w > 0) return w;
+    int e = SSL_get_error(c->ssl, w);
+    errno = e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? EAGAIN : EIO;
+    return -1;
+}
+
+static ssize_t io_recv(struct conn *c, void *p, size_t n) {
+    if (!c->ssl) return recv(c->fd, p, n, 0);
+    int r = SSL_read(c->ssl, p, n > INT32_MAX ? INT32_MAX : (int)n);
+    if (r > 0) return r;
+    int e = SSL_get_error(c->ssl, r);
+    if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && errno == 0)) return 0;
+    errno = e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? EAGAIN : EIO;
+    return -1;
+}
 
 static int epfd;
 static int nconns;
@@ -588,6 +617,7 @@ static void conn_free(struct conn *c) {
     }
     free(c->in.p);
     free(c->out.p);
+    if (c->ssl) SSL_free(c->ssl);
     free(c);
 }
 
@@ -601,7 +631,7 @@ static void set_out_interest(struct conn *c, int want) {
 static void http_error(struct conn *c, const char *status) {
     c->out.len = 0;
     buf_printf(&c->out, "HTTP/1.1 %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", status);
-    send(c->fd, c->out.p, c->out.len, MSG_NOSIGNAL); /* best effort */
+    io_send(c, c->out.p, c->out.len); /* best effort */
     c->st = CS_DONE;
 }
 
@@ -885,9 +915,11 @@ static int handle_frames(struct conn *c) {
 
 /* Send what can be sent. Returns -1 when the connection is to be dropped. */
 static int flush_conn(struct conn *c) {
+    if (c->tls_pending) return 0; /* on_readable drives the TLS handshake */
     for (;;) {
-        if (c->out.len) {
-            ssize_t w = send(c->fd, c->out.p, c->out.len, MSG_NOSIGNAL);
+        /* TLS: a write OpenSSL could not finish must be retried with the same bytes */
+        if (c->out.len && !c->ring_retry) {
+            ssize_t w = io_send(c, c->out.p, c->out.len);
             if (w < 0) {
                 if (errno == EAGAIN || errno == EWOULDBLOCK) break;
                 if (errno == EINTR) continue;
@@ -907,7 +939,8 @@ static int flush_conn(struct conn *c) {
             if (n > SEND_CHUNK) n = SEND_CHUNK;
             if ((uint64_t)n > c->feed_total - c->feed_sent)
                 n = (size_t)(c->feed_total - c->feed_sent);
-            ssize_t w = send(c->fd, r->data + at, n, MSG_NOSIGNAL);
+            ssize_t w = io_send(c, r->data + at, n);
+            c->ring_retry = w < 0 && c->ssl && errno == EAGAIN;
             if (w < 0) {
                 if (errno == EAGAIN || errno == EWOULDBLOCK) break;
                 if (errno == EINTR) continue;
@@ -926,9 +959,23 @@ static int flush_conn(struct conn *c) {
 }
 
 static void on_readable(struct conn *c) {
+    if (c->tls_pending) {
+        int h = SSL_do_handshake(c->ssl);
+        if (h != 1) {
+            int e = SSL_get_error(c->ssl, h);
+            if (e == SSL_ERROR_WANT_READ) return;
+            if (e == SSL_ERROR_WANT_WRITE) {
+                set_out_interest(c, 1);
+                return;
+            }
+            conn_free(c);
+            return;
+        }
+        c->tls_pending = 0;
+    }
     for (;;) {
         buf_reserve(&c->in, READ_CHUNK);
-        ssize_t r = recv(c->fd, c->in.p + c->in.len, c->in.cap - c->in.len, 0);
+        ssize_t r = io_recv(c, c->in.p + c->in.len, c->in.cap - c->in.len);
         if (r < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK) break;
             if (errno == EINTR) continue;
@@ -952,13 +999,14 @@ static void on_readable(struct conn *c) {
                 c->out.len = 0;
                 if (c->st == CS_OPEN) {
                     uint8_t f[4] = {0x88, 0x02, 0x03, 0xea}; /* 1002 */
-                    send(c->fd, f, 4, MSG_NOSIGNAL);
+                    io_send(c, f, 4);
                 }
                 conn_free(c);
                 return;
             }
         }
-        if ((size_t)r < READ_CHUNK) break;
+        /* TLS: SSL_read returns one record at a time; only EAGAIN means drained */
+        if ((size_t)r < READ_CHUNK && !c->ssl) break;
     }
     if (flush_conn(c) < 0) conn_free(c);
 }
@@ -978,6 +1026,12 @@ static void on_accept(int lfd) {
         c->fd = fd;
         c->id = next_id++;
         c->st = CS_HANDSHAKE;
+        if (tls_ctx) {
+            c->ssl = SSL_new(tls_ctx);
+            if (!c->ssl || !SSL_set_fd(c->ssl, fd)) exit(2);
+            SSL_set_accept_state(c->ssl);
+            c->tls_pending = 1;
+        }
         struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
         epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
         conns[nconns++] = c;
@@ -989,7 +1043,8 @@ static void usage(void) {
             "usage: feed_server [--mode feed|echo] [--port P] [--count N] [--size S]\n"
             "                   [--kinds K] [--seed X] [--message FILE] [--deflate]\n"
             "                   [--context-takeover] [--level L] [--max-conns C]\n"
-            "                   [--max-seconds T] [--spin] [--dump-corpus]\n");
+            "                   [--max-seconds T] [--spin] [--dump-corpus]\n"
+            "                   [--tls CERT KEY]\n");
     exit(2);
 }
 
@@ -1027,6 +1082,10 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--seed")) opt.seed = strtoull(v, NULL, 10);
         else if (!strcmp(a, "--level")) opt.level = atoi(v);
         else if (!strcmp(a, "--message")) opt.message_file = v;
+        else if (!strcmp(a, "--tls") && i + 1 < argc) {
+            opt.tls_cert = v;
+            opt.tls_key = argv[++i];
+        }
         else if (!strcmp(a, "--max-conns")) opt.max_conns = atoi(v);
         else if (!strcmp(a, "--max-seconds")) opt.max_seconds = atof(v);
         else usage();
@@ -1044,6 +1103,18 @@ int main(int argc, char **argv) {
         return 0;
     }
 
+    if (opt.tls_cert) {
+        tls_ctx = SSL_CTX_new(TLS_server_method());
+        if (!tls_ctx || !SSL_CTX_set_min_proto_version(tls_ctx, TLS1_3_VERSION) ||
+            !SSL_CTX_set_ciphersuites(tls_ctx, "TLS_AES_128_GCM_SHA256") ||
+            SSL_CTX_use_certificate_chain_file(tls_ctx, opt.tls_cert) != 1 ||
+            SSL_CTX_use_PrivateKey_file(tls_ctx, opt.tls_key, SSL_FILETYPE_PEM) != 1) {
+            fprintf(stderr, "feed_server: TLS setup failed\n");
+            return 1;
+        }
+        SSL_CTX_set_mode(tls_ctx,
+                         SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    }
     signal(SIGPIPE, SIG_IGN);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);

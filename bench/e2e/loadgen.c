@@ -32,6 +32,9 @@
 // server_no_context_takeover, and compared with the uncompressed payload).
 // --sync: after the handshakes print "ready" and wait for a line on stdin before the
 // warm-up starts (several load generators measuring the same window).
+// --tls: wss (TLS 1.3, TLS_AES_128_GCM_SHA256 only, so every server runs the same
+// cipher; the server's certificate is not verified: a loopback benchmark). Sends and
+// receives go through OpenSSL's SSL_write/SSL_read on the same non-blocking sockets.
 // Limits: 127.0.0.1 only, duration <= 60 s, connections <= 10000.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -39,6 +42,8 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -93,11 +98,13 @@ struct conn {
     unsigned char *zbuf;   /* the compressed echo being received, plus 4 bytes of tail */
     size_t zlen;
     int queued;            /* in the ready queue: its socket may still hold data */
+    SSL *ssl;              /* --tls: the connection's TLS state */
+    int tls_pending;       /* --tls: the TLS handshake is not finished yet */
 };
 
 static struct {
     enum mode mode;
-    int port, conns, window, deflate, ceiling, text, prime, per_echo, sync, payload_z_bits;
+    int port, conns, window, deflate, ceiling, text, prime, per_echo, sync, payload_z_bits, tls;
     size_t size;
     double duration, warmup;
     const char *path, *payload_file, *payload_z_file, *offer;
@@ -126,6 +133,40 @@ static uint64_t *lat;
 static size_t lat_n;
 static int measuring;
 static volatile sig_atomic_t stop_flag;
+static SSL_CTX *tls_ctx;
+
+/* send()/recv() with the same contract on plain and TLS connections: -1 with errno
+ * EAGAIN when the operation must wait for the socket, 0 from io_recv at end of stream. */
+static ssize_t io_send(struct conn *c, const void *buf, size_t len) {
+    if (!c->ssl) return send(c->fd, buf, len, MSG_NOSIGNAL);
+    int n = SSL_write(c->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
+    if (n > 0) return n;
+    int e = SSL_get_error(c->ssl, n);
+    errno = e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? EAGAIN : EIO;
+    return -1;
+}
+
+static ssize_t io_recv(struct conn *c, void *buf, size_t len) {
+    if (!c->ssl) return recv(c->fd, buf, len, 0);
+    int n = SSL_read(c->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
+    if (n > 0) return n;
+    int e = SSL_get_error(c->ssl, n);
+    if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && errno == 0)) return 0;
+    errno = e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? EAGAIN : EIO;
+    return -1;
+}
+
+static void tls_init(void) {
+    tls_ctx = SSL_CTX_new(TLS_client_method());
+    if (!tls_ctx || !SSL_CTX_set_min_proto_version(tls_ctx, TLS1_3_VERSION) ||
+        !SSL_CTX_set_ciphersuites(tls_ctx, "TLS_AES_128_GCM_SHA256")) {
+        fprintf(stderr, "TLS setup failed\n");
+        exit(2);
+    }
+    SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_NONE, NULL);
+    /* send() semantics: partial writes, and a retry may pass a longer buffer */
+    SSL_CTX_set_mode(tls_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+}
 
 static uint64_t now_ns(void) {
     struct timespec ts;
@@ -277,8 +318,7 @@ static void build_frames(void) {
 static void pump(struct conn *c) {
     if (c->st != ST_OPEN) return;
     while (c->ctrl_len && c->partial == 0) {
-        ssize_t n = send(c->fd, c->ctrl + c->ctrl_sent, (size_t)(c->ctrl_len - c->ctrl_sent),
-                         MSG_NOSIGNAL);
+        ssize_t n = io_send(c, c->ctrl + c->ctrl_sent, (size_t)(c->ctrl_len - c->ctrl_sent));
         if (n < 0) {
             if (errno == EAGAIN) return;
             fail(c, "send (pong) failed");
@@ -297,7 +337,7 @@ static void pump(struct conn *c) {
         if (opt.per_echo && want > frame_len - c->partial) want = frame_len - c->partial;
         if (want == 0) return;
         uint64_t t = opt.mode == M_LATENCY ? now_ns() : 0;
-        ssize_t n = send(c->fd, frame + c->partial, want, MSG_NOSIGNAL);
+        ssize_t n = io_send(c, frame + c->partial, want);
         if (n < 0) {
             if (errno == EAGAIN) return;
             fail(c, "send failed");
@@ -516,9 +556,28 @@ static int handshake_step(struct conn *c, unsigned char *rbuf) {
         c->hs_buf = malloc(4096);
         c->hs_len = 0;
         c->hs_sent = 0;
+        if (tls_ctx) {
+            c->ssl = SSL_new(tls_ctx);
+            if (!c->ssl || !SSL_set_fd(c->ssl, c->fd)) {
+                fail(c, "TLS: SSL_new failed");
+                return 0;
+            }
+            SSL_set_connect_state(c->ssl);
+            c->tls_pending = 1;
+        }
+    }
+    if (c->tls_pending) {
+        int r = SSL_do_handshake(c->ssl);
+        if (r != 1) {
+            int e = SSL_get_error(c->ssl, r);
+            if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+                fail(c, "TLS handshake failed");
+            return 0;
+        }
+        c->tls_pending = 0;
     }
     while (c->hs_sent < request_len) {
-        ssize_t n = send(c->fd, request + c->hs_sent, request_len - c->hs_sent, MSG_NOSIGNAL);
+        ssize_t n = io_send(c, request + c->hs_sent, request_len - c->hs_sent);
         if (n < 0) {
             if (errno == EAGAIN) return 0;
             fail(c, "handshake send failed");
@@ -527,7 +586,7 @@ static int handshake_step(struct conn *c, unsigned char *rbuf) {
         c->hs_sent += (size_t)n;
     }
     for (;;) {
-        ssize_t n = recv(c->fd, c->hs_buf + c->hs_len, 4095 - c->hs_len, 0);
+        ssize_t n = io_recv(c, c->hs_buf + c->hs_len, 4095 - c->hs_len);
         if (n < 0) {
             if (errno == EAGAIN) return 0;
             fail(c, "handshake recv failed");
@@ -598,7 +657,7 @@ static void on_readable(struct conn *c, unsigned char *rbuf) {
             return;
         }
         /* every byte is read and compared: no MSG_TRUNC discarding in the kernel */
-        ssize_t n = recv(c->fd, rbuf, RECV_BUF, 0);
+        ssize_t n = io_recv(c, rbuf, RECV_BUF);
         if (n < 0) {
             if (errno != EAGAIN) fail(c, "recv failed");
             return;
@@ -611,7 +670,9 @@ static void on_readable(struct conn *c, unsigned char *rbuf) {
         parse(c, rbuf, (size_t)n);
         if (c->st != ST_OPEN) return;
         pump(c);
-        if ((size_t)n < RECV_BUF) return; /* drained: the next edge will come */
+        /* drained: the next edge will come (TLS: SSL_read returns one record at a time,
+         * so only EAGAIN says the socket and OpenSSL's buffer are both empty) */
+        if ((size_t)n < RECV_BUF && !c->ssl) return;
     }
 }
 
@@ -651,6 +712,7 @@ static void usage(void) {
             "  [--warmup D] [--path /] [--text] [--payload FILE] [--deflate --payload-z FILE\n"
             "  [--payload-z-bits B (its window, default 15)]]\n"
             "  [--offer EXT] [--ceiling] [--server-pid PID] [--prime K] [--per-echo] [--sync]\n"
+            "  [--tls]\n"
             "MODE: echo | latency | idle | fanout\n");
     exit(2);
 }
@@ -670,6 +732,7 @@ int main(int argc, char **argv) {
         if (!strcmp(a, "--ceiling")) { opt.ceiling = 1; continue; }
         if (!strcmp(a, "--per-echo")) { opt.per_echo = 1; continue; }
         if (!strcmp(a, "--sync")) { opt.sync = 1; continue; }
+        if (!strcmp(a, "--tls")) { opt.tls = 1; continue; }
         if (!v) usage();
         i++;
         if (!strcmp(a, "--port")) opt.port = atoi(v);
@@ -732,6 +795,7 @@ int main(int argc, char **argv) {
         opt.path, opt.port, ext ? "Sec-WebSocket-Extensions: " : "", ext ? ext : "",
         ext ? "\r\n" : "");
 
+    if (opt.tls) tls_init();
     epfd = epoll_create1(EPOLL_CLOEXEC);
     conns = calloc((size_t)opt.conns, sizeof *conns);
     ready_q = calloc((size_t)opt.conns, sizeof *ready_q);
@@ -892,7 +956,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < opt.conns; i++) {
         struct conn *c = &conns[i];
         if (c->st == ST_OPEN && c->partial == 0 && c->ctrl_len == 0)
-            if (send(c->fd, close_frame, sizeof close_frame, MSG_NOSIGNAL | MSG_DONTWAIT) > 0)
+            if (io_send(c, close_frame, sizeof close_frame) > 0)
                 shutdown(c->fd, SHUT_WR);
     }
 

@@ -60,9 +60,26 @@ SCRATCH = RESULTS / "scratch"  # git-ignored: quick runs never touch committed r
 PEERS = ["picows", "uvloop", "websockets", "aiohttp", "matplotlib"]
 SERVER_CPU = "0"
 CLIENT_CPU = "1"
-ALL_SERVERS = ["wsfast", "picows", "websockets", "aiohttp", "ceiling", "wsfast-busy"]
+ALL_SERVERS = [
+    "wsfast",
+    "picows",
+    "websockets",
+    "aiohttp",
+    "ceiling",
+    "wsfast-busy",
+    "wsfast-asyncio",
+    "wsfast-cython",
+]
 # The opt-in busy-poll mode only matters for latency; other workloads skip it.
 DEFAULT_SERVERS = ("wsfast", "picows", "websockets", "aiohttp", "ceiling")
+# The 64 B and 1 KiB echo rows also compare wsfast.asyncio on uvloop (against the
+# asyncio servers websockets and picows) and a Cython handler (examples/cython_handler,
+# against the Python handler and the ceiling).
+ECHO_ROW_SERVERS = (*DEFAULT_SERVERS, "wsfast-asyncio", "wsfast-cython")
+# The wss rows: every library with the same certificate (tls_files) and cipher (the load
+# generator offers TLS 1.3 TLS_AES_128_GCM_SHA256 only). The raw-TCP ceiling has no TLS.
+TLS_SERVERS = ("wsfast", "picows", "websockets", "aiohttp")
+CYTHON_EXAMPLE = REPO / "examples" / "cython_handler"
 WSFAST_SOURCES = ["rust", "cython_ext", "python", "pyproject.toml", "setup.py", "Cargo.toml"]
 KiB = 1024
 MiB = 1024 * 1024
@@ -129,7 +146,47 @@ def build_tools() -> None:
             continue
         log(f"gcc {source.name}")
         cmd = ["gcc", "-O2", "-Wall", "-Wextra", "-Werror", "-o", str(binary), str(source)]
-        subprocess.run([*cmd, *(["-lz"] if name == "loadgen" else [])], check=True)
+        subprocess.run(
+            [*cmd, *(["-lz", "-lssl", "-lcrypto"] if name == "loadgen" else [])], check=True
+        )
+
+
+def tls_files() -> tuple[Path, Path]:
+    """One self-signed certificate (EC P-256, for IP 127.0.0.1) and key that every wss
+    server loads; wss clients trust it through SSL_CERT_FILE (run_clients.py)."""
+    cert, key = BUILD / "tls-cert.pem", BUILD / "tls-key.pem"
+    if not (cert.exists() and key.exists()):
+        BUILD.mkdir(exist_ok=True)
+        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        name = ["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]
+        out = ["-days", "3650", "-keyout", str(key), "-out", str(cert)]
+        subprocess.run(
+            ["openssl", "req", "-x509", *ec, *name, *out], check=True, capture_output=True
+        )
+    return cert, key
+
+
+def build_cython_example() -> Path:
+    """Build examples/cython_handler against the bench venv's wsfast; returns its dir.
+
+    Rebuilt whenever wsfast was reinstalled: the handler is compiled against wsfast's
+    own declarations, so it must match the installed extension."""
+    target = BUILD / "cython_handler"
+    stamp = VENV / ".wsfast-source"
+    built = list(target.glob("handlers*.so"))
+    if built and stamp.exists() and built[0].stat().st_mtime >= stamp.stat().st_mtime:
+        return target
+    probe = [str(venv_python()), "-c", "import Cython, setuptools"]
+    if subprocess.run(probe, capture_output=True).returncode != 0:
+        pip("cython>=3.1", "setuptools")
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    for name in ("handlers.pyx", "setup.py"):
+        shutil.copy(CYTHON_EXAMPLE / name, target / name)
+    log("building examples/cython_handler")
+    cmd = [str(venv_python()), "setup.py", "-q", "build_ext", "--inplace"]
+    subprocess.run(cmd, cwd=target, check=True, stdout=subprocess.DEVNULL)
+    return target
 
 
 def versions() -> dict[str, str]:
@@ -353,11 +410,24 @@ DEFLATE_OFFERS = {
 
 
 def server_command(
-    name: str, port: int, *, deflate: str | None, fanout: bool, window_bits: int | None
+    name: str,
+    port: int,
+    *,
+    deflate: str | None,
+    fanout: bool,
+    window_bits: int | None,
+    tls: bool = False,
 ) -> list[str] | None:
     """The command line of one server, or None if it cannot serve this workload.
 
-    ``deflate`` is None (no compression) or a key of DEFLATE_SETTINGS."""
+    ``deflate`` is None (no compression) or a key of DEFLATE_SETTINGS; ``tls`` serves
+    wss with the certificate of tls_files() (plain echo only)."""
+    if tls:
+        if deflate or fanout or window_bits or name not in TLS_SERVERS:
+            return None
+        cmd = server_command(name, port, deflate=None, fanout=False, window_bits=None)
+        cert, key = tls_files()
+        return None if cmd is None else [*cmd, "--certfile", str(cert), "--keyfile", str(key)]
     py = str(venv_python())
     servers = HERE / "servers"
     if name == "ceiling":
@@ -369,6 +439,13 @@ def server_command(
             return None
         cmd = [py, "-m", "wsfast", "echo", "--host", "127.0.0.1", "--port", str(port)]
         return [*cmd, "--max-size", "64MiB", "--no-compression", "--busy-poll"]
+    if name in ("wsfast-asyncio", "wsfast-cython"):
+        if deflate or fanout or window_bits:
+            return None
+        script = [py, str(servers / f"{name.replace('-', '_')}_echo.py"), "--port", str(port)]
+        if name == "wsfast-cython":
+            script += ["--build", str(BUILD / "cython_handler")]
+        return script
     if window_bits and name != "wsfast":
         return None
     if deflate and name not in DEFLATE_SETTINGS[deflate]:
@@ -533,6 +610,7 @@ class Workload:
     loadgen_extra: list[str] = field(default_factory=list)
     servers: Sequence[str] = DEFAULT_SERVERS
     fresh_server: bool = False  # a new server process for every run (memory)
+    tls: bool = False  # wss: see TLS_SERVERS
 
 
 def size_name(size: int) -> str:
@@ -552,6 +630,7 @@ QUICK = {
     "idle-1000",
     "deflate-1KiB-json-c64-same-l6",
     "fanout-64B-c64",
+    "wss-echo-64B-c64",
 }
 
 
@@ -563,7 +642,8 @@ def workloads(quick: bool, files: dict[str, Path]) -> list[Workload]:
     for size in [64, KiB, 64 * KiB, MiB]:
         for conns in (1, 64):
             name = f"echo-{size_name(size)}-c{conns}"
-            all_.append(Workload(name, "echo", "echo", size, conns, 16))
+            row = ECHO_ROW_SERVERS if conns == 64 and size <= KiB else DEFAULT_SERVERS
+            all_.append(Workload(name, "echo", "echo", size, conns, 16, servers=row))
     for size in (64, KiB):
         name = f"echo-{size_name(size)}-c64-per-echo"
         all_.append(Workload(name, "echo", "echo", size, 64, 16, per_echo=True))
@@ -574,7 +654,23 @@ def workloads(quick: bool, files: dict[str, Path]) -> list[Workload]:
         all_.append(
             Workload(f"echo-{name}-1KiB-c64", "echo", "echo", KiB, 64, 16, loadgen_extra=text)
         )
-    all_.append(Workload("latency-64B", "latency", "latency", 64, servers=tuple(ALL_SERVERS)))
+    for size in (64, KiB):
+        name = f"wss-echo-{size_name(size)}-c64"
+        all_.append(
+            Workload(
+                name,
+                "echo",
+                "echo",
+                size,
+                64,
+                16,
+                tls=True,
+                loadgen_extra=["--tls"],
+                servers=TLS_SERVERS,
+            )
+        )
+    latency = (*DEFAULT_SERVERS, "wsfast-busy")
+    all_.append(Workload("latency-64B", "latency", "latency", 64, servers=latency))
     for n in (1000, 10000):
         all_.append(Workload(f"idle-{n}", "idle", "idle", 64, n, fresh_server=True))
     for setting in DEFLATE_SETTINGS:
@@ -696,15 +792,15 @@ def run_all(
 ) -> list[dict[str, Any]]:
     port = PortAllocator(19000 + os.getpid() % 2000 * 10)
     runs: list[dict[str, Any]] = []
-    long_lived: dict[tuple[str, str | None, bool], ServerProcess] = {}
+    long_lived: dict[tuple[str, str | None, bool, bool], ServerProcess] = {}
 
     def command(w: Workload, name: str, p: int) -> list[str] | None:
         return server_command(
-            name, p, deflate=w.deflate, fanout=w.fanout, window_bits=w.window_bits
+            name, p, deflate=w.deflate, fanout=w.fanout, window_bits=w.window_bits, tls=w.tls
         )
 
     def get_server(w: Workload, name: str) -> ServerProcess | None:
-        cmd_key = (name, w.deflate, w.fanout)
+        cmd_key = (name, w.deflate, w.fanout, w.tls)
         if not w.fresh_server and w.window_bits is None:
             running = long_lived.get(cmd_key)
             if running is not None and running.alive():
@@ -1057,6 +1153,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     ensure_venv(args.reinstall)
     build_tools()
+    only = [x.strip() for x in args.only.split(",") if x.strip()]
+    if "wsfast-cython" in only or not [x for x in only if x in ALL_SERVERS]:
+        build_cython_example()
     files = {
         "json": BUILD / "payload-1KiB.json",
         "json_z": BUILD / "payload-1KiB.json.deflate",
@@ -1069,7 +1168,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         files[f"json_z{bits}"] = BUILD / f"payload-1KiB.json.deflate{bits}"
         files[f"json_z{bits}"].write_bytes(raw_deflate(json_payload(), bits))
 
-    only = [x.strip() for x in args.only.split(",") if x.strip()]
     servers = [s for s in ALL_SERVERS if s in only] or list(ALL_SERVERS)
     wanted = [x for x in only if x not in ALL_SERVERS]
     selected = [

@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
+import os
 import queue
 import statistics
 import subprocess
@@ -72,6 +73,9 @@ CLIENTS = [
     Client("wsfast (recv_many)", "wsfast_sync.py", "many", wsfast=True, feed_only=True),
     Client("wsfast (run handler)", "wsfast_sync.py", "run", wsfast=True, feed_only=True),
     Client("wsfast (recv_view, no str)", "wsfast_sync.py", "view", wsfast=True, feed_only=True),
+    # The Cython handler API: examples/cython_handler's FeedCounter through run(), each
+    # payload in place (built by run.py's build_cython_example).
+    Client("wsfast (Cython handler)", "wsfast_sync.py", "cython", wsfast=True, feed_only=True),
     Client("wsfast (busy_poll=50us)", "wsfast_sync.py", "busy", wsfast=True, rtt_only=True),
     Client("wsfast-asyncio", "wsfast_asyncio.py", wsfast=True),
     Client("wsfast-asyncio (asyncio loop)", "wsfast_asyncio.py", "asyncio", True, feed_only=True),
@@ -105,6 +109,7 @@ class Workload:
     message: str = ""  # a payload of run.py sent over and over ("tick"), or the corpus
     calibrate: int = 0  # feed: messages in the calibration run
     variants: bool = True  # feed: the receive-path variants run too
+    tls: bool = False  # wss: the feed server's TLS (same certificate and cipher for all)
 
 
 DEFLATE = "deflate (1,024 messages)"
@@ -144,10 +149,14 @@ WORKLOADS = [
         variants=False,
     ),
     Workload("round trip 256 B", "rtt", 256),
+    # wss: TLS 1.3 TLS_AES_128_GCM_SHA256 (the feed server offers only that), the
+    # certificate of run.py's tls_files(), trusted by every client through SSL_CERT_FILE.
+    Workload("wss feed 64 B", "feed", 64, calibrate=30000, variants=False, tls=True),
+    Workload("wss feed 1 KiB", "feed", 1024, calibrate=20000, variants=False, tls=True),
 ]
 # --quick (a smoke test): every client script and variant, the feed server's plain feed,
 # its --message and --context-takeover paths, and its echo mode
-QUICK = ["feed 1 KiB", f"feed 1 KiB {TICK}, context takeover", "round trip 256 B"]
+QUICK = ["feed 1 KiB", f"feed 1 KiB {TICK}, context takeover", "round trip 256 B", "wss feed 64 B"]
 KINDS = 1024  # distinct messages in the feed corpus, cycled
 MIN_COUNT, MAX_COUNT = 10_000, 20_000_000
 
@@ -170,7 +179,7 @@ def build_feed_server() -> Path:
     if not binary.exists() or binary.stat().st_mtime < source.stat().st_mtime:
         e2e.log("gcc feed_server.c")
         cmd = ["gcc", "-O2", "-Wall", "-Wextra", "-Werror", "-o", str(binary), str(source)]
-        subprocess.run([*cmd, "-lz"], check=True)
+        subprocess.run([*cmd, "-lz", "-lssl", "-lcrypto"], check=True)
     return binary
 
 
@@ -217,6 +226,8 @@ class FeedServer:
             cmd.append("--context-takeover")
         if spin and w.mode == "rtt":
             cmd.append("--spin")
+        if w.tls:
+            cmd += ["--tls", *map(str, e2e.tls_files())]
         self.proc: subprocess.Popen[str] = subprocess.Popen(
             ["taskset", "-c", SERVER_CPU, *cmd],
             stdout=subprocess.PIPE,
@@ -270,10 +281,18 @@ class FeedServer:
         return exit_line
 
 
+def tls_env() -> dict[str, str]:
+    """The environment of a wss client: our certificate as the only trusted one (Python's
+    ssl and OpenSSL read SSL_CERT_FILE; websocket-client its own variable)."""
+    cert = str(e2e.tls_files()[0])
+    return {**os.environ, "SSL_CERT_FILE": cert, "WEBSOCKET_CLIENT_CA_BUNDLE": cert}
+
+
 def run_client(
     client: Client, w: Workload, port: int, count: int, duration: float, timeout: float
 ) -> dict[str, Any]:
-    url = f"ws://127.0.0.1:{port}/" + (f"?count={count}" if w.mode == "feed" else "")
+    scheme = "wss" if w.tls else "ws"
+    url = f"{scheme}://127.0.0.1:{port}/" + (f"?count={count}" if w.mode == "feed" else "")
     args = ["--url", url, "--mode", w.mode]
     if w.deflate:
         args.append("--deflate")
@@ -290,6 +309,7 @@ def run_client(
         text=True,
         cwd=str(CLIENTS_DIR),
         start_new_session=True,
+        env=tls_env() if w.tls else None,
     )
     e2e.children.append(proc)
     try:
@@ -632,6 +652,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     now = _dt.datetime.now(_dt.UTC)
     ensure_env(args.reinstall)
+    e2e.build_cython_example()
     binary = build_feed_server()
     meta: dict[str, Any] = {
         "date": now.strftime("%Y-%m-%d %H:%M UTC"),

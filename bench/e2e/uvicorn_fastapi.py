@@ -13,7 +13,8 @@ server's CPU time from ``/proc`` gives messages per server-CPU-second.
 
 Unlike ``run.py``, the servers run in this interpreter's environment (uvicorn,
 FastAPI and the backends come from wsfast's ``test`` extras), so install wsfast there
-first (``make build``). Results: ``bench/results/uvicorn-latest.{json,md}``.
+first (``make build``). Results: ``uvicorn-latest.{json,md}`` in ``--out`` (default
+bench/results; with ``--quick`` the git-ignored bench/results/scratch).
 """
 
 from __future__ import annotations
@@ -208,6 +209,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=3.0)
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--only", default="", help="comma-separated backends and/or workloads")
+    parser.add_argument(
+        "--out", type=Path, help="results directory (default bench/results; --quick: scratch)"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.reps, args.duration, args.warmup = 1, 1.0, 0.5
@@ -237,10 +241,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         runs = run_all(workloads, backends, args.reps, args.warmup, args.duration)
     summary = summarize(runs)
     document = {"meta": meta, "summary": summary, "runs": runs}
-    e2e.RESULTS.mkdir(exist_ok=True)
-    (e2e.RESULTS / "uvicorn-latest.json").write_text(json.dumps(document, indent=1))
+    out: Path = args.out or (e2e.SCRATCH if args.quick else e2e.RESULTS)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "uvicorn-latest.json").write_text(json.dumps(document, indent=1))
     rendered = table(summary, meta)
-    (e2e.RESULTS / "uvicorn-latest.md").write_text(rendered)
+    (out / "uvicorn-latest.md").write_text(rendered)
     print(rendered)
     return 1 if runs and all(r.get("error") for r in runs) else 0
 

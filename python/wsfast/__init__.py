@@ -7,6 +7,7 @@ the glue that runs per message is Cython; this package is the thin Python API.
 
 from __future__ import annotations
 
+from wsfast._include import get_include
 from wsfast._native import BACKEND, build_info
 from wsfast._native import rust as _rust
 from wsfast.client import ClientConnection, PongWaiter, connect
@@ -129,6 +130,7 @@ __all__ = [
     "apply_mask_inplace",
     "build_info",
     "connect",
+    "get_include",
     "serve",
     "validate_utf8",
 ]

@@ -40,8 +40,9 @@ def parse_args(description: str) -> argparse.Namespace:
     parser.add_argument("--size", type=int, default=256, help="rtt: message size in bytes")
     parser.add_argument("--variant", default="", help="client-specific configuration")
     args = parser.parse_args()
-    if not args.url.startswith("ws://127.0.0.1:"):
-        parser.error("only ws://127.0.0.1 is served")
+    # wss: the certificate is trusted through SSL_CERT_FILE (run_clients.py sets it).
+    if not args.url.startswith(("ws://127.0.0.1:", "wss://127.0.0.1:")):
+        parser.error("only ws:// and wss://127.0.0.1 are served")
     if not 0 < args.duration <= 60:
         parser.error("duration must be in (0, 60]")
     return args

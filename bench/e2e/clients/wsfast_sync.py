@@ -4,13 +4,19 @@
 Feed variants: iteration (default); ``many``: ``recv_many``; ``run``: ``ws.run(handler)``
 (the handler gets each ``str``); ``view``: the opt-in ``recv_view`` loop, a borrowed
 memoryview per message and no ``str`` (measures the zero-copy path; not comparable with
-the other rows). A variant whose method does not exist in the installed wsfast is skipped.
+the other rows); ``cython``: ``ws.run(FeedCounter())``, the Cython handler of
+examples/cython_handler (built into ../build/cython_handler by run.py), each payload as a
+pointer and length, no object per message (not comparable with the other rows either).
+A variant whose method does not exist in the installed wsfast is skipped.
 ``max=N`` sets ``max_size=N`` (default: ``max_size=None``, no limit, like the peers).
 """
 
 from __future__ import annotations
 
+import importlib
+import sys
 import time
+from pathlib import Path
 
 import _common as c
 
@@ -33,7 +39,14 @@ def main() -> None:
             method = {"many": "recv_many", "run": "run", "view": "recv_view"}.get(variant)
             if method and not hasattr(ws, method):
                 c.skip(f"this wsfast has no ClientConnection.{method}")
-            if variant == "run":
+            if variant == "cython":
+                sys.path.insert(
+                    0, str(Path(__file__).resolve().parent.parent / "build" / "cython_handler")
+                )
+                counter = importlib.import_module("handlers").FeedCounter()
+                ws.run(counter)
+                msgs, nbytes = counter.messages, counter.size
+            elif variant == "run":
                 counts = [0, 0]
 
                 def handler(msg: str | bytes) -> None:

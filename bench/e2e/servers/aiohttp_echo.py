@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ssl
 
 import uvloop
 from aiohttp import WSMsgType, web
@@ -43,10 +44,19 @@ def make_app(args: argparse.Namespace) -> web.Application:
     return app
 
 
+def tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
+    """The server's TLS context for --certfile/--keyfile (wss rows), else None."""
+    if not args.certfile:
+        return None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(args.certfile, args.keyfile)
+    return context
+
+
 async def main(args: argparse.Namespace) -> None:
     runner = web.AppRunner(make_app(args), access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", args.port, backlog=4096)
+    site = web.TCPSite(runner, "127.0.0.1", args.port, backlog=4096, ssl_context=tls_context(args))
     await site.start()
     print(f"aiohttp echo listening on ws://127.0.0.1:{args.port}", flush=True)
     await asyncio.Event().wait()
@@ -57,4 +67,6 @@ if __name__ == "__main__":
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--compression", action="store_true")
     parser.add_argument("--fanout", action="store_true")
+    parser.add_argument("--certfile", help="PEM certificate: serve wss://")
+    parser.add_argument("--keyfile", help="PEM private key (with --certfile)")
     uvloop.run(main(parser.parse_args()))

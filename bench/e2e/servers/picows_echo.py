@@ -8,6 +8,7 @@ Usage: python picows_echo.py --port P [--fanout]
 from __future__ import annotations
 
 import argparse
+import ssl
 import sys
 
 import uvloop
@@ -50,9 +51,22 @@ class Echo(WSListener):
                 transport.send(kind, payload)
 
 
+def tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
+    """The server's TLS context for --certfile/--keyfile (wss rows), else None."""
+    if not args.certfile:
+        return None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(args.certfile, args.keyfile)
+    return context
+
+
 async def main(args: argparse.Namespace) -> None:
     server = await ws_create_server(
-        lambda _request: Echo(args.fanout), "127.0.0.1", args.port, max_frame_size=64 << 20
+        lambda _request: Echo(args.fanout),
+        "127.0.0.1",
+        args.port,
+        max_frame_size=64 << 20,
+        ssl=tls_context(args),
     )
     print(f"picows echo listening on ws://127.0.0.1:{args.port}", flush=True)
     async with server:
@@ -64,6 +78,8 @@ if __name__ == "__main__":
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--compression", action="store_true")
     parser.add_argument("--fanout", action="store_true")
+    parser.add_argument("--certfile", help="PEM certificate: serve wss://")
+    parser.add_argument("--keyfile", help="PEM private key (with --certfile)")
     arguments = parser.parse_args()
     if arguments.compression:
         sys.exit("picows does not implement permessage-deflate")

@@ -12,6 +12,7 @@ Usage: python websockets_echo.py --port P [--compression [--level L --mem-level 
 from __future__ import annotations
 
 import argparse
+import ssl
 from typing import Any
 
 import uvloop
@@ -34,6 +35,15 @@ def compression_options(args: argparse.Namespace) -> dict[str, Any]:
     return {"compression": None, "extensions": [factory]}
 
 
+def tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
+    """The server's TLS context for --certfile/--keyfile (wss rows), else None."""
+    if not args.certfile:
+        return None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(args.certfile, args.keyfile)
+    return context
+
+
 async def main(args: argparse.Namespace) -> None:
     async def handler(ws: ServerConnection) -> None:
         clients.add(ws)
@@ -52,6 +62,7 @@ async def main(args: argparse.Namespace) -> None:
         args.port,
         max_size=64 << 20,
         ping_interval=None,
+        ssl=tls_context(args),
         **compression_options(args),
     ) as server:
         print(f"websockets echo listening on ws://127.0.0.1:{args.port}", flush=True)
@@ -66,4 +77,6 @@ if __name__ == "__main__":
     parser.add_argument("--mem-level", type=int, default=8)
     parser.add_argument("--compress-window-bits", type=int, default=15)
     parser.add_argument("--fanout", action="store_true")
+    parser.add_argument("--certfile", help="PEM certificate: serve wss://")
+    parser.add_argument("--keyfile", help="PEM private key (with --certfile)")
     uvloop.run(main(parser.parse_args()))
