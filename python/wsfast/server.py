@@ -830,7 +830,11 @@ def _check_serve_args(handler: object, routes: object, topics: object) -> None:
     """
 
     def is_handler(h: object) -> bool:
-        return isinstance(h, Handler) or (isinstance(h, type) and issubclass(h, Handler))
+        if isinstance(h, Handler) or (isinstance(h, type) and issubclass(h, Handler)):
+            return True
+        # Duck-typed handlers, e.g. a Cython ``wsfast.capi.CHandler``: the callbacks
+        # the server calls, not the Python base class, are what counts.
+        return not isinstance(h, type) and callable(getattr(h, "on_message", None))
 
     if handler is not None and not is_handler(handler):
         raise TypeError(f"handler must be a Handler, a Handler class or None, got {handler!r}")
