@@ -1021,7 +1021,9 @@ def connect(
               spare. Not supported with TLS.
 
     Returns:
-        The open connection; with ``reconnect``, an iterator of connections.
+        The open connection; with ``reconnect``, an iterator of connections:
+        iterating raises the errors below, except the transient ones, which it
+        retries.
 
     Raises:
         ValueError: if the URL or a header, subprotocol or option is invalid.
@@ -1036,7 +1038,6 @@ def connect(
         InvalidProxyStatus: if an HTTP proxy refuses the tunnel (``.status``).
         ProxyError: if a SOCKS proxy refuses, or a proxy's reply is malformed.
         ImportError: for a SOCKS proxy, if python-socks is not installed.
-        With ``reconnect``, these come from the iteration, never the transient ones.
     """
     if not reconnect:
         return _connect(url, **options)

@@ -26,6 +26,10 @@ MODULES = [
     "wsfast.topics",
     "wsfast.handshake",
     "wsfast.exceptions",
+    "wsfast.metrics",
+    "wsfast.proxy",
+    "wsfast.redis_engine",
+    "wsfast.workers",
 ]
 
 if not REFERENCE.is_dir():

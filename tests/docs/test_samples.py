@@ -43,7 +43,18 @@ import wsfast
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 # Languages a fence may name; only python runs (shell, configs and JavaScript do not).
-LANGUAGES = {"python", "sh", "console", "text", "nginx", "javascript", "html", "toml", "ini"}
+LANGUAGES = {
+    "python",
+    "sh",
+    "console",
+    "text",
+    "nginx",
+    "javascript",
+    "html",
+    "toml",
+    "ini",
+    "yaml",
+}
 KINDS = {"run", "server", "client", "skip"}
 MAX_SKIPPED = 5
 SAMPLE_TIMEOUT = 60.0
