@@ -565,5 +565,7 @@ def _capi_layout():
             "direct_target": _offset(&a, &a.direct_target),
             "receive_direct": _offset(&a, &a.receive_direct),
             "close_ok": _offset(&a, &a.close_ok),
+            "end_batch": _offset(&a, &a.end_batch),
+            "release_all": _offset(&a, &a.release_all),
         },
     }

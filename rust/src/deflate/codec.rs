@@ -2,6 +2,9 @@
 //! Per-message compression and decompression over raw DEFLATE streams
 //! (RFC 7692 section 7.2), with the parameters both sides agreed on.
 
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use zlib_rs::{Deflate, DeflateFlush, Inflate, InflateFlush, Status};
 
 use super::{CompressorSettings, DeflateError, DeflateParams, DEFAULT_WINDOW_BITS};
@@ -24,6 +27,53 @@ const MIN_STEP: usize = 1024;
 /// even at 2.7 KiB for 16 KiB of JSON, 8% slower at 10 KiB for 64 KiB).
 const FAST_MAX_INPUT: usize = 4096;
 
+/// Compressor states (zlib-rs `Deflate`) allocated now, in the whole process.
+static LIVE_COMPRESSORS: AtomicUsize = AtomicUsize::new(0);
+/// Decompressor states (zlib-rs `Inflate` or the one-shot decoder) allocated now.
+static LIVE_DECOMPRESSORS: AtomicUsize = AtomicUsize::new(0);
+
+/// How many compression states are allocated right now, process-wide:
+/// `(compressors, decompressors)`. For tests and memory accounting: a closed
+/// connection must bring both back down, without waiting for anything.
+pub fn live_states() -> (usize, usize) {
+    (
+        LIVE_COMPRESSORS.load(Ordering::Relaxed),
+        LIVE_DECOMPRESSORS.load(Ordering::Relaxed),
+    )
+}
+
+/// A compression state counted in one of the counters above while it lives.
+struct Counted<T> {
+    value: T,
+    counter: &'static AtomicUsize,
+}
+
+impl<T> Counted<T> {
+    fn new(value: T, counter: &'static AtomicUsize) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Self { value, counter }
+    }
+}
+
+impl<T> Drop for Counted<T> {
+    fn drop(&mut self) {
+        self.counter.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl<T> Deref for Counted<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+impl<T> DerefMut for Counted<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.value
+    }
+}
+
 /// Compresses the messages one side sends.
 ///
 /// zlib, and zlib-rs after it, cannot compress raw DEFLATE with an 8-bit
@@ -35,7 +85,7 @@ const FAST_MAX_INPUT: usize = 4096;
 ///
 /// The zlib-rs state is allocated on the first call to [`Compressor::compress`].
 pub struct Compressor {
-    inner: Option<Deflate>,
+    inner: Option<Counted<Deflate>>,
     config: zlib_rs::DeflateConfig,
     no_context_takeover: bool,
 }
@@ -104,7 +154,7 @@ impl Compressor {
         let config = self.config;
         let inner = self
             .inner
-            .get_or_insert_with(|| Deflate::new_with_config(config));
+            .get_or_insert_with(|| Counted::new(Deflate::new_with_config(config), &LIVE_COMPRESSORS));
         let start = out.len();
         let mut input = data;
         loop {
@@ -175,6 +225,16 @@ impl Compressor {
         self.inner = None;
     }
 
+    /// Free the compressor's memory if no state needs keeping: between
+    /// messages, when our side agreed to no context takeover (the context is
+    /// reset after every message anyway). Returns whether nothing is allocated.
+    pub fn release_idle(&mut self) -> bool {
+        if self.no_context_takeover {
+            self.inner = None;
+        }
+        self.inner.is_none()
+    }
+
     /// Whether the zlib-rs state is currently allocated.
     pub fn is_allocated(&self) -> bool {
         self.inner.is_some()
@@ -190,10 +250,10 @@ impl Compressor {
 ///
 /// The zlib-rs state is allocated on the first compressed message.
 pub struct Decompressor {
-    inner: Option<Inflate>,
+    inner: Option<Counted<Inflate>>,
     /// The one-shot decoder of [`Decompressor::decompress_message`], allocated
     /// on its first use.
-    fast: Option<FastInflater>,
+    fast: Option<Counted<FastInflater>>,
     /// The current message was decoded whole by `fast`: [`Decompressor::finish`]
     /// has nothing left to do.
     fast_done: bool,
@@ -251,7 +311,9 @@ impl Decompressor {
             && !self.fast_done
             && data.len() <= FAST_MAX_INPUT
         {
-            let fast = self.fast.get_or_insert_with(FastInflater::new);
+            let fast = self
+                .fast
+                .get_or_insert_with(|| Counted::new(FastInflater::new(), &LIVE_DECOMPRESSORS));
             if fast.inflate(data, &TAIL, out, limit).is_ok() {
                 self.fast_done = true;
                 return Ok(());
@@ -313,6 +375,15 @@ impl Decompressor {
         self.inner.is_none() && self.fast.is_none()
     }
 
+    /// Free the decompressor's memory whatever the context: the connection is
+    /// over and will never receive another message.
+    pub fn release_all(&mut self) {
+        self.inner = None;
+        self.fast = None;
+        self.stream_ended = false;
+        self.fast_done = false;
+    }
+
     /// Whether the zlib-rs state (or the one-shot decoder) is allocated.
     pub fn is_allocated(&self) -> bool {
         self.inner.is_some() || self.fast.is_some()
@@ -330,7 +401,9 @@ impl Decompressor {
         }
         let inner = self
             .inner
-            .get_or_insert_with(|| Inflate::new(false, DEFAULT_WINDOW_BITS));
+            .get_or_insert_with(|| {
+                Counted::new(Inflate::new(false, DEFAULT_WINDOW_BITS), &LIVE_DECOMPRESSORS)
+            });
         loop {
             let room = limit.saturating_sub(out.len());
             let in_before = inner.total_in();

@@ -36,7 +36,7 @@
 mod codec;
 mod negotiate;
 
-pub use codec::{Compressor, Decompressor};
+pub use codec::{live_states, Compressor, Decompressor};
 pub use negotiate::{
     accept_response, client_offer, negotiate_server, DeflateConfig, DeflateParams,
 };
