@@ -214,27 +214,42 @@ cdef class Core:
         Dispatch resumes where it stopped: if a handler raises, calling this again
         continues with the next event of the same batch.
         """
-        cdef const wsf_event *ev = self.events()
+        cdef const wsf_event *ev
         cdef size_t i
         cdef uint8_t kind
-        while self.cursor < count:
-            i = self.cursor
-            self.cursor += 1
-            kind = ev[i].kind
-            if kind == EV_TEXT:
-                self.on_message(self.owner, _text(ev[i].data, ev[i].len))
-            elif kind == EV_BINARY:
-                self.on_message(self.owner, _binary(&ev[i]))
-            elif kind == EV_PING:
-                if self.on_ping is not None:
-                    self.on_ping(self.owner, _bytes(ev[i].data, ev[i].len))
-            elif kind == EV_PONG:
-                if self.on_pong is not None:
-                    self.on_pong(self.owner, _bytes(ev[i].data, ev[i].len))
-            elif kind == EV_CLOSE:
-                if self.on_close is not None:
-                    self.on_close(self.owner, ev[i].code, _text(ev[i].data, ev[i].len))
+        if self.released:
+            # A handler closed the connection: the batch went with the native state.
+            return 0
+        ev = self.events()
+        self.dispatching = True
+        try:
+            while self.cursor < count:
+                i = self.cursor
+                self.cursor += 1
+                kind = ev[i].kind
+                if kind == EV_TEXT:
+                    self.on_message(self.owner, _text(ev[i].data, ev[i].len))
+                elif kind == EV_BINARY:
+                    self.on_message(self.owner, _binary(&ev[i]))
+                elif kind == EV_PING:
+                    if self.on_ping is not None:
+                        self.on_ping(self.owner, _bytes(ev[i].data, ev[i].len))
+                elif kind == EV_PONG:
+                    if self.on_pong is not None:
+                        self.on_pong(self.owner, _bytes(ev[i].data, ev[i].len))
+                elif kind == EV_CLOSE:
+                    if self.on_close is not None:
+                        self.on_close(self.owner, ev[i].code, _text(ev[i].data, ev[i].len))
+        finally:
+            self.dispatching = False
+            if self.release_pending:
+                self.release()
         return 0
+
+    cdef inline void end_batch(self) noexcept nogil:
+        """The batch's events are handled: a protocol error found after its messages
+        fails the connection now (their replies are queued ahead of the close frame)."""
+        RS.end_batch(self.p)
 
     def set_handlers(self, owner, on_message, on_ping=None, on_pong=None, on_close=None):
         """Bind the callbacks that :meth:`receive_and_dispatch` calls as ``f(owner, ...)``."""
@@ -258,6 +273,8 @@ cdef class Core:
         finally:
             _unborrow(&view)
         self.dispatch_events(count)
+        if not self.released:
+            self.end_batch()
         return count
 
     cdef list _events_list(self, size_t count):
@@ -292,7 +309,11 @@ cdef class Core:
             count = self.feed(view.ptr, view.len)
         finally:
             _unborrow(&view)
-        return self._events_list(count)
+        events = self._events_list(count)
+        # The events are objects now: a protocol error after the messages fails the
+        # connection at once, as in the sans-I/O Protocol.
+        self.end_batch()
+        return events
 
     def receive_eof(self):
         """The transport ended. Returns the events (a 1006 close if no close frame came)."""
@@ -437,6 +458,36 @@ cdef class Core:
     def release_memory(self, size_t keep=0):
         """Give back buffer memory beyond ``keep`` bytes (call when idle)."""
         self._release_memory(keep)
+
+    # ---- teardown ---------------------------------------------------------------
+
+    cpdef release(self):
+        """The transport is gone: free the native state now.
+
+        Compression state, buffers and unsent output go at once, and the handlers
+        are unbound, which breaks the reference cycles through the owner: without
+        this, a closed connection's memory waits for a full garbage collection,
+        which an allocation-light server rarely triggers. How the connection ended
+        (``state`` CLOSED, ``close_sent``, ``close_received``, ``error``) stays.
+        Event records of the last batch become invalid. Called during dispatch
+        (a handler closed the connection), it takes effect once the batch is
+        dispatched. Idempotent.
+        """
+        if self.released:
+            return
+        if self.dispatching:
+            self.release_pending = True
+            return
+        self.release_pending = False
+        self.released = True
+        RS.release_all(self.p)
+        self.cursor = 0
+        self.chunks = []
+        self.owner = None
+        self.on_message = None
+        self.on_ping = None
+        self.on_pong = None
+        self.on_close = None
 
     # ---- state ------------------------------------------------------------------
 
