@@ -241,3 +241,30 @@ def test_the_rss_bound_catches_the_leak_on_a_baseline_build() -> None:
     env = dict(os.environ, PYTHONPATH=os.environ["WSFAST_LEAK_BASELINE"])
     growth = rss_growth(env)
     assert growth >= RSS_BOUND_KIB, f"baseline grew by only {growth} KiB"
+
+
+# ---- compression state: allocated on first use, freed when not needed ----------
+
+
+@pytest.mark.parametrize("takeover", [True, False])
+def test_server_allocates_compression_state_on_first_use(takeover: bool) -> None:
+    config = wsfast.DeflateConfig(
+        server_no_context_takeover=not takeover, client_no_context_takeover=not takeover
+    )
+    with running(Echo, compression=config) as server:
+        base = live()
+        with websockets_connect(f"ws://127.0.0.1:{server.port}/") as ws:
+            assert "permessage-deflate" in (ws.response.headers["Sec-WebSocket-Extensions"])
+            # Open, nothing sent yet: no compression state at all.
+            assert live() == dict(base, protocols=base["protocols"] + 1)
+            ws.send(MESSAGE)
+            assert ws.recv() == MESSAGE
+            expected = 1 if takeover else 0
+            # With context takeover both contexts must stay for the next message;
+            # without, they were freed as soon as the message was handled.
+            assert live() == {
+                "protocols": base["protocols"] + 1,
+                "compressors": base["compressors"] + expected,
+                "decompressors": base["decompressors"] + expected,
+            }
+        wait_for(lambda: live() == base)
