@@ -152,9 +152,9 @@ impl Compressor {
         out: &mut Vec<u8>,
     ) -> Result<(), DeflateError> {
         let config = self.config;
-        let inner = self
-            .inner
-            .get_or_insert_with(|| Counted::new(Deflate::new_with_config(config), &LIVE_COMPRESSORS));
+        let inner = self.inner.get_or_insert_with(|| {
+            Counted::new(Deflate::new_with_config(config), &LIVE_COMPRESSORS)
+        });
         let start = out.len();
         let mut input = data;
         loop {
@@ -399,11 +399,12 @@ impl Decompressor {
             // Bytes after the final block (padding, the tail) carry nothing.
             return Ok(());
         }
-        let inner = self
-            .inner
-            .get_or_insert_with(|| {
-                Counted::new(Inflate::new(false, DEFAULT_WINDOW_BITS), &LIVE_DECOMPRESSORS)
-            });
+        let inner = self.inner.get_or_insert_with(|| {
+            Counted::new(
+                Inflate::new(false, DEFAULT_WINDOW_BITS),
+                &LIVE_DECOMPRESSORS,
+            )
+        });
         loop {
             let room = limit.saturating_sub(out.len());
             let in_before = inner.total_in();

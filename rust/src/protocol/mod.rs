@@ -248,7 +248,9 @@ impl Protocol {
     pub fn compression_allocated(&self) -> (bool, bool) {
         (
             self.deflater.as_ref().is_some_and(Compressor::is_allocated),
-            self.inflater.as_ref().is_some_and(Decompressor::is_allocated),
+            self.inflater
+                .as_ref()
+                .is_some_and(Decompressor::is_allocated),
         )
     }
 

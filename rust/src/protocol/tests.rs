@@ -893,15 +893,27 @@ fn violations() -> Vec<(&'static str, Vec<u8>, u16)> {
     vec![
         ("rsv2", vec![0xa1, 0x80, 1, 2, 3, 4], 1002),
         ("reserved opcode", vec![0x83, 0x80, 1, 2, 3, 4], 1002),
-        ("reserved control opcode", vec![0x8b, 0x80, 1, 2, 3, 4], 1002),
+        (
+            "reserved control opcode",
+            vec![0x8b, 0x80, 1, 2, 3, 4],
+            1002,
+        ),
         ("fragmented ping", masked(OP_PING, false, b""), 1002),
-        ("new message inside a fragmented one", fragmented_then_text, 1002),
+        (
+            "new message inside a fragmented one",
+            fragmented_then_text,
+            1002,
+        ),
         (
             "continuation without message",
             masked(OP_CONTINUATION, true, b"x"),
             1002,
         ),
-        ("unmasked frame", frame(OP_TEXT, true, b"x").serialize(None), 1002),
+        (
+            "unmasked frame",
+            frame(OP_TEXT, true, b"x").serialize(None),
+            1002,
+        ),
         ("invalid utf-8", masked(OP_TEXT, true, b"\xff"), 1007),
         (
             "bad close code",
@@ -981,7 +993,10 @@ fn a_message_split_across_reads_before_a_violation_is_delivered() {
     let mut rest = second;
     rest.extend([0xa1, 0x80, 1, 2, 3, 4]);
     p.receive_data(&rest);
-    assert_eq!(events(&p), vec![(EventKind::Text, 0, b"hello world".to_vec())]);
+    assert_eq!(
+        events(&p),
+        vec![(EventKind::Text, 0, b"hello world".to_vec())]
+    );
     p.end_batch();
     assert_failing(&mut p, 1002);
 }
@@ -999,8 +1014,8 @@ fn deflate_server(no_context_takeover: bool) -> Protocol {
 }
 
 /// A compressed text message as a client sends it (its own compressor).
-fn compressed_from_client(params: &DeflateParams, text: &[u8]) -> Vec<u8> {
-    let mut compressor = Compressor::new(params, Role::Client, 6);
+fn compressed_from_client(params: DeflateParams, text: &[u8]) -> Vec<u8> {
+    let mut compressor = Compressor::new(&params, Role::Client, 6);
     let mut payload = Vec::new();
     compressor.compress(text, true, &mut payload).unwrap();
     let mut f = frame(OP_TEXT, true, &payload);
@@ -1014,9 +1029,12 @@ fn compression_state_is_allocated_on_first_use() {
     assert_eq!(p.compression_allocated(), (false, false));
     p.send_message(OP_TEXT, b"hello hello hello").unwrap();
     assert_eq!(p.compression_allocated(), (true, false));
-    let params = p.config().deflate.clone().unwrap();
-    p.receive_data(&compressed_from_client(&params, b"hi hi hi hi"));
-    assert_eq!(events(&p), vec![(EventKind::Text, 0, b"hi hi hi hi".to_vec())]);
+    let params = p.config().deflate.unwrap();
+    p.receive_data(&compressed_from_client(params, b"hi hi hi hi"));
+    assert_eq!(
+        events(&p),
+        vec![(EventKind::Text, 0, b"hi hi hi hi".to_vec())]
+    );
     // With context takeover both must stay for the next message.
     assert_eq!(p.compression_allocated(), (true, true));
 }
@@ -1024,12 +1042,15 @@ fn compression_state_is_allocated_on_first_use() {
 #[test]
 fn without_context_takeover_compression_state_is_freed_after_each_message() {
     let mut p = deflate_server(true);
-    let params = p.config().deflate.clone().unwrap();
+    let params = p.config().deflate.unwrap();
     for _ in 0..3 {
         p.send_message(OP_TEXT, b"hello hello hello").unwrap();
         assert_eq!(p.compression_allocated(), (false, false));
-        p.receive_data(&compressed_from_client(&params, b"hi hi hi hi"));
-        assert_eq!(events(&p), vec![(EventKind::Text, 0, b"hi hi hi hi".to_vec())]);
+        p.receive_data(&compressed_from_client(params, b"hi hi hi hi"));
+        assert_eq!(
+            events(&p),
+            vec![(EventKind::Text, 0, b"hi hi hi hi".to_vec())]
+        );
         assert_eq!(p.compression_allocated(), (false, false));
     }
     // A fragmented message keeps its compressor until its last fragment.
@@ -1042,9 +1063,9 @@ fn without_context_takeover_compression_state_is_freed_after_each_message() {
 #[test]
 fn release_all_frees_everything_but_how_the_connection_ended() {
     let mut p = deflate_server(false);
-    let params = p.config().deflate.clone().unwrap();
+    let params = p.config().deflate.unwrap();
     p.send_message(OP_TEXT, b"hello hello hello").unwrap();
-    p.receive_data(&compressed_from_client(&params, b"hi hi hi hi"));
+    p.receive_data(&compressed_from_client(params, b"hi hi hi hi"));
     p.receive_data(&masked(OP_CLOSE, true, &close_payload(1000, "bye")));
     assert_eq!(p.compression_allocated(), (true, true));
     p.release_all();
