@@ -251,7 +251,7 @@ def test_the_rss_bound_catches_the_leak_on_a_baseline_build() -> None:
 
 
 @pytest.mark.parametrize("takeover", [True, False])
-def test_server_allocates_compression_state_on_first_use(takeover: bool) -> None:
+def test_server_allocates_compression_state_on_first_use(no_gc: None, takeover: bool) -> None:
     config = wsfast.DeflateConfig(
         server_no_context_takeover=not takeover, client_no_context_takeover=not takeover
     )
