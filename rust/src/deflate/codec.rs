@@ -62,7 +62,7 @@ impl<T> Counted<T> {
         let this = std::mem::ManuallyDrop::new(self);
         this.counter.fetch_sub(1, Ordering::Relaxed);
         // SAFETY: `this` is never dropped, so `value` is moved out exactly once.
-        unsafe { std::ptr::read(&this.value) }
+        unsafe { std::ptr::read(&raw const this.value) }
     }
 }
 
