@@ -272,3 +272,31 @@ def test_server_allocates_compression_state_on_first_use(no_gc: None, takeover: 
                 "decompressors": base["decompressors"] + expected,
             }
         wait_for(lambda: live() == base)
+
+
+def test_uvicorn_backend_frees_its_compression_state_on_close(no_gc: None) -> None:
+    from websockets.asyncio.client import connect as websockets_async_connect
+
+    from .test_uvicorn import accept_then_echo
+    from .uvicorn_util import serving
+
+    async def main() -> None:
+        base = live()
+        async with serving(accept_then_echo) as served:
+            for _ in range(5):
+                async with websockets_async_connect(served.url) as ws:
+                    assert ws.response is not None
+                    assert "permessage-deflate" in ws.response.headers["Sec-WebSocket-Extensions"]
+                    await ws.send(MESSAGE)
+                    assert await ws.recv() == MESSAGE
+            for _ in range(500):
+                if not served.protocols:
+                    break
+                await asyncio.sleep(0.01)
+        states = live()
+        assert (states["compressors"], states["decompressors"]) == (
+            base["compressors"],
+            base["decompressors"],
+        )
+
+    asyncio.run(main())
