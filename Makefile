@@ -5,7 +5,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help build cython dev wheel wheels sdist test-wheels run test test-rust test-python lint format bench bench-micro bench-e2e bench-clients bench-targets bench-quick fuzz soak clean docs bench-uvicorn bench-fanout examples
+.PHONY: help build cython dev wheel wheels sdist test-wheels run test test-rust test-python lint format bench bench-micro bench-e2e bench-clients bench-targets bench-quick fuzz soak clean docs bench-uvicorn bench-fanout examples fuzz-ci
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -111,6 +111,17 @@ fuzz: ## run each cargo-fuzz target for FUZZ_SECONDS from the committed seeds
 		RUSTC_BOOTSTRAP=1 cargo fuzz run -O $$t fuzz/corpus/$$t -- \
 			-max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 || exit 1; \
 	done
+
+FUZZ_CI_SECONDS ?= 30
+FUZZ_CI_EXAMPLES ?= 200
+fuzz-ci: ## CI: each cargo-fuzz target for FUZZ_CI_SECONDS from a fresh copy of the seeds, then the end-to-end fuzzers (hypothesis)
+	command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
+	cd rust && for t in protocol handshake deflate; do \
+		rm -rf fuzz/target/corpus-ci/$$t && mkdir -p fuzz/target/corpus-ci/$$t && cp fuzz/seeds/$$t/* fuzz/target/corpus-ci/$$t/ && \
+		RUSTC_BOOTSTRAP=1 cargo fuzz run -O $$t fuzz/target/corpus-ci/$$t -- \
+			-max_total_time=$(FUZZ_CI_SECONDS) -rss_limit_mb=2048 -print_final_stats=1 || exit 1; \
+	done
+	WSFAST_FUZZ_EXAMPLES=$(FUZZ_CI_EXAMPLES) $(PY) -m pytest -q -p no:randomly tests/property/test_api_fuzz.py
 
 clean: ## remove build products
 	rm -rf target dist build python/wsfast/*.so cython_ext/*.c

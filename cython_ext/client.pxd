@@ -43,6 +43,7 @@ cdef class ClientReader:
     cdef ssize_t _receive(self, double timeout) except -1
     cdef int _fill(self, timeout) except -1
     cdef object _batch_read(self, ssize_t n)
+    cdef object _release_after(self, object controls)
     cdef inline bint _has_record(self) noexcept
     cpdef bint pending(self)
     cdef inline object _next(self)

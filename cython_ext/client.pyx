@@ -120,7 +120,11 @@ cdef class ClientReader:
         cdef size_t i
         cdef uint8_t kind
         cdef list controls = None
-        cdef bint ending = self.core._close_expected()
+        cdef bint ending
+        # Messages before a protocol error stay in the batch: fail the connection
+        # now, so `ending` keeps them and recv() returns them before raising.
+        self.core.end_batch()
+        ending = self.core._close_expected()
         self.ev = ev
         self.pos = 0
         self.count = count
@@ -155,7 +159,7 @@ cdef class ClientReader:
         self._keep_pending()
         if n == 0:
             self.eof = True
-            return self._batch(self.core.feed_eof())
+            return self._release_after(self._batch(self.core.feed_eof()))
         return self._batch(self.core.feed(&view[0], n))
 
     def feed_buffer(self, size_t n):
@@ -298,13 +302,30 @@ cdef class ClientReader:
         """Feed the ``n`` bytes just read (0: end of file); see :meth:`_batch`."""
         if n == 0:
             self.eof = True
-            return self._batch(self.core.feed_eof())
+            return self._release_after(self._batch(self.core.feed_eof()))
         return self._batch(self.core.feed(self.buf, <size_t>n))
 
+    cdef object _release_after(self, object controls):
+        """The transport ended: free the core's native state, keeping the messages.
+
+        Returns:
+            ``controls``, the end-of-file batch's control events (objects already).
+        """
+        self._keep_pending()
+        self.ev = NULL
+        self.pos = 0
+        self.count = 0
+        self.core.release()
+        return controls
+
     def mark_closed(self):
-        """The socket is about to be closed: never read its descriptor again."""
+        """The socket is about to be closed: never read its descriptor again.
+
+        The core's native state is freed too (the messages not read yet are kept).
+        """
         self.closed = True
         self.fd = -1
+        self._release_after(None)
 
     @property
     def busy_poll(self):

@@ -45,6 +45,12 @@ cdef class Core:
     cdef object chandler
     # Next event of the current batch to dispatch.
     cdef size_t cursor
+    # dispatch_events is running (a handler may close the connection meanwhile).
+    cdef bint dispatching
+    # release() came during dispatch: done when dispatch returns.
+    cdef bint release_pending
+    #: True once release() freed the native state (the connection is over).
+    cdef readonly bint released
 
     # ---- receiving: each feed starts a new batch of events --------------------------
     cdef inline size_t feed(self, const uint8_t *data, size_t n) noexcept nogil
@@ -53,6 +59,7 @@ cdef class Core:
     cdef inline size_t feed_direct(self, size_t n) noexcept nogil
     cdef inline const wsf_event *events(self) noexcept nogil
     cdef int dispatch_events(self, size_t count) except -1
+    cdef inline void end_batch(self) noexcept nogil
     cdef list _events_list(self, size_t count)
 
     # ---- sending --------------------------------------------------------------------
@@ -75,6 +82,9 @@ cdef class Core:
     cdef bytes _take_output(self)
     cdef bytes _data_to_send(self)
     cdef inline void _release_memory(self, size_t keep) noexcept nogil
+
+    # ---- teardown -------------------------------------------------------------------
+    cpdef release(self)
 
     # ---- state ----------------------------------------------------------------------
     cdef inline ProtocolState _state(self) noexcept nogil

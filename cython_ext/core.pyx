@@ -214,35 +214,51 @@ cdef class Core:
         Dispatch resumes where it stopped: if a handler raises, calling this again
         continues with the next event of the same batch.
         """
-        cdef const wsf_event *ev = self.events()
+        cdef const wsf_event *ev
         cdef size_t i
         cdef uint8_t kind
         cdef CHandler ch = <CHandler>self.chandler
-        while self.cursor < count:
-            i = self.cursor
-            self.cursor += 1
-            kind = ev[i].kind
-            if ch is not None and is_data_event(kind):
-                # The Cython handler API: the payload in place, no object per message.
-                if ev[i].handle != NULL:
-                    ch.on_data(self, kind, PyBytes_AS_STRING(<object>ev[i].handle),
-                               PyBytes_GET_SIZE(<object>ev[i].handle))
-                else:
-                    ch.on_data(self, kind, <const char *>ev[i].data, <Py_ssize_t>ev[i].len)
-            elif kind == EV_TEXT:
-                self.on_message(self.owner, _text(ev[i].data, ev[i].len))
-            elif kind == EV_BINARY:
-                self.on_message(self.owner, _binary(&ev[i]))
-            elif kind == EV_PING:
-                if self.on_ping is not None:
-                    self.on_ping(self.owner, _bytes(ev[i].data, ev[i].len))
-            elif kind == EV_PONG:
-                if self.on_pong is not None:
-                    self.on_pong(self.owner, _bytes(ev[i].data, ev[i].len))
-            elif kind == EV_CLOSE:
-                if self.on_close is not None:
-                    self.on_close(self.owner, ev[i].code, _text(ev[i].data, ev[i].len))
+        if self.released:
+            # A handler closed the connection: the batch went with the native state.
+            return 0
+        ev = self.events()
+        self.dispatching = True
+        try:
+            while self.cursor < count:
+                i = self.cursor
+                self.cursor += 1
+                kind = ev[i].kind
+                if ch is not None and is_data_event(kind):
+                    # The Cython handler API: the payload in place, no object per message.
+                    if ev[i].handle != NULL:
+                        ch.on_data(self, kind, PyBytes_AS_STRING(<object>ev[i].handle),
+                                   PyBytes_GET_SIZE(<object>ev[i].handle))
+                    else:
+                        ch.on_data(self, kind, <const char *>ev[i].data,
+                                   <Py_ssize_t>ev[i].len)
+                elif kind == EV_TEXT:
+                    self.on_message(self.owner, _text(ev[i].data, ev[i].len))
+                elif kind == EV_BINARY:
+                    self.on_message(self.owner, _binary(&ev[i]))
+                elif kind == EV_PING:
+                    if self.on_ping is not None:
+                        self.on_ping(self.owner, _bytes(ev[i].data, ev[i].len))
+                elif kind == EV_PONG:
+                    if self.on_pong is not None:
+                        self.on_pong(self.owner, _bytes(ev[i].data, ev[i].len))
+                elif kind == EV_CLOSE:
+                    if self.on_close is not None:
+                        self.on_close(self.owner, ev[i].code, _text(ev[i].data, ev[i].len))
+        finally:
+            self.dispatching = False
+            if self.release_pending:
+                self.release()
         return 0
+
+    cdef inline void end_batch(self) noexcept nogil:
+        """The batch's events are handled: a protocol error found after its messages
+        fails the connection now (their replies are queued ahead of the close frame)."""
+        RS.end_batch(self.p)
 
     def set_handlers(self, owner, on_message, on_ping=None, on_pong=None, on_close=None):
         """Bind the callbacks that :meth:`receive_and_dispatch` calls as ``f(owner, ...)``.
@@ -272,6 +288,8 @@ cdef class Core:
         finally:
             _unborrow(&view)
         self.dispatch_events(count)
+        if not self.released:
+            self.end_batch()
         return count
 
     cdef list _events_list(self, size_t count):
@@ -306,7 +324,11 @@ cdef class Core:
             count = self.feed(view.ptr, view.len)
         finally:
             _unborrow(&view)
-        return self._events_list(count)
+        events = self._events_list(count)
+        # The events are objects now: a protocol error after the messages fails the
+        # connection at once, as in the sans-I/O Protocol.
+        self.end_batch()
+        return events
 
     def receive_eof(self):
         """The transport ended. Returns the events (a 1006 close if no close frame came)."""
@@ -467,6 +489,37 @@ cdef class Core:
         """Give back buffer memory beyond ``keep`` bytes (call when idle)."""
         self._release_memory(keep)
 
+    # ---- teardown ---------------------------------------------------------------
+
+    cpdef release(self):
+        """The transport is gone: free the native state now.
+
+        Compression state, buffers and unsent output go at once, and the handlers
+        are unbound, which breaks the reference cycles through the owner: without
+        this, a closed connection's memory waits for a full garbage collection,
+        which an allocation-light server rarely triggers. How the connection ended
+        (``state`` CLOSED, ``close_sent``, ``close_received``, ``error``) stays.
+        Event records of the last batch become invalid. Called during dispatch
+        (a handler closed the connection), it takes effect once the batch is
+        dispatched. Idempotent.
+        """
+        if self.released:
+            return
+        if self.dispatching:
+            self.release_pending = True
+            return
+        self.release_pending = False
+        self.released = True
+        RS.release_all(self.p)
+        self.cursor = 0
+        self.chunks = []
+        self.owner = None
+        self.on_message = None
+        self.on_ping = None
+        self.on_pong = None
+        self.on_close = None
+        self.chandler = None
+
     # ---- state ------------------------------------------------------------------
 
     cdef inline ProtocolState _state(self) noexcept nogil:
@@ -594,6 +647,8 @@ def _capi_layout():
             "direct_target": _offset(&a, &a.direct_target),
             "receive_direct": _offset(&a, &a.receive_direct),
             "close_ok": _offset(&a, &a.close_ok),
+            "end_batch": _offset(&a, &a.end_batch),
+            "release_all": _offset(&a, &a.release_all),
         },
     }
 

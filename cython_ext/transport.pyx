@@ -560,6 +560,10 @@ cdef class Transport(_Pollable):
                     # The rest of this batch is dropped: the connection fails with 1011.
                     self._owner_handler_error(exc)
                 break
+            if not core.released:
+                # A protocol error after this read's messages fails the connection
+                # only now, so their replies go out ahead of the close frame.
+                core.end_batch()
         self._after_core()
         return 0
 
@@ -828,7 +832,15 @@ cdef class Transport(_Pollable):
         self.tls = None
         self.tls_in = None
         self.tls_out = None
+        self.held = []
         self._owner_lost()
+        # Free the native state now (or once the dispatch in progress ends) and
+        # drop the references back to the owner: the connection, its transport and
+        # its core reference each other, and a cycle would keep the compression
+        # state alive until a full garbage collection.
+        if self.core is not None:
+            self.core.release()
+        self.owner = None
         return 0
 
     # ---- calls into the owner (see the class docstring) ----------------------------
@@ -839,11 +851,16 @@ cdef class Transport(_Pollable):
         return 0
 
     cdef int _owner_handler_error(self, object exc) except -1:
+        if self.owner is None:
+            # Torn down by the handler of an earlier event of the same read.
+            _log.error("handler error after close on %r", self.remote_address, exc_info=exc)
+            return 0
         self.owner.handler_failed(exc)
         return 0
 
     cdef int _owner_drain(self) except -1:
-        self.owner.resume_writing()
+        if self.owner is not None:
+            self.owner.resume_writing()
         return 0
 
     cdef int _owner_lost(self) except -1:

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define WSF_ABI_VERSION 3
+#define WSF_ABI_VERSION 4
 
 /* The zlib level of a connection that does not choose one: the Rust core's
  * DEFAULT_COMPRESSION_LEVEL (wsfast._rust.DEFAULT_COMPRESSION_LEVEL). A Rust
@@ -73,6 +73,8 @@ typedef struct {
     uint8_t *(*direct_target)(wsf_protocol *, size_t *);
     size_t (*receive_direct)(wsf_protocol *, size_t);
     int32_t (*close_ok)(wsf_protocol *); /* 1 closed cleanly, 0 not (yet) */
+    void (*end_batch)(wsf_protocol *); /* fail now for an error after the batch's messages */
+    void (*release_all)(wsf_protocol *); /* transport gone: free all but the close state */
 } wsf_capi;
 
 #endif

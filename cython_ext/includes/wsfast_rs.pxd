@@ -61,3 +61,5 @@ cdef extern from "wsfast_rs.h":
         uint8_t *(*direct_target)(wsf_protocol *, size_t *) noexcept nogil
         size_t (*receive_direct)(wsf_protocol *, size_t) noexcept nogil
         int32_t (*close_ok)(wsf_protocol *) noexcept nogil
+        void (*end_batch)(wsf_protocol *) noexcept nogil
+        void (*release_all)(wsf_protocol *) noexcept nogil

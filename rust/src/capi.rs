@@ -12,6 +12,7 @@
 use std::ffi::c_void;
 use std::ptr::{self, NonNull};
 use std::slice;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::deflate::{
     CompressorSettings, DeflateParams, DEFAULT_COMPRESS_WINDOW_BITS, DEFAULT_MEM_LEVEL,
@@ -21,7 +22,7 @@ use crate::frame::Role;
 use crate::protocol::{Config, EventKind, Protocol, SendError};
 
 /// Version of the struct layout below; checked by the Cython side at import.
-pub const ABI_VERSION: u32 = 3;
+pub const ABI_VERSION: u32 = 4;
 
 /// Connection options, C layout.
 #[repr(C)]
@@ -200,6 +201,21 @@ pub struct WsfCApi {
     pub receive_direct: unsafe extern "C" fn(*mut CProtocol, usize) -> usize,
     /// 1 if the connection closed cleanly (`Protocol::close_ok`), else 0.
     pub close_ok: unsafe extern "C" fn(*mut CProtocol) -> i32,
+    /// The last batch's events are handled: fail now for an error found after
+    /// its messages (`Protocol::end_batch`).
+    pub end_batch: unsafe extern "C" fn(*mut CProtocol),
+    /// The transport is gone: free all memory but how the connection ended
+    /// (`Protocol::release_all`); ends the batch.
+    pub release_all: unsafe extern "C" fn(*mut CProtocol),
+}
+
+/// Protocols made by `protocol_new` and not freed yet, process-wide.
+static LIVE_PROTOCOLS: AtomicUsize = AtomicUsize::new(0);
+
+/// How many protocols of the C API are alive (made and not freed), for tests:
+/// a closed connection's must go as soon as its last reference does.
+pub fn live_protocols() -> usize {
+    LIVE_PROTOCOLS.load(Ordering::Relaxed)
 }
 
 unsafe extern "C" fn protocol_new(cfg: *const WsfConfig) -> *mut CProtocol {
@@ -231,6 +247,7 @@ unsafe extern "C" fn protocol_new(cfg: *const WsfConfig) -> *mut CProtocol {
             client_max_window_bits: opt_bits(c.client_max_window_bits),
         });
     }
+    LIVE_PROTOCOLS.fetch_add(1, Ordering::Relaxed);
     Box::into_raw(Box::new(CProtocol {
         proto: Protocol::new(config),
         events: Vec::new(),
@@ -242,6 +259,7 @@ unsafe extern "C" fn protocol_free(p: *mut CProtocol) {
     if !p.is_null() {
         // SAFETY: `p` came from `protocol_new` and is freed once.
         drop(unsafe { Box::from_raw(p) });
+        LIVE_PROTOCOLS.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -477,6 +495,20 @@ unsafe extern "C" fn receive_direct(p: *mut CProtocol, n: usize) -> usize {
     c.refresh_events()
 }
 
+unsafe extern "C" fn end_batch(p: *mut CProtocol) {
+    // SAFETY: `p` is a live protocol.
+    unsafe { (*p).proto.end_batch() }
+}
+
+unsafe extern "C" fn release_all(p: *mut CProtocol) {
+    // SAFETY: `p` is a live protocol.
+    let c = unsafe { &mut *p };
+    c.proto.release_all();
+    c.events = Vec::new();
+    // `last_error` rebuilds the message from the protocol when asked.
+    c.last_error = String::new();
+}
+
 /// The table behind the `_C_API` capsule.
 pub static WSFAST_CAPI: WsfCApi = WsfCApi {
     abi_version: ABI_VERSION,
@@ -503,6 +535,8 @@ pub static WSFAST_CAPI: WsfCApi = WsfCApi {
     direct_target,
     receive_direct,
     close_ok,
+    end_batch,
+    release_all,
 };
 
 /// Size and field offsets of one C-API struct, in bytes, fields in order and
@@ -593,6 +627,8 @@ pub fn layout() -> Vec<StructLayout> {
                 direct_target,
                 receive_direct,
                 close_ok,
+                end_batch,
+                release_all,
             }
         ),
     ]

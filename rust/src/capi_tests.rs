@@ -93,7 +93,10 @@ fn layout_of_the_function_table_is_one_pointer_per_entry() {
     let word = std::mem::size_of::<usize>();
     // abi_version, padded to a pointer, then the function pointers.
     assert_eq!(capi.size, word * capi.fields.len());
-    assert_eq!(capi.fields.last().unwrap(), &("close_ok", capi.size - word));
+    assert_eq!(
+        capi.fields.last().unwrap(),
+        &("release_all", capi.size - word)
+    );
 }
 
 #[test]

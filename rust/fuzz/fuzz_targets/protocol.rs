@@ -4,7 +4,8 @@
 //! large binary messages, half of the pieces written "directly" into it when the
 //! protocol offers a target), with the default compressor or an extreme one. It
 //! must never panic, every event must respect the configured limits, no
-//! allocation may be released twice, and a clean close implies a closed state.
+//! allocation may be released twice, a clean close implies a closed state, and
+//! releasing the connection frees all its compression state.
 #![no_main]
 
 use _rust::deflate::{CompressorSettings, DeflateParams};
@@ -69,12 +70,25 @@ fuzz_target!(|data: &[u8]| {
                 _ => assert!(payload.len() <= 125),
             }
         }
-        // Replies must be well-formed enough to send: echo a message back.
+        // Replies must be well-formed enough to send: echo a message back, before
+        // the batch ends (a failure found after its messages is applied then).
         let _ = p.send_message(1, b"echo");
+        if i % 3 != 2 {
+            // Otherwise the next batch ends this one.
+            p.end_batch();
+        }
         p.take_output();
     }
     p.receive_eof();
     if p.close_ok() {
         assert_eq!(p.state(), State::Closed);
     }
+    // The transport goes: everything is freed, and nothing works any more.
+    p.release_all();
+    assert_eq!(p.compression_allocated(), (false, false));
+    assert_eq!(p.state(), State::Closed);
+    assert!(p.data_to_send().is_empty());
+    assert!(p.send_message(1, b"late").is_err());
+    p.receive_data(input);
+    assert!(p.events().is_empty());
 });

@@ -25,8 +25,13 @@
 //!   whole messages ([`crate::inflate::FastInflater`]: tables and code
 //!   lengths), allocated on the first message that arrives whole.
 //!
-//! [`Compressor::release`] and [`Decompressor::release`] free them between
-//! messages (for a connection gone idle); the next message allocates afresh.
+//! Without context takeover on a side, that side's state is released after
+//! every message ([`Compressor::release_idle`], [`Decompressor::release`],
+//! called by the protocol), so an idle connection holds none: the state goes
+//! to a per-thread spare that the next message of any such connection reuses.
+//! With context takeover it must stay. [`crate::protocol::Protocol::release_all`]
+//! frees both when the connection closes. [`live_states`] counts the states
+//! connections hold, process-wide.
 //!
 //! `negotiate` agrees on parameters ([`DeflateParams`]) from local preferences
 //! ([`DeflateConfig`]) and the peer's offer or response; `codec` compresses and
@@ -36,7 +41,7 @@
 mod codec;
 mod negotiate;
 
-pub use codec::{Compressor, Decompressor};
+pub use codec::{live_states, Compressor, Decompressor};
 pub use negotiate::{
     accept_response, client_offer, negotiate_server, DeflateConfig, DeflateParams,
 };

@@ -1188,3 +1188,37 @@ proptest! {
         prop_assert!(out.capacity() <= limit);
     }
 }
+
+#[test]
+fn states_released_without_context_takeover_are_reused_clean_by_other_connections() {
+    let params = DeflateParams {
+        server_no_context_takeover: true,
+        client_no_context_takeover: true,
+        ..DeflateParams::default()
+    };
+    let text: Vec<u8> = (0..200)
+        .flat_map(|i| format!("item {i}, ").into_bytes())
+        .collect();
+    let (mut fresh, _) = pair(params, 6);
+    let expected = compress(&mut fresh, &text);
+    // Connection A sends a message and leaves its states as the thread's spares...
+    let (mut a, mut a_in) = pair(params, 6);
+    let other = compress(&mut a, b"something else entirely, to dirty the window");
+    assert!(a.release_idle());
+    assert_eq!(
+        decompress(&mut a_in, &other),
+        b"something else entirely, to dirty the window"
+    );
+    assert!(a_in.release());
+    // ...which connection B picks up: same bytes as a fresh compressor, same text.
+    let (mut b, mut b_in) = pair(params, 6);
+    assert_eq!(compress(&mut b, &text), expected);
+    assert_eq!(decompress(&mut b_in, &expected), text);
+    // A compressor in the middle of a message keeps its context.
+    let mut out = Vec::new();
+    b.compress(b"part", false, &mut out).unwrap();
+    assert!(!b.release_idle());
+    assert!(b.is_allocated());
+    b.compress(b" two", true, &mut out).unwrap();
+    assert!(b.release_idle());
+}

@@ -151,6 +151,9 @@ pub struct Protocol {
     close_sent: Option<(u16, String)>,
     close_received: Option<(u16, String)>,
     error: Option<ProtocolError>,
+    /// A protocol error found after complete messages in the same batch: the
+    /// connection fails once those are handled ([`Protocol::end_batch`]).
+    pending_error: Option<ProtocolError>,
     eof: bool,
 }
 
@@ -191,6 +194,7 @@ impl Protocol {
             close_sent: None,
             close_received: None,
             error: None,
+            pending_error: None,
             eof: false,
         }
     }
@@ -237,6 +241,19 @@ impl Protocol {
         &self.cfg
     }
 
+    /// Whether compression state is allocated now: `(compressor, decompressor)`.
+    /// Both are allocated on first use; without context takeover on a side,
+    /// that side's is freed after every message, and [`Protocol::release_all`]
+    /// frees both.
+    pub fn compression_allocated(&self) -> (bool, bool) {
+        (
+            self.deflater.as_ref().is_some_and(Compressor::is_allocated),
+            self.inflater
+                .as_ref()
+                .is_some_and(Decompressor::is_allocated),
+        )
+    }
+
     /// The error that failed the connection, if any.
     pub fn error(&self) -> Option<&ProtocolError> {
         self.error.as_ref()
@@ -252,6 +269,7 @@ impl Protocol {
     /// freed and that is still in the CPU cache, instead of this connection's own
     /// buffer, untouched since its last read (with many connections, out of cache).
     pub fn release_memory(&mut self, keep: usize) {
+        self.end_batch();
         self.events.clear();
         self.release_external();
         if self.msg_opcode == 0 {
@@ -264,6 +282,43 @@ impl Protocol {
         if self.out.is_empty() {
             self.out.shrink_to(keep);
         }
+    }
+
+    /// The transport is gone: free everything the connection no longer needs
+    /// (compression state, buffers, output not yet written, embedder memory)
+    /// at once, keeping only how it ended (state, close frames, error).
+    ///
+    /// Afterwards the protocol is CLOSED: input is ignored and sends fail as on
+    /// a closed connection. Like [`Protocol::release_memory`] this ends the
+    /// batch: the last events must not be read any more. Without it the memory
+    /// lives as long as the protocol object, which garbage collection may keep
+    /// alive long after the socket closed.
+    pub fn release_all(&mut self) {
+        self.end_batch();
+        self.events = Vec::new();
+        self.release_external();
+        if let (Some(ext), Some(alloc)) = (self.ext_current.take(), self.allocator.as_mut()) {
+            alloc.release(ext.token);
+        }
+        if let Some(inflater) = self.inflater.as_mut() {
+            inflater.release_all();
+        }
+        if let Some(deflater) = self.deflater.as_mut() {
+            deflater.release();
+        }
+        self.data = Vec::new();
+        self.ctrl = Vec::new();
+        self.scratch = Vec::new();
+        self.out = Vec::new();
+        self.ext_done = Vec::new();
+        self.incoming = None;
+        self.header_len = 0;
+        self.msg_opcode = 0;
+        self.msg_start = 0;
+        self.send_opcode = 0;
+        self.discard_input = true;
+        self.eof = true;
+        self.state = State::Closed;
     }
 }
 

@@ -27,12 +27,38 @@ impl Protocol {
     // ---- receiving data ----
 
     /// Process one received buffer. Events from earlier calls are discarded.
+    ///
+    /// A protocol error after complete messages of the same buffer does not
+    /// fail the connection at once: those messages are delivered first, and the
+    /// replies to them queued before the close frame (fail-fast delivery). The
+    /// connection stays OPEN until [`Protocol::end_batch`], which the I/O layer
+    /// calls once it has handled the batch's events (the next batch ends it
+    /// too); input after the error is ignored.
     pub fn receive_data(&mut self, data: &[u8]) {
         self.begin_batch();
         if self.discard_input || self.eof {
             return;
         }
         if let Err(err) = self.process(data) {
+            let delivers = self
+                .events
+                .iter()
+                .any(|e| matches!(e.kind, EventKind::Text | EventKind::Binary));
+            if delivers {
+                self.discard_input = true;
+                self.pending_error = Some(err);
+            } else {
+                self.fail_with(err);
+            }
+        }
+    }
+
+    /// The I/O layer handled the last batch's events: fail the connection now
+    /// if a protocol error was found after the batch's messages (see
+    /// [`Protocol::receive_data`]). Does nothing otherwise. The events stay
+    /// readable until the next batch.
+    pub fn end_batch(&mut self) {
+        if let Some(err) = self.pending_error.take() {
             self.fail_with(err);
         }
     }
@@ -53,6 +79,7 @@ impl Protocol {
     }
 
     fn begin_batch(&mut self) {
+        self.end_batch();
         self.events.clear();
         self.release_external();
         match self.incoming.as_mut() {
@@ -290,6 +317,9 @@ impl Protocol {
                         .as_mut()
                         .expect("rsv1 accepted only with deflate");
                     inflater.finish(&mut self.data, limit)?;
+                    // Without context takeover nothing carries over to the next
+                    // message: an idle connection holds no decompressor.
+                    inflater.release();
                     if self.msg_opcode == OP_TEXT {
                         self.utf8.feed(&self.data[before..])?;
                     }

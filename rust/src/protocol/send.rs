@@ -106,6 +106,11 @@ impl Protocol {
                 .as_mut()
                 .expect("compression needs a deflater");
             let result = deflater.compress(payload, fin, &mut compressed);
+            if fin {
+                // Without context takeover nothing carries over to the next
+                // message: an idle connection holds no compressor.
+                deflater.release_idle();
+            }
             if result.is_ok() {
                 self.write_frame(fin, rsv1, wire_op, &compressed);
             }

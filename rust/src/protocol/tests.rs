@@ -883,3 +883,213 @@ fn compressed_message_errors_match_the_streaming_path() {
         );
     }
 }
+
+// ---- fail-fast delivery: messages before a protocol error are delivered ----
+
+/// Each violation a peer can send after a valid message, with its close code.
+fn violations() -> Vec<(&'static str, Vec<u8>, u16)> {
+    let mut fragmented_then_text = masked(OP_TEXT, false, b"a");
+    fragmented_then_text.extend(masked(OP_TEXT, true, b"b"));
+    vec![
+        ("rsv2", vec![0xa1, 0x80, 1, 2, 3, 4], 1002),
+        ("reserved opcode", vec![0x83, 0x80, 1, 2, 3, 4], 1002),
+        (
+            "reserved control opcode",
+            vec![0x8b, 0x80, 1, 2, 3, 4],
+            1002,
+        ),
+        ("fragmented ping", masked(OP_PING, false, b""), 1002),
+        (
+            "new message inside a fragmented one",
+            fragmented_then_text,
+            1002,
+        ),
+        (
+            "continuation without message",
+            masked(OP_CONTINUATION, true, b"x"),
+            1002,
+        ),
+        (
+            "unmasked frame",
+            frame(OP_TEXT, true, b"x").serialize(None),
+            1002,
+        ),
+        ("invalid utf-8", masked(OP_TEXT, true, b"\xff"), 1007),
+        (
+            "bad close code",
+            masked(OP_CLOSE, true, &close_payload(999, "")),
+            1002,
+        ),
+    ]
+}
+
+#[test]
+fn message_before_a_violation_is_delivered_and_answered_before_the_close() {
+    for (name, violation, code) in violations() {
+        let mut wire = masked(OP_TEXT, true, b"hello");
+        wire.extend(&violation);
+        let mut p = server();
+        p.receive_data(&wire);
+        assert_eq!(
+            events(&p),
+            vec![(EventKind::Text, 0, b"hello".to_vec())],
+            "{name}"
+        );
+        // The handler may still answer: the connection fails once the batch ends.
+        assert_eq!(p.state(), State::Open, "{name}");
+        assert!(!p.close_expected(), "{name}");
+        p.send_message(OP_TEXT, b"hello").unwrap();
+        p.end_batch();
+        let frames = sent_frames(&mut p);
+        assert_eq!(frames.len(), 2, "{name}");
+        assert_eq!(frames[0].opcode, OP_TEXT, "{name}");
+        assert_eq!(frames[0].payload, b"hello", "{name}");
+        assert_eq!(frames[1].opcode, OP_CLOSE, "{name}");
+        assert_eq!(
+            u16::from_be_bytes([frames[1].payload[0], frames[1].payload[1]]),
+            code,
+            "{name}"
+        );
+        assert!(p.close_expected(), "{name}");
+        assert_eq!(p.state(), State::Closing, "{name}");
+    }
+}
+
+#[test]
+fn a_pending_failure_ends_with_the_next_batch_and_ignores_input_after_the_error() {
+    let mut wire = masked(OP_BINARY, true, b"one");
+    wire.extend([0x83, 0x80, 1, 2, 3, 4]);
+    wire.extend(masked(OP_BINARY, true, b"after"));
+    let mut p = server();
+    p.receive_data(&wire);
+    assert_eq!(events(&p), vec![(EventKind::Binary, 0, b"one".to_vec())]);
+    // No end_batch call: the next receive (or release) applies the failure.
+    p.receive_data(&masked(OP_BINARY, true, b"ignored"));
+    assert!(events(&p).is_empty());
+    assert_failing(&mut p, 1002);
+}
+
+#[test]
+fn a_violation_alone_still_fails_at_once() {
+    let mut wire = masked(OP_PING, true, b"p");
+    wire.extend([0x83, 0x80, 1, 2, 3, 4]);
+    let mut p = server();
+    p.receive_data(&wire);
+    // A ping is no message to deliver: the failure is not deferred (the pong
+    // was queued before the close frame anyway).
+    assert!(p.close_expected());
+    let frames = sent_frames(&mut p);
+    assert_eq!(frames[0].opcode, OP_PONG);
+    assert_eq!(frames[1].opcode, OP_CLOSE);
+}
+
+#[test]
+fn a_message_split_across_reads_before_a_violation_is_delivered() {
+    let mut wire = masked(OP_TEXT, true, b"hello world");
+    let second = wire.split_off(5);
+    let mut p = server();
+    p.receive_data(&wire);
+    assert!(events(&p).is_empty());
+    let mut rest = second;
+    rest.extend([0xa1, 0x80, 1, 2, 3, 4]);
+    p.receive_data(&rest);
+    assert_eq!(
+        events(&p),
+        vec![(EventKind::Text, 0, b"hello world".to_vec())]
+    );
+    p.end_batch();
+    assert_failing(&mut p, 1002);
+}
+
+// ---- memory: compression state allocated lazily, freed when not needed ----
+
+fn deflate_server(no_context_takeover: bool) -> Protocol {
+    let mut cfg = Config::new(Role::Server);
+    cfg.deflate = Some(DeflateParams {
+        server_no_context_takeover: no_context_takeover,
+        client_no_context_takeover: no_context_takeover,
+        ..DeflateParams::default()
+    });
+    Protocol::new(cfg)
+}
+
+/// A compressed text message as a client sends it (its own compressor).
+fn compressed_from_client(params: DeflateParams, text: &[u8]) -> Vec<u8> {
+    let mut compressor = Compressor::new(&params, Role::Client, 6);
+    let mut payload = Vec::new();
+    compressor.compress(text, true, &mut payload).unwrap();
+    let mut f = frame(OP_TEXT, true, &payload);
+    f.rsv1 = true;
+    f.serialize(Some(KEY))
+}
+
+#[test]
+fn compression_state_is_allocated_on_first_use() {
+    let mut p = deflate_server(false);
+    assert_eq!(p.compression_allocated(), (false, false));
+    p.send_message(OP_TEXT, b"hello hello hello").unwrap();
+    assert_eq!(p.compression_allocated(), (true, false));
+    let params = p.config().deflate.unwrap();
+    p.receive_data(&compressed_from_client(params, b"hi hi hi hi"));
+    assert_eq!(
+        events(&p),
+        vec![(EventKind::Text, 0, b"hi hi hi hi".to_vec())]
+    );
+    // With context takeover both must stay for the next message.
+    assert_eq!(p.compression_allocated(), (true, true));
+}
+
+#[test]
+fn without_context_takeover_compression_state_is_freed_after_each_message() {
+    let mut p = deflate_server(true);
+    let params = p.config().deflate.unwrap();
+    for _ in 0..3 {
+        p.send_message(OP_TEXT, b"hello hello hello").unwrap();
+        assert_eq!(p.compression_allocated(), (false, false));
+        p.receive_data(&compressed_from_client(params, b"hi hi hi hi"));
+        assert_eq!(
+            events(&p),
+            vec![(EventKind::Text, 0, b"hi hi hi hi".to_vec())]
+        );
+        assert_eq!(p.compression_allocated(), (false, false));
+    }
+    // A fragmented message keeps its compressor until its last fragment.
+    p.send_frame(OP_TEXT, b"part one ", false).unwrap();
+    assert_eq!(p.compression_allocated(), (true, false));
+    p.send_frame(OP_CONTINUATION, b"part two", true).unwrap();
+    assert_eq!(p.compression_allocated(), (false, false));
+}
+
+#[test]
+fn release_all_frees_everything_but_how_the_connection_ended() {
+    let mut p = deflate_server(false);
+    let params = p.config().deflate.unwrap();
+    p.send_message(OP_TEXT, b"hello hello hello").unwrap();
+    p.receive_data(&compressed_from_client(params, b"hi hi hi hi"));
+    p.receive_data(&masked(OP_CLOSE, true, &close_payload(1000, "bye")));
+    assert_eq!(p.compression_allocated(), (true, true));
+    p.release_all();
+    assert_eq!(p.compression_allocated(), (false, false));
+    assert!(p.data_to_send().is_empty());
+    assert_eq!(p.state(), State::Closed);
+    assert_eq!(p.close_received(), Some(&(1000, "bye".to_owned())));
+    assert_eq!(p.close_sent(), Some(&(1000, String::new())));
+    assert!(p.close_ok());
+    // Nothing works any more, and nothing panics.
+    assert!(p.send_message(OP_TEXT, b"x").is_err());
+    p.receive_data(&masked(OP_TEXT, true, b"x"));
+    assert!(events(&p).is_empty());
+    p.receive_eof();
+    assert_eq!(p.compression_allocated(), (false, false));
+}
+
+#[test]
+fn release_all_on_an_open_connection_reports_no_close_frame() {
+    let mut p = deflate_server(false);
+    p.send_message(OP_TEXT, b"hello").unwrap();
+    p.release_all();
+    assert_eq!(p.compression_allocated(), (false, false));
+    assert_eq!(p.state(), State::Closed);
+    assert_eq!(p.close_received(), None);
+    assert!(!p.close_ok());
+}

@@ -40,6 +40,22 @@ fn capi_layout(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     Ok(structs)
 }
 
+/// How many native connection states are alive now, process-wide (for tests).
+///
+/// Returns:
+///     dict[str, int]: "protocols" (cores made through the C API and not freed),
+///     "compressors" and "decompressors" (allocated compression states).
+#[pyfunction]
+#[pyo3(name = "_live_native_states")]
+fn live_native_states(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let (compressors, decompressors) = crate::deflate::live_states();
+    let counts = PyDict::new(py);
+    counts.set_item("protocols", capi::live_protocols())?;
+    counts.set_item("compressors", compressors)?;
+    counts.set_item("decompressors", decompressors)?;
+    Ok(counts)
+}
+
 /// Register every Python-facing class and function on `wsfast._rust`.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     kernels::register(m)?;
@@ -52,6 +68,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("_C_API", capsule)?;
     m.add("CAPI_VERSION", ABI_VERSION)?;
     m.add_function(wrap_pyfunction!(capi_layout, m)?)?;
+    m.add_function(wrap_pyfunction!(live_native_states, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

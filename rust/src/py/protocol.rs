@@ -239,7 +239,12 @@ impl PyProtocol {
 
     /// Feed bytes received from the transport.
     fn receive_data(&mut self, data: &Bound<'_, PyAny>) -> PyResult<()> {
-        with_bytes(data, |d| self.inner.receive_data(d))
+        // Sans-I/O callers read the events afterwards with the close frame already
+        // queued, as before fail-fast delivery: end the batch at once.
+        with_bytes(data, |d| {
+            self.inner.receive_data(d);
+            self.inner.end_batch();
+        })
     }
 
     /// Signal the end of the transport's input.
