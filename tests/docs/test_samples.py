@@ -54,7 +54,11 @@ LANGUAGES = {
     "toml",
     "ini",
     "yaml",
+    # Cython: only as an include of a file under examples/ (built and run by
+    # tests/integration/test_cython_api.py), never as inline code nothing runs.
+    "cython",
 }
+_EXAMPLE_INCLUDE = re.compile(r'^\s*--8<-- "examples/[\w/.-]+\.(pyx|pxd)"\s*$')
 KINDS = {"run", "server", "client", "skip"}
 MAX_SKIPPED = 5
 SAMPLE_TIMEOUT = 60.0
@@ -113,6 +117,13 @@ def parse(path: Path, root: Path = DOCS) -> list[Sample]:
             end += 1
         if end == len(lines):
             raise ValueError(f"{page}:{i + 1}: unclosed fence")
+        if lang == "cython" and not all(
+            _EXAMPLE_INCLUDE.match(line) for line in lines[i + 1 : end]
+        ):
+            raise ValueError(
+                f"{page}:{i + 1}: a cython block must only include files under examples/ "
+                '(--8<-- "examples/...pyx"), which the tests build'
+            )
         marker = _MARKER.match(lines[i - 1]) if i > 0 else None
         if marker is not None and lang != "python":
             raise ValueError(f"{page}:{i}: sample marker before a {lang!r} block")
