@@ -13,7 +13,7 @@ reads the server's idle RSS and open file descriptors from ``/proc``. The first 
 warm-up; the slope of the idle RSS over the others (KiB per minute) is the leak figure. The
 script exits non-zero if a message was lost, duplicated, reordered or corrupted, if a
 connection closed with anything but 1000, if descriptors leaked, or if the slope exceeds
-``--max-slope``.
+``--max-slope`` while the idle RSS also grew more than ``--max-growth`` after warm-up.
 """
 
 from __future__ import annotations
@@ -302,6 +302,7 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
         "start_fds": fds0,
         "rounds": rounds,
         "rss_slope_kib_per_min": round(slope, 1),
+        "rss_growth_kib": rounds[-1]["idle_rss_kib"] - rounds[0]["idle_rss_kib"] if rounds else 0,
         "fd_leak": rounds[-1]["fds"] - fds0 if rounds else 0,
         **asdict(tally),
         "problems": tally.problems(),
@@ -318,6 +319,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
         "--max-slope", type=float, default=1024.0, help="largest idle RSS slope, KiB/min"
+    )
+    parser.add_argument(
+        "--max-growth",
+        type=float,
+        default=8192.0,
+        help="idle RSS growth after warm-up (KiB) below which a slope is noise",
     )
     parser.add_argument("--json", type=Path, help="also write the report here")
     parser.add_argument(
@@ -341,9 +348,15 @@ def main(argv: list[str] | None = None) -> int:
         )
     if report["fd_leak"] > 0:
         failures.append(f"{report['fd_leak']} file descriptors leaked")
-    if report["rss_slope_kib_per_min"] > args.max_slope:
+    # A leak shows as a slope *and* real growth: over a short run a few MiB of
+    # allocator noise between two rounds makes a steep but meaningless slope.
+    if (
+        report["rss_slope_kib_per_min"] > args.max_slope
+        and report["rss_growth_kib"] > args.max_growth
+    ):
         failures.append(
-            f"idle RSS grows {report['rss_slope_kib_per_min']} KiB/min (> {args.max_slope})"
+            f"idle RSS grows {report['rss_slope_kib_per_min']} KiB/min (> {args.max_slope}), "
+            f"{report['rss_growth_kib']} KiB after warm-up (> {args.max_growth})"
         )
     if report["echoed"] == 0:
         failures.append("no message was echoed")
