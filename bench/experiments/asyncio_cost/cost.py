@@ -106,7 +106,7 @@ def measure(name: str, cases: list[tuple[int, str, int, int]], profile: bool) ->
         proc = subprocess.Popen(
             [*cmd, *args, "--port", str(port)],
             stdout=subprocess.DEVNULL,
-            stderr=open(f"/tmp/asyncio_cost.{name}.log", "w"),  # noqa: SIM115
+            stderr=open(f"/tmp/asyncio_cost.{name}.log", "w"),
             env=env,
             cwd="/tmp",
         )
