@@ -112,6 +112,14 @@ def measure(name: str, cases: list[tuple[int, str, int, int]], profile: bool) ->
         )
         try:
             _wait_listening(port, proc)
+            # Warm up: the first connections import and compile lazily (uvicorn, FastAPI).
+            size, kind, n1, _ = cases[0]
+            subprocess.run(
+                [sys.executable, str(CLIENT), str(port), str(size), str(n1), "8", kind],
+                check=True,
+                stdout=subprocess.DEVNULL,
+                timeout=1800,
+            )
             for size, kind, n1, n2 in cases:
                 counts = []
                 dump = None
