@@ -86,6 +86,37 @@ def _instructions(dump: Path) -> int:
     raise RuntimeError(f"no totals in {dump}")
 
 
+def _functions(dump: str) -> dict[str, int]:
+    """Exclusive instructions per function of one dump (callgrind_annotate's table)."""
+    text = subprocess.run(
+        ["callgrind_annotate", "--threshold=100", "--auto=no", dump],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    table: dict[str, int] = {}
+    for line in text.splitlines():
+        parts = line.split(None, 2)
+        if len(parts) == 3 and parts[0].replace(",", "").isdigit() and parts[1].startswith("("):
+            name = parts[2].split(" [")[0]
+            table[name] = table.get(name, 0) + int(parts[0].replace(",", ""))
+    return table
+
+
+def _profile(label: str, dumps: list[str], messages: int) -> None:
+    """Write the per-message cost of each function (N2 run minus N1 run) to /tmp."""
+    first, second = (_functions(d) for d in dumps)
+    rows = sorted(
+        ((second.get(k, 0) - first.get(k, 0)) / messages, k) for k in set(first) | set(second)
+    )
+    path = Path(f"/tmp/asyncio_cost.{label}.per_msg.txt")
+    with path.open("w") as f:
+        for per, name in reversed(rows):
+            if abs(per) >= 20:
+                f.write(f"{per:9.0f}  {name}\n")
+    print(f"  per-function profile: {path}", flush=True)
+
+
 def measure(name: str, cases: list[tuple[int, str, int, int]], profile: bool) -> None:
     """Print instructions per message of one server for each case.
 
@@ -122,7 +153,7 @@ def measure(name: str, cases: list[tuple[int, str, int, int]], profile: bool) ->
             )
             for size, kind, n1, n2 in cases:
                 counts = []
-                dump = None
+                dumps = []
                 for n in (n1, n2):
                     _control("-z", proc.pid, out)
                     subprocess.run(
@@ -134,17 +165,11 @@ def measure(name: str, cases: list[tuple[int, str, int, int]], profile: bool) ->
                     dump = _control("-d", proc.pid, out)
                     assert dump is not None
                     counts.append(_instructions(dump))
+                    dumps.append(shutil.copy(dump, f"{dump}.{n}"))
                 per = (counts[1] - counts[0]) // (n2 - n1)
                 print(f"{name:22s} {size:5d} B {kind:6s} {per:9d} instr/msg", flush=True)
-                if profile and dump is not None:
-                    keep = Path(f"/tmp/asyncio_cost.{name}.{size}")
-                    shutil.copy(dump, f"{keep}.cg")
-                    with open(f"{keep}.txt", "w") as f:
-                        subprocess.run(
-                            ["callgrind_annotate", "--threshold=100", "--auto=no", str(dump)],
-                            stdout=f,
-                            check=False,
-                        )
+                if profile:
+                    _profile(f"{name}.{size}", dumps, n2 - n1)
         finally:
             proc.kill()
             proc.wait()
