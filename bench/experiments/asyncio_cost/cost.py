@@ -96,10 +96,11 @@ def _functions(dump: str) -> dict[str, int]:
     ).stdout
     table: dict[str, int] = {}
     for line in text.splitlines():
-        parts = line.split(None, 2)
-        if len(parts) == 3 and parts[0].replace(",", "").isdigit() and parts[1].startswith("("):
-            name = parts[2].split(" [")[0]
-            table[name] = table.get(name, 0) + int(parts[0].replace(",", ""))
+        # "1,234 ( 5.67%)  file:function [object]"
+        count, _, rest = line.strip().partition(" ")
+        if count.replace(",", "").isdigit() and "%)" in rest:
+            name = rest.split("%)", 1)[1].strip().split(" [")[0]
+            table[name] = table.get(name, 0) + int(count.replace(",", ""))
     return table
 
 
