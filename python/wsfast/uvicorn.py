@@ -573,6 +573,17 @@ class WSProtocol(asyncio.BufferedProtocol):
         if self._connect_pending:
             self._connect_pending = False
             return dict(_CONNECT)
+        # _next_event() inlined for a message already waiting: one Python call less
+        # per message (measured by bench/experiments/asyncio_cost).
+        take = self._take
+        if take is not None:
+            message = take()
+            if message is not None:
+                if self._read_paused and not self._discard:
+                    self._maybe_resume_reading()
+                if type(message) is str:
+                    return {"type": "websocket.receive", "text": message}
+                return {"type": "websocket.receive", "bytes": message}
         event = self._next_event()
         if event is not None:
             return event
