@@ -81,6 +81,14 @@ def alive(pid: int) -> bool:
     return True
 
 
+def children(pid: int) -> list[int]:
+    """The process ids of ``pid``'s children (the supervisor's workers)."""
+    listing = subprocess.run(
+        ["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True, check=False
+    )
+    return [int(p) for p in listing.stdout.split()]
+
+
 # ---- the record format and the engine, in one process ------------------------------------
 
 
@@ -232,13 +240,7 @@ def test_a_worker_that_dies_is_logged_and_makes_the_exit_status_nonzero() -> Non
             ws = stack.enter_context(connect(f"ws://127.0.0.1:{port}/", open_timeout=WAIT))
             ws.send("still up")
             assert ws.recv(timeout=WAIT) == "still up"
-        children = subprocess.run(
-            ["ps", "-o", "pid=", "--ppid", str(process.pid)],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.split()
-        victim, survivor = (int(p) for p in children)
+        victim, survivor = children(process.pid)
         os.kill(victim, signal.SIGKILL)
         deadline = time.monotonic() + WAIT
         while alive(victim):  # until the supervisor reaped it
@@ -272,13 +274,7 @@ def test_sigkill_of_the_supervisor_leaves_no_orphan() -> None:
     with (
         cli("echo", "--port", "0", "--workers", "2") as (process, _),
     ):
-        children = subprocess.run(
-            ["ps", "-o", "pid=", "--ppid", str(process.pid)],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.split()
-        pids = [int(p) for p in children]
+        pids = children(process.pid)
         assert len(pids) == 2
         process.kill()
         process.communicate()
