@@ -24,14 +24,14 @@ import base64
 import json
 import os
 import resource
-import socket
 import struct
 import subprocess
 import sys
 import time
 from functools import partial
-from pathlib import Path
 from typing import Any
+
+from _procs import add_server_arguments, free_port, proc_fds, proc_status, start_server
 
 REQUEST = (
     "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -143,14 +143,6 @@ class Client(asyncio.Protocol):
         return answer == (0x88, struct.pack("!H", 1000))
 
 
-def proc_status(pid: int, key: str) -> int:
-    """A field of /proc/PID/status in KiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no {key} for pid {pid}")
-
-
 def raise_nofile(needed: int) -> None:
     """Raise this process's descriptor limit to ``needed``, or fail saying why."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -161,36 +153,16 @@ def raise_nofile(needed: int) -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
 
 
-def start_server(command: list[str], connections: int) -> tuple[subprocess.Popen[bytes], int]:
-    """Start the server with enough descriptors; return it and its port once it accepts."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    argv = [arg.replace("{port}", str(port)) for arg in command]
-    proc = subprocess.Popen(
-        argv,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        preexec_fn=lambda: raise_nofile(connections + 256),
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            err = proc.stderr.read().decode() if proc.stderr else ""
-            raise SystemExit(f"server exited at start: {err}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return proc, port
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("server did not start within 60 s")
-
-
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     """Open, exercise and close every connection; return the report."""
     raise_nofile(args.connections + 256)
-    server, port = start_server(args.server, args.connections)
+    port = free_port()
+    server = start_server(
+        args.server,
+        port,
+        tool="many_connections",
+        preexec_fn=lambda: raise_nofile(args.connections + 256),
+    )
     loop = asyncio.get_running_loop()
     report: dict[str, Any] = {"connections": args.connections, "rounds": args.rounds}
     try:
@@ -209,7 +181,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             clients += [proto for _, proto in batch]
             await asyncio.gather(*(c.handshake() for c in clients[first:]))
         report["open_s"] = round(time.monotonic() - started, 2)
-        report["server_fds_open"] = len(os.listdir(f"/proc/{server.pid}/fd"))
+        report["server_fds_open"] = proc_fds(server.pid)
         payload = os.urandom(args.size)
         started = time.monotonic()
         good = 0
@@ -231,7 +203,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         closes = await asyncio.gather(*(c.close() for c in clients))
         report["clean_closes"] = sum(closes)
         await asyncio.sleep(0.5)
-        report["server_fds_after"] = len(os.listdir(f"/proc/{server.pid}/fd"))
+        report["server_fds_after"] = proc_fds(server.pid)
     finally:
         server.terminate()
         try:
@@ -247,13 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=5, help="echoes per connection")
     parser.add_argument("--size", type=int, default=64, help="message size in bytes")
-    parser.add_argument("--json", type=Path, help="also write the report here")
-    parser.add_argument(
-        "server",
-        nargs="*",
-        default=[sys.executable, "-m", "wsfast", "echo", "--port", "{port}"],
-        help="server command; {port} is replaced (default: wsfast echo)",
-    )
+    add_server_arguments(parser)
     args = parser.parse_args(argv)
     report = asyncio.run(run(args))
     print(json.dumps(report, indent=2), flush=True)

@@ -24,15 +24,14 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
 import zlib
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
+from _procs import add_server_arguments, free_port, proc_fds, proc_status, start_server
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
@@ -186,45 +185,6 @@ async def client_worker(
         conn_id += stride
 
 
-def proc_rss_kib(pid: int) -> int:
-    """Resident set size of a process, from /proc."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no VmRSS for pid {pid}")
-
-
-def proc_fds(pid: int) -> int:
-    """Open file descriptors of a process."""
-    return len(os.listdir(f"/proc/{pid}/fd"))
-
-
-def free_port() -> int:
-    """A free TCP port on loopback."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_server(command: list[str], port: int) -> subprocess.Popen[bytes]:
-    """Start the server under test and wait until it accepts connections."""
-    argv = [arg.replace("{port}", str(port)) for arg in command]
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(
-                f"soak: server exited: {proc.stderr.read().decode() if proc.stderr else ''}"
-            )
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return proc
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("soak: server did not start within 60 s")
-
-
 def slope_kib_per_min(samples: list[tuple[float, int]]) -> float:
     """Least-squares slope of (seconds, KiB) samples, in KiB per minute."""
     if len(samples) < 2:
@@ -240,13 +200,13 @@ def slope_kib_per_min(samples: list[tuple[float, int]]) -> float:
 async def settle(pid: int, seconds: float = 2.0) -> tuple[int, int]:
     """Idle RSS and fd count once the server has had a moment to finish closing."""
     await asyncio.sleep(seconds)
-    return proc_rss_kib(pid), proc_fds(pid)
+    return proc_status(pid, "VmRSS"), proc_fds(pid)
 
 
 async def soak(args: argparse.Namespace) -> dict[str, Any]:
     """Run every round against one server process; return the report."""
     port = free_port()
-    server = start_server(args.server, port)
+    server = start_server(args.server, port, tool="soak")
     url = f"ws://127.0.0.1:{port}/"
     tally = Tally()
     rounds: list[dict[str, Any]] = []
@@ -326,13 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         default=8192.0,
         help="idle RSS growth after warm-up (KiB) below which a slope is noise",
     )
-    parser.add_argument("--json", type=Path, help="also write the report here")
-    parser.add_argument(
-        "server",
-        nargs="*",
-        default=[sys.executable, "-m", "wsfast", "echo", "--port", "{port}"],
-        help="server command; {port} is replaced (default: wsfast echo)",
-    )
+    add_server_arguments(parser)
     args = parser.parse_args(argv)
     if not args.rounds:
         args.rounds = max(3, round(args.seconds / 60))

@@ -662,18 +662,22 @@ class ClientConnection(HandshakeInfo):
         except (OSError, ValueError):  # closed meanwhile
             return False
 
-    def _fail_as_reader(self, code: int, reason: str) -> None:
-        """Fail the connection from the thread that holds the read lock.
-
-        Send the close frame, then shut the socket down: the read that follows sees
-        the end of the connection and finishes it the usual way.
-        """
+    def _send_fail(self, code: int, reason: str) -> None:
+        """Queue the failing close frame (unless already closing) and flush it."""
         with self._write_lock:
             try:
                 self._core.fail(code, reason)
             except InvalidState:
                 pass
             self._flush(ignore_errors=True)
+
+    def _fail_as_reader(self, code: int, reason: str) -> None:
+        """Fail the connection from the thread that holds the read lock.
+
+        Send the close frame, then shut the socket down: the read that follows sees
+        the end of the connection and finishes it the usual way.
+        """
+        self._send_fail(code, reason)
         try:
             self._sock.shutdown(socket.SHUT_RDWR)
         except OSError:
@@ -685,12 +689,7 @@ class ClientConnection(HandshakeInfo):
         A thread blocked in a receive wakes up (the socket is shut down) and raises
         ConnectionClosedError.
         """
-        with self._write_lock:
-            try:
-                self._core.fail(code, reason)
-            except InvalidState:
-                pass
-            self._flush(ignore_errors=True)
+        self._send_fail(code, reason)
         if self._read_lock.acquire(blocking=False):
             try:
                 self._abort()

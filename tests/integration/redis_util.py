@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """A real ``redis-server`` on a free loopback port, and wsfast servers with the Redis
-engine (in this process, or in a subprocess: ``python redis_util.py URL HISTORY``),
-for the Redis engine's tests."""
+engine (in this process, or in a subprocess: ``python -m tests.integration.redis_util
+URL HISTORY``), for the Redis engine's tests."""
 
 from __future__ import annotations
 
@@ -16,14 +16,18 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from typing import Any
+from pathlib import Path
 
 import pytest
 
+from wsfast.connection import Connection
 from wsfast.redis_engine import RedisEngine
-from wsfast.server import Handler, Server, serve
+from wsfast.server import Server, serve
 from wsfast.topics import Broker, TopicsConfig
 
+from .topics_util import TopicCommands
+
+ROOT = Path(__file__).resolve().parents[2]
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
 
@@ -106,43 +110,27 @@ def redis_server() -> Iterator[RedisServer]:
         server.stop()
 
 
-class Node(Handler):
-    """Commands from a client: ``sub T [EPOCH OFFSET]``, ``unsub T``, ``pub T DATA``,
-    ``stats``.
+class Node(TopicCommands):
+    """The topic commands (see :class:`TopicCommands`), and ``stats``.
 
-    Replies to ``sub`` with ``ok EPOCH OFFSET RECOVERED MISSED`` once Redis confirmed
-    this process follows the topic (so what is published from then on arrives), to
-    ``stats`` with the engine's counters as JSON.
+    Replies to ``sub`` once Redis confirmed this process follows the topic (so what is
+    published from then on arrives), to ``stats`` with the engine's counters as JSON.
     """
 
     def __init__(self, engine: RedisEngine) -> None:
         self.engine = engine
         self.server: Server | None = None
 
-    def on_message(self, conn: Any, data: str | bytes) -> None:
-        assert isinstance(data, str)
-        cmd, _, rest = data.partition(" ")
-        if cmd == "sub":
-            topic, *since = rest.split(" ")
-            sub = conn.subscribe(topic, (since[0], int(since[1])) if since else None)
-            pos = sub.position
-            self._reply_when_following(
-                conn, topic, f"ok {pos.epoch} {pos.offset} {sub.recovered} {sub.missed}"
-            )
-        elif cmd == "unsub":
-            conn.send(f"unsub {conn.unsubscribe(rest)}")
-        elif cmd == "pub":
-            topic, _, payload = rest.partition(" ")
-            conn.publish(topic, payload)
-        elif cmd == "stats":
+    def on_command(self, conn: Connection, cmd: str, rest: str) -> None:
+        if cmd == "stats":
             conn.send(json.dumps(dataclasses.asdict(self.engine.stats())))
 
-    def _reply_when_following(self, conn: Any, topic: str, reply: str) -> None:
+    def reply_subscribed(self, conn: Connection, topic: str, reply: str) -> None:
         if self.engine.following(topic):
             conn.send(reply)
         else:
             assert self.server is not None
-            self.server.call_later(0.005, self._reply_when_following, conn, topic, reply)
+            self.server.call_later(0.005, self.reply_subscribed, conn, topic, reply)
 
 
 @contextlib.contextmanager
@@ -171,7 +159,8 @@ class NodeProcess:
 
     def __init__(self, url: str, history_size: int = 0) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, os.path.abspath(__file__), url, str(history_size)],
+            [sys.executable, "-m", "tests.integration.redis_util", url, str(history_size)],
+            cwd=ROOT,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
         )

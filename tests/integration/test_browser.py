@@ -20,12 +20,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -40,7 +38,7 @@ from websockets.sync.client import ClientConnection, connect
 from wsfast.demo import DEFAULT_SYMBOLS, build_server, main
 from wsfast.server import Server
 
-from .workers_util import cli, redis_server
+from .workers_util import cli, recv_json, redis_server
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -67,17 +65,6 @@ def http_get(url: str) -> tuple[int, str, bytes]:
     except urllib.error.HTTPError as error:
         with error:
             return error.code, error.headers["Content-Type"], error.read()
-
-
-def recv_json(ws: ClientConnection, kind: str) -> dict[str, Any]:
-    """Receive messages until a JSON text message of type ``kind``; return it."""
-    deadline = time.monotonic() + WAIT
-    while True:
-        message = ws.recv(timeout=max(deadline - time.monotonic(), 0.0))
-        if isinstance(message, str):
-            event: dict[str, Any] = json.loads(message)
-            if event["type"] == kind:
-                return event
 
 
 def recv_binary(ws: ClientConnection) -> bytes:
@@ -168,19 +155,7 @@ def test_bad_chat_gets_an_error_not_a_close(demo: Server) -> None:
 
 def test_cli_serves_the_demo_until_sigint() -> None:
     # `python -m wsfast demo` on a free port; Ctrl-C closes the clients with 1001, exits 0.
-    process = subprocess.Popen(
-        [sys.executable, "-m", "wsfast", "demo", "--host", "127.0.0.1", "--port", "0"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        banner = process.stdout.readline()
-        match = re.search(r"http://127\.0\.0\.1:(\d+)/", banner)
-        assert match, banner
-        port = int(match.group(1))
+    with cli("demo", "--host", "127.0.0.1", "--port", "0") as (process, port):
         assert http_get(f"http://127.0.0.1:{port}/")[0] == 200
         with connect(f"ws://127.0.0.1:{port}/ws") as ws:
             recv_json(ws, "tick")
@@ -192,10 +167,6 @@ def test_cli_serves_the_demo_until_sigint() -> None:
         _, stderr = process.communicate(timeout=WAIT)
         assert process.returncode == 0, stderr
         assert "Traceback" not in stderr
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
 
 
 def test_main_reports_a_busy_port(capsys: pytest.CaptureFixture[str]) -> None:

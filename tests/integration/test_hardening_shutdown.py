@@ -7,8 +7,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,6 +18,7 @@ from wsfast.connection import Connection
 from wsfast.server import Handler, serve
 
 from .server_util import RawClient, wait_for
+from .workers_util import cli
 
 CLIENTS = 20
 MESSAGES = 50
@@ -99,26 +98,6 @@ def test_shutdown_under_load_delivers_every_accepted_message_then_1001() -> None
 # ---- SIGTERM of the command line -------------------------------------------------------
 
 
-@contextlib.contextmanager
-def cli(*args: str) -> Iterator[tuple[subprocess.Popen[str], int]]:
-    """``python -m wsfast *args`` on a free port; killed on exit if still running."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "wsfast", *args, "--host", "127.0.0.1", "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert line.startswith(f"wsfast {args[0]} listening on ws://127.0.0.1:"), line
-        yield proc, int(line.rsplit(":", 1)[1])
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate()
-
-
 def terminate(proc: subprocess.Popen[str]) -> tuple[int, str]:
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=30)
@@ -129,7 +108,8 @@ def terminate(proc: subprocess.Popen[str]) -> tuple[int, str]:
     "args", [("echo",), ("serve", "tests.integration.server_util:Echo")], ids=["echo", "serve"]
 )
 def test_sigterm_closes_every_client_with_1001_and_exits_0(args: tuple[str, ...]) -> None:
-    with cli(*args) as (proc, port), contextlib.ExitStack() as stack:
+    cli_args = (*args, "--host", "127.0.0.1", "--port", "0")
+    with cli(*cli_args) as (proc, port), contextlib.ExitStack() as stack:
         clients: list[Any] = [
             stack.enter_context(connect(f"ws://127.0.0.1:{port}/")) for _ in range(3)
         ]

@@ -22,28 +22,12 @@ from wsfast.client import connect
 from wsfast.exceptions import InvalidProxy, InvalidProxyStatus, ProxyError
 from wsfast.server import Server
 
+from ..proxy_util import clean_environment as clean_environment
 from .scripted_peer import ConnectProxy, ScriptedPeer, Socks5Proxy
 from .server_util import Echo, running
 
-PROXY_VARIABLES = [
-    "http_proxy",
-    "https_proxy",
-    "all_proxy",
-    "no_proxy",
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "ALL_PROXY",
-    "NO_PROXY",
-]
-
 # One client interface for both: open, echo one message, close.
 Roundtrip = Callable[..., str]
-
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in PROXY_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture(scope="module")

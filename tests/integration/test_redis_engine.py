@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -283,6 +283,36 @@ def test_redis_killed_mid_traffic_then_restarted(redis_server: RedisServer) -> N
         wait_for(lambda: (s := engine.stats()).sent + s.lost == s.published)
 
 
+def publish_through_pubsub_drops(
+    admin: Any, server: Server, engine: RedisEngine, until: Callable[[EngineStats], bool]
+) -> int:
+    """Publish ``m0``, ``m1``, ... on topic ``t`` while Redis drops every pub/sub
+    connection, until ``until(engine.stats())`` holds; return how many were published."""
+    sent = [0]
+
+    def next_message() -> None:
+        publish(server, "t", f"m{sent[0]}")
+        sent[0] += 1
+
+    def dropped_some() -> bool:
+        # Publish while Redis drops every pub/sub connection: some publications
+        # miss this process, which sees the hole in the offsets once it is back.
+        admin.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+        for _ in range(20):
+            next_message()
+        received = engine.stats().received
+
+        def back() -> bool:
+            next_message()
+            return engine.stats().received > received
+
+        wait_for(back, timeout=20)
+        return until(engine.stats())
+
+    wait_for(dropped_some, timeout=30)
+    return sent[0]
+
+
 def test_a_dropped_pubsub_connection_counts_gaps_and_is_reestablished(
     redis_server: RedisServer,
 ) -> None:
@@ -291,35 +321,14 @@ def test_a_dropped_pubsub_connection_counts_gaps_and_is_reestablished(
     admin = redis.Redis.from_url(redis_server.url)
     with redis_node(redis_server.url) as (server, engine), connect(uri(server)) as ws:
         subscribe(ws, "t")
-        sent = [0]
-
-        def next_message() -> None:
-            publish(server, "t", f"m{sent[0]}")
-            sent[0] += 1
-
-        def dropped_some() -> bool:
-            # Publish while Redis drops every pub/sub connection: some publications
-            # miss this process, which sees the hole in the offsets once it is back.
-            admin.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
-            for _ in range(20):
-                next_message()
-            received = engine.stats().received
-
-            def back() -> bool:
-                next_message()
-                return engine.stats().received > received
-
-            wait_for(back, timeout=20)
-            return engine.stats().gaps > 0
-
-        wait_for(dropped_some, timeout=30)
+        sent = publish_through_pubsub_drops(admin, server, engine, lambda s: s.gaps > 0)
         publish(server, "t", "end")
         got = recv_until(ws, "end")
         numbers = [int(m[1:]) for m in got[:-1]]
-        assert numbers == sorted(numbers) and len(numbers) < sent[0]
+        assert numbers == sorted(numbers) and len(numbers) < sent
         stats = engine.stats()
         assert stats.reconnects >= 1 and stats.lost == 0
-        assert stats.received + stats.gaps == sent[0] + 1
+        assert stats.received + stats.gaps == sent + 1
     admin.close()
 
 
@@ -332,32 +341,13 @@ def test_with_history_what_pubsub_missed_is_filled_in_from_the_stream(
     config = TopicsConfig(history_size=1000)
     with redis_node(redis_server.url, config) as (server, engine), connect(uri(server)) as ws:
         subscribe(ws, "t")
-        sent = [0]
-
-        def next_message() -> None:
-            publish(server, "t", f"m{sent[0]}")
-            sent[0] += 1
-
-        def dropped_some() -> bool:
-            admin.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
-            for _ in range(20):
-                next_message()
-            received = engine.stats().received
-
-            def back() -> bool:
-                next_message()
-                return engine.stats().received > received
-
-            wait_for(back, timeout=20)
-            return engine.stats().filled > 0
-
-        wait_for(dropped_some, timeout=30)
+        sent = publish_through_pubsub_drops(admin, server, engine, lambda s: s.filled > 0)
         publish(server, "t", "end")
         # Every publication, in order, none twice: the missed ones came from the stream.
-        assert recv_until(ws, "end") == [f"m{i}" for i in range(sent[0])] + ["end"]
+        assert recv_until(ws, "end") == [f"m{i}" for i in range(sent)] + ["end"]
         stats = engine.stats()
         assert stats.gaps == 0 and stats.lost == 0 and stats.reconnects >= 1
-        assert stats.received + stats.filled == sent[0] + 1
+        assert stats.received + stats.filled == sent + 1
     admin.close()
 
 

@@ -19,7 +19,7 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator
 from typing import Any
 
 import pytest
@@ -29,6 +29,7 @@ import wsfast
 import wsfast.asyncio
 from wsfast._native import rust
 
+from ..gc_util import collector_off
 from .server_util import Echo, running, wait_for
 
 MESSAGE = "compressible " * 200  # large enough to be compressed both ways
@@ -39,18 +40,29 @@ def live() -> dict[str, int]:
     return states
 
 
+def assert_compression_states_back_to(base: dict[str, int]) -> None:
+    """The live compressors and decompressors are as many as in ``base``."""
+    states = live()
+    assert (states["compressors"], states["decompressors"]) == (
+        base["compressors"],
+        base["decompressors"],
+    )
+
+
+async def until_empty(collection: Callable[[], Collection[Any]], tries: int) -> None:
+    """Poll every 10 ms, ``tries`` times at most, until ``collection()`` is empty."""
+    for _ in range(tries):
+        if not collection():
+            break
+        await asyncio.sleep(0.01)
+
+
 @pytest.fixture
 def no_gc() -> Iterator[None]:
     """Turn the cyclic garbage collector off: only reference counting frees objects."""
-    gc.collect()
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with collector_off():
         yield
-    finally:
-        if enabled:
-            gc.enable()
-        gc.collect()
+    gc.collect()
 
 
 def test_server_frees_each_closed_connection_at_once(no_gc: None) -> None:
@@ -103,11 +115,7 @@ def test_blocking_client_frees_its_compression_state_on_close(no_gc: None) -> No
             # Freed as the connection closed, whatever still refers to the client.
             assert cores[-1].released
         wait_for(lambda: not server.connections)
-        states = live()
-        assert (states["compressors"], states["decompressors"]) == (
-            base["compressors"],
-            base["decompressors"],
-        )
+        assert_compression_states_back_to(base)
 
 
 def test_asyncio_client_and_server_free_their_compression_state_on_close(
@@ -128,15 +136,8 @@ def test_asyncio_client_and_server_free_their_compression_state_on_close(
                 ) as ws:
                     await ws.send(MESSAGE)
                     assert await ws.recv() == MESSAGE
-            for _ in range(200):
-                if not server.connections:
-                    break
-                await asyncio.sleep(0.01)
-        states = live()
-        assert (states["compressors"], states["decompressors"]) == (
-            base["compressors"],
-            base["decompressors"],
-        )
+            await until_empty(lambda: server.connections, tries=200)
+        assert_compression_states_back_to(base)
 
     asyncio.run(main())
 
@@ -289,14 +290,7 @@ def test_uvicorn_backend_frees_its_compression_state_on_close(no_gc: None) -> No
                     assert "permessage-deflate" in ws.response.headers["Sec-WebSocket-Extensions"]
                     await ws.send(MESSAGE)
                     assert await ws.recv() == MESSAGE
-            for _ in range(500):
-                if not served.protocols:
-                    break
-                await asyncio.sleep(0.01)
-        states = live()
-        assert (states["compressors"], states["decompressors"]) == (
-            base["compressors"],
-            base["decompressors"],
-        )
+            await until_empty(lambda: served.protocols, tries=500)
+        assert_compression_states_back_to(base)
 
     asyncio.run(main())

@@ -8,7 +8,6 @@ port is dropped.
 from __future__ import annotations
 
 import datetime
-import ipaddress
 import socket
 import ssl
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ import pytest
 from websockets.exceptions import InvalidMessage
 from websockets.sync.client import connect
 
-from tests.optional import require
+from tests.certs import self_signed_certificate
 from wsfast.server import Server
 
 from .server_util import Echo, RawClient, running, wait_for
@@ -55,39 +54,13 @@ def test_untrusted_certificate_is_a_clean_client_error(
 
 def expired_certificate(directory: Path) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1 that expired yesterday."""
-    x509 = require("cryptography.x509")
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "wsfast expired")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=3))
-        .not_valid_after(now - datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
+    return self_signed_certificate(
+        directory,
+        common_name="wsfast expired",
+        not_before=-datetime.timedelta(days=3),
+        not_after=-datetime.timedelta(days=1),
+        stem="expired",
     )
-    cert_path, key_path = directory / "expired.pem", directory / "expired-key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
 
 
 def test_expired_certificate_is_a_clean_client_error(tmp_path: Path) -> None:

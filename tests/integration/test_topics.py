@@ -15,18 +15,16 @@ from websockets.sync.client import connect
 
 import wsfast
 from wsfast.connection import Connection
-from wsfast.server import Handler, Server
+from wsfast.server import Server
 from wsfast.topics import MAX_TOPIC_LENGTH, StreamPosition, TopicsConfig
 
 from .server_util import RawClient, on_loop, running, wait_for
+from .topics_util import TopicCommands
 
 
-class PubSub(Handler):
-    """Commands from the client: ``sub T [EPOCH OFFSET]``, ``unsub T``, ``pub T DATA``.
-
-    Replies to ``sub`` with ``ok EPOCH OFFSET RECOVERED MISSED`` (after any missed
-    messages, which the broker queues first), to ``unsub`` with ``unsub True|False``.
-    """
+class PubSub(TopicCommands):
+    """The topic commands (see :class:`TopicCommands`), with its connections and an
+    event set at the first close."""
 
     def __init__(self) -> None:
         self.conns: list[Connection] = []
@@ -34,20 +32,6 @@ class PubSub(Handler):
 
     def on_open(self, conn: Connection) -> None:
         self.conns.append(conn)
-
-    def on_message(self, conn: Connection, data: str | bytes) -> None:
-        assert isinstance(data, str)
-        cmd, _, rest = data.partition(" ")
-        if cmd == "sub":
-            topic, *since = rest.split(" ")
-            sub = conn.subscribe(topic, (since[0], int(since[1])) if since else None)
-            pos = sub.position
-            conn.send(f"ok {pos.epoch} {pos.offset} {sub.recovered} {sub.missed}")
-        elif cmd == "unsub":
-            conn.send(f"unsub {conn.unsubscribe(rest)}")
-        elif cmd == "pub":
-            topic, _, payload = rest.partition(" ")
-            conn.publish(topic, payload)
 
     def on_close(self, conn: Connection, code: int, reason: str) -> None:
         self.closed.set()

@@ -17,7 +17,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from websockets.exceptions import ConnectionClosed
@@ -29,7 +28,7 @@ from wsfast.topics import Broker, InMemoryEngine, TopicsConfig
 from wsfast.workers import Supervisor, WorkerEngine
 
 from .server_util import on_loop
-from .workers_util import ROOT, WAIT, cli, redis_server, stop
+from .workers_util import ROOT, WAIT, cli, recv_json, redis_server, stop
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -80,6 +79,14 @@ def alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def children(pid: int) -> list[int]:
+    """The process ids of ``pid``'s children (the supervisor's workers)."""
+    listing = subprocess.run(
+        ["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True, check=False
+    )
+    return [int(p) for p in listing.stdout.split()]
 
 
 # ---- the record format and the engine, in one process ------------------------------------
@@ -233,13 +240,7 @@ def test_a_worker_that_dies_is_logged_and_makes_the_exit_status_nonzero() -> Non
             ws = stack.enter_context(connect(f"ws://127.0.0.1:{port}/", open_timeout=WAIT))
             ws.send("still up")
             assert ws.recv(timeout=WAIT) == "still up"
-        children = subprocess.run(
-            ["ps", "-o", "pid=", "--ppid", str(process.pid)],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.split()
-        victim, survivor = (int(p) for p in children)
+        victim, survivor = children(process.pid)
         os.kill(victim, signal.SIGKILL)
         deadline = time.monotonic() + WAIT
         while alive(victim):  # until the supervisor reaped it
@@ -273,13 +274,7 @@ def test_sigkill_of_the_supervisor_leaves_no_orphan() -> None:
     with (
         cli("echo", "--port", "0", "--workers", "2") as (process, _),
     ):
-        children = subprocess.run(
-            ["ps", "-o", "pid=", "--ppid", str(process.pid)],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.split()
-        pids = [int(p) for p in children]
+        pids = children(process.pid)
         assert len(pids) == 2
         process.kill()
         process.communicate()
@@ -323,33 +318,21 @@ def test_demo_with_two_workers_shares_the_chat() -> None:
         with contextlib.ExitStack() as stack:
             for _ in range(200):
                 ws = stack.enter_context(connect(url, open_timeout=WAIT))
-                welcome = recv_type(ws, "welcome")
+                welcome = recv_json(ws, "welcome")
                 # Client ids are PID * 1000 + n: they tell the worker.
                 by_worker.setdefault(welcome["id"] // 1000, (ws, welcome["id"]))
                 if len(by_worker) == 2:
                     break
             assert len(by_worker) == 2
             (alice, alice_id), (bob, _) = by_worker.values()
-            recv_type(alice, "tick")
-            recv_type(bob, "tick")
+            recv_json(alice, "tick")
+            recv_json(bob, "tick")
             alice.send(json.dumps({"type": "chat", "text": "across workers"}))
             for ws in (alice, bob):
-                chat = recv_type(ws, "chat")
+                chat = recv_json(ws, "chat")
                 assert (chat["id"], chat["text"]) == (alice_id, "across workers")
         status, err = stop(process)
         assert status == 0, err
-
-
-def recv_type(ws: ClientConnection, kind: str) -> dict[str, Any]:
-    import json
-
-    deadline = time.monotonic() + WAIT
-    while True:
-        message = ws.recv(timeout=max(deadline - time.monotonic(), 0.0))
-        if isinstance(message, str):
-            event: dict[str, Any] = json.loads(message)
-            if event["type"] == kind:
-                return event
 
 
 # ---- through Redis -------------------------------------------------------------------------
@@ -359,6 +342,25 @@ def recv_type(ws: ClientConnection, kind: str) -> dict[str, Any]:
 def redis_url() -> Iterator[str]:
     with redis_server() as url:
         yield url
+
+
+def probe(publisher: ClientConnection, receiver: ClientConnection, deadline: float) -> None:
+    """Publish ``probe`` until ``receiver`` gets one through Redis, by ``deadline``."""
+    while True:
+        publisher.send("pub probe")
+        with contextlib.suppress(TimeoutError):
+            if receiver.recv(timeout=0.5) == "probe":
+                return
+        assert time.monotonic() < deadline, "nothing crossed through redis"
+
+
+def assert_receives_after_probes(ws: ClientConnection, messages: list[str]) -> None:
+    """``ws`` receives ``messages`` in order, after any late probes."""
+    head = ws.recv(timeout=WAIT)
+    while head == "probe":
+        head = ws.recv(timeout=WAIT)
+    rest = [ws.recv(timeout=WAIT) for _ in messages[1:]]
+    assert [head, *rest] == messages
 
 
 def test_two_servers_share_topics_through_redis(redis_url: str) -> None:
@@ -371,23 +373,13 @@ def test_two_servers_share_topics_through_redis(redis_url: str) -> None:
         a, _ = open_client(stack, port_a)
         b, _ = open_client(stack, port_b)
         other_a, _ = open_client(stack, port_a)
-        deadline = time.monotonic() + WAIT
         # The subscriptions reach Redis asynchronously: probe until one gets through.
-        while True:
-            a.send("pub probe")
-            with contextlib.suppress(TimeoutError):
-                if b.recv(timeout=0.5) == "probe":
-                    break
-            assert time.monotonic() < deadline, "nothing crossed through redis"
+        probe(a, b, time.monotonic() + WAIT)
         messages = [f"r{i}" for i in range(100)]
         for m in messages:
             a.send(f"pub {m}")
         for ws in (b, other_a):
-            head = ws.recv(timeout=WAIT)
-            while head == "probe":
-                head = ws.recv(timeout=WAIT)
-            rest = [ws.recv(timeout=WAIT) for _ in messages[1:]]
-            assert [head, *rest] == messages
+            assert_receives_after_probes(ws, messages)
         for process in (server_a, server_b):
             status, err = stop(process)
             assert status == 0, err
@@ -403,20 +395,11 @@ def test_workers_share_topics_through_redis(redis_url: str) -> None:
         deadline = time.monotonic() + WAIT
         # Each worker subscribes to Redis in the background: probe until all are in.
         for ws in others:
-            while True:
-                pub_a.send("pub probe")
-                with contextlib.suppress(TimeoutError):
-                    if ws.recv(timeout=0.5) == "probe":
-                        break
-                assert time.monotonic() < deadline, "nothing crossed through redis"
+            probe(pub_a, ws, deadline)
         messages = [f"w{i}" for i in range(100)]
         for m in messages:
             pub_a.send(f"pub {m}")
         for ws in others:
-            head = ws.recv(timeout=WAIT)
-            while head == "probe":
-                head = ws.recv(timeout=WAIT)
-            rest = [ws.recv(timeout=WAIT) for _ in messages[1:]]
-            assert [head, *rest] == messages
+            assert_receives_after_probes(ws, messages)
         status, err = stop(process)
         assert status == 0, err

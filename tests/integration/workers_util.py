@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -17,8 +18,10 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from websockets.sync.client import ClientConnection
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Seconds to wait for anything a process or a client should do.
@@ -121,3 +124,14 @@ def redis_server() -> Iterator[str]:
         finally:
             process.terminate()
             process.wait(timeout=WAIT)
+
+
+def recv_json(ws: ClientConnection, kind: str) -> dict[str, Any]:
+    """Receive messages until a JSON text message of type ``kind``; return it."""
+    deadline = time.monotonic() + WAIT
+    while True:
+        message = ws.recv(timeout=max(deadline - time.monotonic(), 0.0))
+        if isinstance(message, str):
+            event: dict[str, Any] = json.loads(message)
+            if event["type"] == kind:
+                return event

@@ -17,7 +17,6 @@ Two drivers, both against a real server on a real socket:
 from __future__ import annotations
 
 import contextlib
-import gc
 import itertools
 import os
 import socket
@@ -36,6 +35,7 @@ import wsfast
 from wsfast._native import rust
 from wsfast.server import Handler, Server
 
+from ..gc_util import collector_off
 from ..integration.server_util import Echo, RawClient, running, wait_for
 
 EXAMPLES = int(os.environ.get("WSFAST_FUZZ_EXAMPLES", "15"))
@@ -196,19 +196,6 @@ def test_random_api_calls_never_crash_or_leak(
         run_script(server, script, compression)
     assert not handler.errors, handler.errors
     assert_serves(server)
-
-
-@contextlib.contextmanager
-def collector_off() -> Iterator[None]:
-    """Only reference counting frees objects (the counters are process-wide)."""
-    enabled = gc.isenabled()
-    gc.collect()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def run_script(server: Server, script: list[str], compression: bool) -> None:

@@ -18,22 +18,7 @@ from wsfast.proxy import (
     parse_proxy,
 )
 
-PROXY_VARIABLES = [
-    "http_proxy",
-    "https_proxy",
-    "all_proxy",
-    "no_proxy",
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "ALL_PROXY",
-    "NO_PROXY",
-]
-
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in PROXY_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
+from ..proxy_util import clean_environment as clean_environment
 
 
 @pytest.mark.parametrize(

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ssl
 
 import uvloop
+from _args import server_parser, tls_context
 from aiohttp import WSMsgType, web
 
 clients: set[web.WebSocketResponse] = set()
@@ -44,15 +44,6 @@ def make_app(args: argparse.Namespace) -> web.Application:
     return app
 
 
-def tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
-    """The server's TLS context for --certfile/--keyfile (wss rows), else None."""
-    if not args.certfile:
-        return None
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(args.certfile, args.keyfile)
-    return context
-
-
 async def main(args: argparse.Namespace) -> None:
     runner = web.AppRunner(make_app(args), access_log=None)
     await runner.setup()
@@ -63,10 +54,5 @@ async def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--compression", action="store_true")
-    parser.add_argument("--fanout", action="store_true")
-    parser.add_argument("--certfile", help="PEM certificate: serve wss://")
-    parser.add_argument("--keyfile", help="PEM private key (with --certfile)")
+    parser = server_parser()
     uvloop.run(main(parser.parse_args()))

@@ -8,10 +8,10 @@ Usage: python picows_echo.py --port P [--fanout]
 from __future__ import annotations
 
 import argparse
-import ssl
 import sys
 
 import uvloop
+from _args import server_parser, tls_context
 from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_create_server
 
 clients: set[WSTransport] = set()
@@ -51,15 +51,6 @@ class Echo(WSListener):
                 transport.send(kind, payload)
 
 
-def tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
-    """The server's TLS context for --certfile/--keyfile (wss rows), else None."""
-    if not args.certfile:
-        return None
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(args.certfile, args.keyfile)
-    return context
-
-
 async def main(args: argparse.Namespace) -> None:
     server = await ws_create_server(
         lambda _request: Echo(args.fanout),
@@ -74,12 +65,7 @@ async def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--compression", action="store_true")
-    parser.add_argument("--fanout", action="store_true")
-    parser.add_argument("--certfile", help="PEM certificate: serve wss://")
-    parser.add_argument("--keyfile", help="PEM private key (with --certfile)")
+    parser = server_parser()
     arguments = parser.parse_args()
     if arguments.compression:
         sys.exit("picows does not implement permessage-deflate")

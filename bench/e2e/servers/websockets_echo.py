@@ -12,10 +12,10 @@ Usage: python websockets_echo.py --port P [--compression [--level L --mem-level 
 from __future__ import annotations
 
 import argparse
-import ssl
 from typing import Any
 
 import uvloop
+from _args import server_parser, tls_context
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
 
@@ -33,15 +33,6 @@ def compression_options(args: argparse.Namespace) -> dict[str, Any]:
         compress_settings={"level": args.level, "memLevel": args.mem_level},
     )
     return {"compression": None, "extensions": [factory]}
-
-
-def tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
-    """The server's TLS context for --certfile/--keyfile (wss rows), else None."""
-    if not args.certfile:
-        return None
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(args.certfile, args.keyfile)
-    return context
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -70,13 +61,8 @@ async def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--compression", action="store_true")
+    parser = server_parser()
     parser.add_argument("--level", type=int, default=None)
     parser.add_argument("--mem-level", type=int, default=8)
     parser.add_argument("--compress-window-bits", type=int, default=15)
-    parser.add_argument("--fanout", action="store_true")
-    parser.add_argument("--certfile", help="PEM certificate: serve wss://")
-    parser.add_argument("--keyfile", help="PEM private key (with --certfile)")
     uvloop.run(main(parser.parse_args()))
