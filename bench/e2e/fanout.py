@@ -243,19 +243,27 @@ def _frame_length(data: bytes) -> int:
 
 
 def run_one(
-    name: str, subscribers: int, size: int, compression: bool, seconds: float, burst: int
+    name: str,
+    subscribers: int,
+    size: int,
+    compression: bool,
+    seconds: float,
+    burst: int,
+    rounds_only: int = 0,
+    wrap: list[str] | None = None,
 ) -> dict[str, Any]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     proc = subprocess.Popen(
-        [sys.executable, __file__, "--serve", name, "--port", str(port)]
+        [*(wrap or []), sys.executable, __file__, "--serve", name, "--port", str(port)]
         + (["--compression"] if compression else []),
         stdin=subprocess.DEVNULL,
     )
     socks: list[socket.socket] = []
     try:
-        deadline = time.monotonic() + 30
+        # Under valgrind the server takes a while to start.
+        deadline = time.monotonic() + (300 if wrap else 30)
         while True:
             try:
                 socks.append(_connect(port, "/sub", compression))
@@ -315,6 +323,11 @@ def run_one(
             assert got == [target] * subscribers, "a subscriber got a partial frame or extra"
 
         round_trip(1, None)  # warm-up, and learn the frame length
+        if rounds_only:
+            # Instruction counting (--callgrind): a fixed amount of work, no clock.
+            for _ in range(rounds_only):
+                round_trip(burst, None)
+            return {"server": name, "frame_bytes": frame_len, "rounds": rounds_only}
         latencies: list[float] = []
         end = time.monotonic() + seconds / 2
         while time.monotonic() < end:
@@ -342,7 +355,25 @@ def run_one(
         for s in socks:
             s.close()
         proc.terminate()
-        proc.wait(10)
+        proc.wait(120 if wrap else 10)
+
+
+def callgrind(name: str, subscribers: int, size: int, compression: bool, burst: int) -> float:
+    """Server instructions per delivery: (I(R2) - I(R1)) / (N x K x (R2 - R1)), from two
+    runs under callgrind with R1 and R2 rounds (start-up and connections cancel out;
+    instruction counts do not depend on machine load)."""
+    totals = []
+    r1, r2 = 2, 12
+    for rounds in (r1, r2):
+        out = Path(f"/tmp/fanout-cg-{name}-{os.getpid()}-{rounds}.out")
+        wrap = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
+        run_one(name, subscribers, size, compression, 0.0, burst, rounds, wrap)
+        for line in out.read_text().splitlines():
+            if line.startswith(("summary:", "totals:")):
+                totals.append(int(line.split()[1]))
+                break
+        print(f"{name}: {rounds} rounds: {totals[-1]:,} instructions ({out})", flush=True)
+    return (totals[1] - totals[0]) / (subscribers * burst * (r2 - r1))
 
 
 def available(name: str) -> str | None:
@@ -421,6 +452,11 @@ def main() -> None:
         "--quick: bench/results/scratch)",
     )
     parser.add_argument("--here", action="store_true", help="run in this interpreter")
+    parser.add_argument(
+        "--callgrind",
+        action="store_true",
+        help="print each server's instructions per delivery (valgrind; no timing)",
+    )
     parser.add_argument("--in-venv", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -447,6 +483,14 @@ def main() -> None:
         else:
             skipped[name] = why
             print(f"{name}: not run ({why})", flush=True)
+    if args.callgrind:
+        for subscribers in counts:
+            for size in sizes:
+                for name in names:
+                    per = callgrind(name, subscribers, size, False, args.burst)
+                    print(f"{name:10} subs={subscribers} size={size} deflate=off: "
+                          f"{per:,.0f} instructions/delivery", flush=True)
+        return
     results = []
     started = time.monotonic()
     for subscribers in counts:
