@@ -333,12 +333,16 @@ def run_one(
         while time.monotonic() < end:
             round_trip(1, latencies)
         rounds = 0
+        cpu0 = time.process_time()
         t0 = time.perf_counter()
         end = time.monotonic() + seconds / 2
         while time.monotonic() < end:
             round_trip(burst, None)
             rounds += 1
         elapsed = time.perf_counter() - t0
+        # The client's own CPU share: near 1.0 would mean the client, not the
+        # server, sets the pace (the comparison would then say nothing).
+        client_cpu = (time.process_time() - cpu0) / elapsed
         latencies.sort()
         return {
             "server": name,
@@ -350,6 +354,7 @@ def run_one(
             "latency_p50_ms": 1e3 * latencies[len(latencies) // 2],
             "latency_p99_ms": 1e3 * latencies[int(len(latencies) * 0.99)],
             "rounds": rounds,
+            "client_cpu": round(client_cpu, 2),
         }
     finally:
         for s in socks:
@@ -488,8 +493,11 @@ def main() -> None:
             for size in sizes:
                 for name in names:
                     per = callgrind(name, subscribers, size, False, args.burst)
-                    print(f"{name:10} subs={subscribers} size={size} deflate=off: "
-                          f"{per:,.0f} instructions/delivery", flush=True)
+                    print(
+                        f"{name:10} subs={subscribers} size={size} deflate=off: "
+                        f"{per:,.0f} instructions/delivery",
+                        flush=True,
+                    )
         return
     results = []
     started = time.monotonic()
@@ -506,7 +514,8 @@ def main() -> None:
                         f"deflate={'on ' if compression else 'off'} "
                         f"frame={r['frame_bytes']:5} B  "
                         f"{r['deliveries_per_s'] / 1e6:6.2f} M deliveries/s  "
-                        f"p50 {r['latency_p50_ms']:7.2f} ms  p99 {r['latency_p99_ms']:7.2f} ms",
+                        f"p50 {r['latency_p50_ms']:7.2f} ms  p99 {r['latency_p99_ms']:7.2f} ms  "
+                        f"client CPU {r['client_cpu']:.0%}",
                         flush=True,
                     )
     import run as e2e  # the harness next to this file: machine and commit
