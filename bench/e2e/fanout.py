@@ -242,6 +242,13 @@ def _frame_length(data: bytes) -> int:
     return 2 + n
 
 
+def _server_cpu(pid: int) -> tuple[float, float]:
+    """A process's user and system CPU seconds so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
 def run_one(
     name: str,
     subscribers: int,
@@ -334,6 +341,7 @@ def run_one(
             round_trip(1, latencies)
         rounds = 0
         cpu0 = time.process_time()
+        user0, sys0 = _server_cpu(proc.pid)
         t0 = time.perf_counter()
         end = time.monotonic() + seconds / 2
         while time.monotonic() < end:
@@ -343,6 +351,10 @@ def run_one(
         # The client's own CPU share: near 1.0 would mean the client, not the
         # server, sets the pace (the comparison would then say nothing).
         client_cpu = (time.process_time() - cpu0) / elapsed
+        # The server's CPU per delivery, user and kernel apart: less load-dependent
+        # than deliveries/s on a shared machine, and it shows where the time goes.
+        user1, sys1 = _server_cpu(proc.pid)
+        deliveries = subscribers * burst * rounds
         latencies.sort()
         return {
             "server": name,
@@ -355,6 +367,8 @@ def run_one(
             "latency_p99_ms": 1e3 * latencies[int(len(latencies) * 0.99)],
             "rounds": rounds,
             "client_cpu": round(client_cpu, 2),
+            "server_user_us": round(1e6 * (user1 - user0) / deliveries, 3),
+            "server_sys_us": round(1e6 * (sys1 - sys0) / deliveries, 3),
         }
     finally:
         for s in socks:
@@ -515,7 +529,8 @@ def main() -> None:
                         f"frame={r['frame_bytes']:5} B  "
                         f"{r['deliveries_per_s'] / 1e6:6.2f} M deliveries/s  "
                         f"p50 {r['latency_p50_ms']:7.2f} ms  p99 {r['latency_p99_ms']:7.2f} ms  "
-                        f"client CPU {r['client_cpu']:.0%}",
+                        f"client CPU {r['client_cpu']:.0%}  server CPU/delivery: "
+                        f"user {r['server_user_us']:.2f} us, sys {r['server_sys_us']:.2f} us",
                         flush=True,
                     )
     import run as e2e  # the harness next to this file: machine and commit
