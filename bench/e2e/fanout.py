@@ -4,6 +4,8 @@
 
     python bench/e2e/fanout.py             # 64 B and 1 KiB, 1,000 and 10,000 subscribers
     python bench/e2e/fanout.py --quick     # smoke run: 1,000 subscribers, 64 B, 2 s each
+    python bench/e2e/fanout.py --callgrind --subscribers 1000 --sizes 64
+        # each server's user-space instructions per delivery (valgrind, load-independent)
 
 The script re-runs itself in ``bench/.venv`` (run.py's environment: picows, uvloop,
 websockets, a non-editable wsfast; socketify is added there), unless ``--here``.
@@ -18,7 +20,10 @@ all K frames (counted in bytes: every frame of a run has the same length, learnt
 the first one). Deliveries per second = N x K x rounds / elapsed. Latency, per
 subscriber and round: from sending the command to receiving the subscriber's last
 frame of the round (publish-to-receive, including the command's trip and the
-client's epoll); p50/p99 over all subscribers and rounds, measured with K=1.
+client's epoll); p50/p99 over all subscribers and rounds, measured with K=1. Each
+row also records the client's CPU share (near 100% would mean the client sets the
+pace) and the server's user and system CPU time per delivery, which a busy machine
+disturbs less than deliveries/s.
 
 Compression "on": subscribers offer permessage-deflate with server_no_context_takeover
 (wsfast compresses each publication once for all of them; websockets compresses it for
