@@ -13,9 +13,18 @@
 #
 # The contract with the owner (`owner`) is in Transport's docstring.
 
-from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.buffer cimport (
+    PyBUF_FORMAT,
+    PyBUF_ND,
+    PyBUF_SIMPLE,
+    PyBUF_STRIDES,
+    PyBUF_WRITABLE,
+    PyBuffer_Release,
+    PyObject_GetBuffer,
+)
 from cpython.bytes cimport PyBytes_AS_STRING
-from libc.string cimport memset
+from cpython.mem cimport PyMem_Free, PyMem_Realloc
+from libc.string cimport memcpy, memset
 
 import ssl as _ssl
 
@@ -48,12 +57,73 @@ cdef enum:
     COALESCE_MAX = 16384
 
 
-class _FrameBatch(bytearray):
+cdef const char *_FORMAT_B = "B"
+
+
+cdef class _FrameBatch:
     """Small published frames coalesced at the end of a core's chunk list.
 
-    A type of its own, so only batches this file created are ever extended (never an
-    application's bytearray handed to send_binary, which must not change).
+    Read-only to everyone else (the buffer protocol: sendmsg, joins, views). Its
+    storage doubles as it grows: a bytearray over-allocates by 1/8 only, so a burst
+    of small frames to one subscriber cost a realloc and a copy of the whole batch
+    on most appends. A type of its own, so only batches this file created are ever
+    extended (never an application's buffer handed to send_binary).
     """
+
+    cdef char *data
+    cdef Py_ssize_t size
+    cdef Py_ssize_t capacity
+    cdef Py_ssize_t exports
+    cdef Py_ssize_t itemsize
+
+    def __cinit__(self):
+        self.itemsize = 1
+
+    def __dealloc__(self):
+        PyMem_Free(self.data)
+
+    cdef inline bint extendable(self) noexcept:
+        # A view of the batch (a flush in progress, a partial write's remainder)
+        # must never see it change: then the next frame takes a new chunk.
+        return self.exports == 0
+
+    cdef int append(self, const char *p, Py_ssize_t n) except -1:
+        cdef Py_ssize_t need = self.size + n
+        cdef Py_ssize_t capacity
+        cdef char *grown
+        if need > self.capacity:
+            # 1 KiB first: a burst of small frames to one subscriber fits at once.
+            capacity = max(2 * need, 1024)
+            grown = <char *>PyMem_Realloc(self.data, <size_t>capacity)
+            if grown == NULL:
+                raise MemoryError()
+            self.data = grown
+            self.capacity = capacity
+        memcpy(self.data + self.size, p, <size_t>n)
+        self.size = need
+        return 0
+
+    def __len__(self):
+        return self.size
+
+    def __getbuffer__(self, Py_buffer *view, int flags):
+        if flags & PyBUF_WRITABLE:
+            raise BufferError("frame batch is read-only")
+        view.buf = self.data
+        view.obj = self
+        view.len = self.size
+        view.readonly = 1
+        view.itemsize = 1
+        view.format = <char *>_FORMAT_B if flags & PyBUF_FORMAT else NULL
+        view.ndim = 1
+        view.shape = &self.size if flags & PyBUF_ND else NULL
+        view.strides = &self.itemsize if flags & PyBUF_STRIDES else NULL
+        view.suboffsets = NULL
+        view.internal = NULL
+        self.exports += 1
+
+    def __releasebuffer__(self, Py_buffer *view):
+        self.exports -= 1
 
 
 # Close codes the transport sends or reports on its own (RFC 6455 section 7.4.1).
@@ -87,10 +157,28 @@ cdef inline size_t _payload_size(object data) except? 0:
     return _buffer_size(data)
 
 
+cdef extern from "Python.h":
+    PyObject *PyList_GET_ITEM_borrowed "PyList_GET_ITEM" (list items, Py_ssize_t i)
+    Py_ssize_t PyBytes_GET_SIZE_borrowed "PyBytes_GET_SIZE" (PyObject *o)
+    void *Py_TYPE_borrowed "Py_TYPE" (PyObject *o)
+
+
 cdef size_t _list_size(list items) except? 0:
+    # Once per published frame (the water marks): borrowed items, no reference
+    # counting, and the sizes of bytes and batches read directly.
     cdef size_t total = 0
-    for obj in items:
-        total += _buffer_size(obj)
+    cdef Py_ssize_t i
+    cdef PyObject *obj
+    cdef void *kind
+    for i in range(len(items)):
+        obj = PyList_GET_ITEM_borrowed(items, i)
+        kind = Py_TYPE_borrowed(obj)
+        if kind == <void *>bytes:
+            total += <size_t>PyBytes_GET_SIZE_borrowed(obj)
+        elif kind == <void *>_FrameBatch:
+            total += <size_t>(<_FrameBatch>obj).size
+        else:
+            total += _buffer_size(<object>obj)
     return total
 
 
@@ -383,23 +471,26 @@ cdef class Transport(_Pollable):
         cdef list chunks = core.chunks
         cdef size_t n = 0
         cdef object last
+        cdef _FrameBatch batch
         cdef Py_ssize_t count
+        cdef Py_ssize_t size = PyBytes_GET_SIZE(<bytes>frame)
         # Rust's output goes out after the chunks: move it in front of this frame.
         core.output(&n)
         if n:
             chunks.append(core._take_output())
         count = len(chunks)
-        if count and len(<bytes>frame) < COALESCE_MAX:
+        if count and size < COALESCE_MAX:
             # (wraparound is off: index from the front)
             last = chunks[count - 1]
-            if type(last) is _FrameBatch:
-                last += frame
+            if type(last) is _FrameBatch and (<_FrameBatch>last).extendable():
+                (<_FrameBatch>last).append(PyBytes_AS_STRING(<bytes>frame), size)
                 return 0
-            if type(last) is bytes and len(<bytes>last) < COALESCE_MAX:
+            if type(last) is bytes and PyBytes_GET_SIZE(last) < COALESCE_MAX:
                 # bytes are immutable: a batch holding a copy is the same output.
-                last = _FrameBatch(last)
-                last += frame
-                chunks[count - 1] = last
+                batch = _FrameBatch()
+                batch.append(PyBytes_AS_STRING(last), PyBytes_GET_SIZE(last))
+                batch.append(PyBytes_AS_STRING(<bytes>frame), size)
+                chunks[count - 1] = batch
                 return 0
         # The shared frame object itself: no copy for this subscriber.
         chunks.append(frame)

@@ -4,6 +4,8 @@
 
     python bench/e2e/fanout.py             # 64 B and 1 KiB, 1,000 and 10,000 subscribers
     python bench/e2e/fanout.py --quick     # smoke run: 1,000 subscribers, 64 B, 2 s each
+    python bench/e2e/fanout.py --callgrind --subscribers 1000 --sizes 64
+        # each server's user-space instructions per delivery (valgrind, load-independent)
 
 The script re-runs itself in ``bench/.venv`` (run.py's environment: picows, uvloop,
 websockets, a non-editable wsfast; socketify is added there), unless ``--here``.
@@ -18,7 +20,10 @@ all K frames (counted in bytes: every frame of a run has the same length, learnt
 the first one). Deliveries per second = N x K x rounds / elapsed. Latency, per
 subscriber and round: from sending the command to receiving the subscriber's last
 frame of the round (publish-to-receive, including the command's trip and the
-client's epoll); p50/p99 over all subscribers and rounds, measured with K=1.
+client's epoll); p50/p99 over all subscribers and rounds, measured with K=1. Each
+row also records the client's CPU share (near 100% would mean the client sets the
+pace) and the server's user and system CPU time per delivery, which a busy machine
+disturbs less than deliveries/s.
 
 Compression "on": subscribers offer permessage-deflate with server_no_context_takeover
 (wsfast compresses each publication once for all of them; websockets compresses it for
@@ -242,20 +247,35 @@ def _frame_length(data: bytes) -> int:
     return 2 + n
 
 
+def _server_cpu(pid: int) -> tuple[float, float]:
+    """A process's user and system CPU seconds so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
 def run_one(
-    name: str, subscribers: int, size: int, compression: bool, seconds: float, burst: int
+    name: str,
+    subscribers: int,
+    size: int,
+    compression: bool,
+    seconds: float,
+    burst: int,
+    rounds_only: int = 0,
+    wrap: list[str] | None = None,
 ) -> dict[str, Any]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     proc = subprocess.Popen(
-        [sys.executable, __file__, "--serve", name, "--port", str(port)]
+        [*(wrap or []), sys.executable, __file__, "--serve", name, "--port", str(port)]
         + (["--compression"] if compression else []),
         stdin=subprocess.DEVNULL,
     )
     socks: list[socket.socket] = []
     try:
-        deadline = time.monotonic() + 30
+        # Under valgrind the server takes a while to start.
+        deadline = time.monotonic() + (300 if wrap else 30)
         while True:
             try:
                 socks.append(_connect(port, "/sub", compression))
@@ -315,17 +335,31 @@ def run_one(
             assert got == [target] * subscribers, "a subscriber got a partial frame or extra"
 
         round_trip(1, None)  # warm-up, and learn the frame length
+        if rounds_only:
+            # Instruction counting (--callgrind): a fixed amount of work, no clock.
+            for _ in range(rounds_only):
+                round_trip(burst, None)
+            return {"server": name, "frame_bytes": frame_len, "rounds": rounds_only}
         latencies: list[float] = []
         end = time.monotonic() + seconds / 2
         while time.monotonic() < end:
             round_trip(1, latencies)
         rounds = 0
+        cpu0 = time.process_time()
+        user0, sys0 = _server_cpu(proc.pid)
         t0 = time.perf_counter()
         end = time.monotonic() + seconds / 2
         while time.monotonic() < end:
             round_trip(burst, None)
             rounds += 1
         elapsed = time.perf_counter() - t0
+        # The client's own CPU share: near 1.0 would mean the client, not the
+        # server, sets the pace (the comparison would then say nothing).
+        client_cpu = (time.process_time() - cpu0) / elapsed
+        # The server's CPU per delivery, user and kernel apart: less load-dependent
+        # than deliveries/s on a shared machine, and it shows where the time goes.
+        user1, sys1 = _server_cpu(proc.pid)
+        deliveries = subscribers * burst * rounds
         latencies.sort()
         return {
             "server": name,
@@ -337,12 +371,33 @@ def run_one(
             "latency_p50_ms": 1e3 * latencies[len(latencies) // 2],
             "latency_p99_ms": 1e3 * latencies[int(len(latencies) * 0.99)],
             "rounds": rounds,
+            "client_cpu": round(client_cpu, 2),
+            "server_user_us": round(1e6 * (user1 - user0) / deliveries, 3),
+            "server_sys_us": round(1e6 * (sys1 - sys0) / deliveries, 3),
         }
     finally:
         for s in socks:
             s.close()
         proc.terminate()
-        proc.wait(10)
+        proc.wait(120 if wrap else 10)
+
+
+def callgrind(name: str, subscribers: int, size: int, compression: bool, burst: int) -> float:
+    """Server instructions per delivery: (I(R2) - I(R1)) / (N x K x (R2 - R1)), from two
+    runs under callgrind with R1 and R2 rounds (start-up and connections cancel out;
+    instruction counts do not depend on machine load)."""
+    totals = []
+    r1, r2 = 2, 12
+    for rounds in (r1, r2):
+        out = Path(f"/tmp/fanout-cg-{name}-{os.getpid()}-{rounds}.out")
+        wrap = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
+        run_one(name, subscribers, size, compression, 0.0, burst, rounds, wrap)
+        for line in out.read_text().splitlines():
+            if line.startswith(("summary:", "totals:")):
+                totals.append(int(line.split()[1]))
+                break
+        print(f"{name}: {rounds} rounds: {totals[-1]:,} instructions ({out})", flush=True)
+    return (totals[1] - totals[0]) / (subscribers * burst * (r2 - r1))
 
 
 def available(name: str) -> str | None:
@@ -421,6 +476,11 @@ def main() -> None:
         "--quick: bench/results/scratch)",
     )
     parser.add_argument("--here", action="store_true", help="run in this interpreter")
+    parser.add_argument(
+        "--callgrind",
+        action="store_true",
+        help="print each server's instructions per delivery (valgrind; no timing)",
+    )
     parser.add_argument("--in-venv", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -447,6 +507,17 @@ def main() -> None:
         else:
             skipped[name] = why
             print(f"{name}: not run ({why})", flush=True)
+    if args.callgrind:
+        for subscribers in counts:
+            for size in sizes:
+                for name in names:
+                    per = callgrind(name, subscribers, size, False, args.burst)
+                    print(
+                        f"{name:10} subs={subscribers} size={size} deflate=off: "
+                        f"{per:,.0f} instructions/delivery",
+                        flush=True,
+                    )
+        return
     results = []
     started = time.monotonic()
     for subscribers in counts:
@@ -462,7 +533,9 @@ def main() -> None:
                         f"deflate={'on ' if compression else 'off'} "
                         f"frame={r['frame_bytes']:5} B  "
                         f"{r['deliveries_per_s'] / 1e6:6.2f} M deliveries/s  "
-                        f"p50 {r['latency_p50_ms']:7.2f} ms  p99 {r['latency_p99_ms']:7.2f} ms",
+                        f"p50 {r['latency_p50_ms']:7.2f} ms  p99 {r['latency_p99_ms']:7.2f} ms  "
+                        f"client CPU {r['client_cpu']:.0%}  server CPU/delivery: "
+                        f"user {r['server_user_us']:.2f} us, sys {r['server_sys_us']:.2f} us",
                         flush=True,
                     )
     import run as e2e  # the harness next to this file: machine and commit

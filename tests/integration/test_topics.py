@@ -509,3 +509,23 @@ def test_a_burst_of_small_publications_in_one_turn_arrives_whole_and_in_order() 
         assert queued == 2 * n
         for ws in (a, b):
             assert [ws.recv(timeout=5) for _ in range(n)] == [f"m{i}" for i in range(n)]
+
+
+def test_small_publications_queued_behind_a_partly_written_batch_keep_their_order() -> None:
+    handler = PubSub()
+    config = TopicsConfig(slow_subscriber="buffer", buffer_limit=64 << 20)
+    n = 4000  # 4000 frames of 100 B: far more than a 4 KiB receive buffer holds
+    with (
+        running(handler, write_limit=(64 << 20, 32 << 20), topics=config) as server,
+        RawClient(server.port, rcvbuf=4096) as slow,
+    ):
+        slow_setup(slow, "t")
+        message = [b"%05d" % i + b"." * 95 for i in range(3 * n)]
+        # Three loop turns: each one's batch is written only in part (the peer does
+        # not read), so the next turn's frames queue behind a partly written batch.
+        for turn in range(3):
+            part = message[turn * n : (turn + 1) * n]
+            on_loop(server, lambda part=part: [server.publish("t", m) for m in part])
+        assert on_loop(server, lambda: server.topics.stats("t").deliveries) == 3 * n
+        for expected in message:
+            assert slow.recv_frame().payload == expected
