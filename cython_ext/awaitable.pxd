@@ -1,0 +1,17 @@
+# SPDX-License-Identifier: MIT
+# Declarations of awaitable.pyx: already-complete awaitables for the asyncio fast paths.
+
+cdef class Ready:
+    # What awaiting gives (a message, or None), or the exception it raises.
+    cdef object value
+    cdef object error
+    # Where an undelivered message goes back to (None: nothing to give back).
+    cdef ClientReader reader
+    # False until awaited (or closed): an awaitable runs once, like a coroutine.
+    cdef bint used
+
+    cdef object _step(self)
+    cdef int _give_back(self) except -1
+
+
+cdef Ready _ready(object value, ClientReader reader)
