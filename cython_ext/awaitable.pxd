@@ -9,9 +9,11 @@ cdef class Ready:
     cdef ClientReader reader
     # False until awaited (or closed): an awaitable runs once, like a coroutine.
     cdef bint used
+    # True for DONE, shared by every send that did not pause: awaited any number of times.
+    cdef bint reusable
 
-    cdef object _step(self)
     cdef int _give_back(self) except -1
 
 
 cdef Ready _ready(object value, ClientReader reader)
+cdef object _ready_result(object ready)

@@ -18,6 +18,60 @@
 # task is cancelled before its first step, or dropped unawaited) goes back to the
 # front of its reader's queue, where it came from: a cancelled receive loses no
 # message.
+#
+# `await` calls its am_send slot (CPython 3.10+), the C function below: it hands
+# the result back without raising StopIteration at all. Its tp_iternext is C too,
+# for other callers: an exception raised in Cython code gets a traceback entry
+# built through a Python frame (thousands of instructions), so that one sets
+# StopIteration(value) as CPython's own Future iterator does.
+
+cdef extern from *:
+    """
+    static PyObject *(*wsfast_ready_result)(PyObject *);
+
+    /* tp_iternext of Ready: finish at once with the result, or raise the error. */
+    static PyObject *wsfast_ready_iternext(PyObject *self) {
+        PyObject *value = wsfast_ready_result(self);
+        if (value == NULL) {
+            return NULL;
+        }
+        if (value != Py_None) {
+            /* A tuple or an exception given as the value would be taken as the
+               arguments or the instance: wrap those in a StopIteration first. */
+            if (PyTuple_Check(value) || PyExceptionInstance_Check(value)) {
+                PyObject *stop = PyObject_CallOneArg(PyExc_StopIteration, value);
+                if (stop != NULL) {
+                    PyErr_SetObject(PyExc_StopIteration, stop);
+                    Py_DECREF(stop);
+                }
+            } else {
+                PyErr_SetObject(PyExc_StopIteration, value);
+            }
+        }
+        /* No exception set means StopIteration(None). */
+        Py_DECREF(value);
+        return NULL;
+    }
+
+    /* am_send of Ready: the result, or NULL with the error set. */
+    static PySendResult wsfast_ready_am_send(PyObject *self, PyObject *arg,
+                                             PyObject **result) {
+        *result = wsfast_ready_result(self);
+        return *result == NULL ? PYGEN_ERROR : PYGEN_RETURN;
+    }
+
+    static void wsfast_ready_install(PyObject *type) {
+        PyTypeObject *tp = (PyTypeObject *)type;
+        tp->tp_iternext = wsfast_ready_iternext;
+        if (tp->tp_as_async != NULL) {
+            tp->tp_as_async->am_send = wsfast_ready_am_send;
+        }
+        PyType_Modified(tp);
+    }
+    """
+    ctypedef object (*_ReadyResult)(object)
+    _ReadyResult wsfast_ready_result
+    void wsfast_ready_install(object type)
 
 cdef class Ready:
     """An awaitable that is already complete (internal: see ``wsfast.asyncio``).
@@ -32,11 +86,12 @@ cdef class Ready:
         return self
 
     def __next__(self):
-        return self._step()
+        # Only for explicit calls: awaiting uses wsfast_ready_iternext.
+        raise StopIteration(_ready_result(self))
 
     def send(self, value):
         """Run to completion, as ``coroutine.send``: raises StopIteration(result)."""
-        return self._step()
+        raise StopIteration(_ready_result(self))
 
     def throw(self, typ, val=None, tb=None):
         """Raise the exception thrown in, as a coroutine that has not started does."""
@@ -56,17 +111,6 @@ cdef class Ready:
     def __del__(self):
         self._give_back()
 
-    cdef object _step(self):
-        cdef object value
-        if self.used:
-            raise RuntimeError("cannot reuse already awaited awaitable")
-        self.used = True
-        if self.error is not None:
-            error, self.error = self.error, None
-            raise error
-        value, self.value = self.value, None
-        raise StopIteration(value)
-
     cdef int _give_back(self) except -1:
         # Only a message still held: once delivered, value is None.
         if not self.used and self.reader is not None and self.value is not None:
@@ -75,11 +119,38 @@ cdef class Ready:
         return 0
 
 
+cdef object _ready_result(object obj):
+    """The result of awaiting ``obj`` (a Ready); raises its error; once only."""
+    cdef Ready ready = <Ready>obj
+    cdef object value
+    if ready.reusable:
+        return None
+    if ready.used:
+        raise RuntimeError("cannot reuse already awaited awaitable")
+    ready.used = True
+    if ready.error is not None:
+        error, ready.error = ready.error, None
+        raise error
+    value, ready.value = ready.value, None
+    return value
+
+
+wsfast_ready_result = _ready_result
+wsfast_ready_install(Ready)
+
+
 cdef Ready _ready(object value, ClientReader reader):
     cdef Ready ready = Ready.__new__(Ready)
     ready.value = value
     ready.reader = reader
     return ready
+
+
+cdef Ready _done = Ready.__new__(Ready)
+_done.reusable = True
+#: Awaiting it returns None at once, as often as awaited: the result of every send
+#: that did not pause (no allocation per message).
+DONE = _done
 
 
 def completed(value):

@@ -88,3 +88,25 @@ def test_send_and_throw_follow_the_coroutine_protocol() -> None:
     closed.close()
     with pytest.raises(RuntimeError):
         closed.send(None)
+
+
+def test_done_is_complete_every_time_it_is_awaited() -> None:
+    async def main() -> None:
+        assert await cy.DONE is None
+        assert await cy.DONE is None
+        assert await asyncio.create_task(cy.DONE) is None
+
+    run(main())
+
+
+def test_a_tuple_or_exception_value_is_returned_as_is() -> None:
+    async def main() -> None:
+        assert await cy.completed((1, 2)) == (1, 2)
+        error = KeyError("value")
+        assert await cy.completed(error) is error
+
+    run(main())
+    for value in [(1, 2), KeyError("value"), "x"]:
+        with pytest.raises(StopIteration) as info:
+            next(cy.completed(value))  # tp_iternext, the C one
+        assert info.value.value is value

@@ -45,7 +45,7 @@ logger = logging.getLogger("wsfast.asyncio.server")
 
 # Awaitables complete at once (cython_ext/awaitable.pyx), bound once: one global
 # lookup per message instead of a module attribute lookup.
-_completed = cy.completed
+_DONE = cy.DONE
 _failed = cy.failed
 
 
@@ -339,16 +339,17 @@ class ServerConnection(Connection):
         The message is queued when ``send`` is called; awaiting the result waits
         while the transport's write buffer is above its high-water mark
         (``write_limit``), so a client that does not read slows the handler down.
-        The result is a coroutine when it must wait, else an object complete at
-        once (no frame per message) that ``asyncio.iscoroutine`` accepts, so
-        ``create_task``, ``ensure_future``, ``wait_for`` and ``gather`` do too.
-        Errors are raised when it is awaited, as a coroutine's would be.
+        The result is a coroutine when it must wait, else one shared object
+        complete at once (no allocation per message; awaiting it again returns
+        None again) that ``asyncio.iscoroutine`` accepts, so ``create_task``,
+        ``ensure_future``, ``wait_for`` and ``gather`` do too. Errors are raised
+        when it is awaited, as a coroutine's would be.
 
         Args:
             message: the message.
 
         Returns:
-            An awaitable to await once.
+            An awaitable.
 
         Raises:
             ConnectionClosed: if the connection is closing or closed.
@@ -373,7 +374,7 @@ class ServerConnection(Connection):
             self._transport.write(core.data_to_send())
         if self._write_paused:
             return self._drain()
-        return _completed(None)
+        return _DONE
 
     def _flush(self) -> None:
         self._flush_scheduled = False
