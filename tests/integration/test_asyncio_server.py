@@ -215,6 +215,34 @@ def test_anext_of_a_waiting_message_is_an_awaitable_that_loses_nothing(run: Any)
     run(main())
 
 
+def test_recv_of_a_waiting_message_cancelled_or_dropped_loses_nothing(run: Any) -> None:
+    result: asyncio.Future[list[Any]]
+
+    async def handler(ws: ServerConnection) -> None:
+        await queued(ws, 3)
+        cancelled = asyncio.create_task(ws.recv())  # type: ignore[arg-type]
+        cancelled.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+        dropped = ws.recv()
+        del dropped
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(ws.recv(), 0)
+        result.set_result([await ws.recv(), await asyncio.wait_for(ws.recv(), 1)])
+        assert await ws.recv() == "m2"
+
+    async def main() -> None:
+        nonlocal result
+        result = asyncio.get_running_loop().create_future()
+        async with running(handler) as (_, url):
+            async with wsfast.asyncio.connect(url) as ws:
+                for i in range(3):
+                    await ws.send(f"m{i}")
+                assert await result == ["m0", "m1"]
+
+    run(main())
+
+
 def test_send_result_works_with_create_task_wait_for_and_gather(run: Any) -> None:
     # send() queues at once and returns an awaitable that is complete unless the
     # write buffer is full; asyncio must take it as it takes a coroutine.

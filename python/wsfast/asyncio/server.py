@@ -244,27 +244,29 @@ class ServerConnection(Connection):
 
     # ---- receiving ---------------------------------------------------------------
 
-    async def recv(self) -> Data:
+    def recv(self) -> Awaitable[Data]:
         """Return the next message: ``str`` for text, ``bytes`` for binary.
 
         Use ``asyncio.wait_for`` or ``asyncio.timeout`` for a deadline; a
         cancelled ``recv`` loses no message.
 
         Returns:
-            The message.
+            An awaitable of the message. When a message is already waiting, it is
+            an object complete at once, as :meth:`__anext__` returns.
 
         Raises:
-            ConnectionClosedOK: once the connection closed normally and every
-                message received before has been returned.
+            ConnectionClosedOK: when awaited, once the connection closed normally
+                and every message received before has been returned.
             ConnectionClosedError: likewise, after an abnormal closure.
-            RuntimeError: if another coroutine is already waiting in ``recv``.
+            RuntimeError: when awaited, if another coroutine is already waiting
+                in ``recv``.
         """
-        message = self._reader.take()
-        if message is not None:
+        ready = self._reader.take_ready()
+        if ready is not None:
             if self._read_paused:
                 self._maybe_resume_reading()
-            return message  # type: ignore[no-any-return]
-        return await self._recv_wait()
+            return ready  # type: ignore[no-any-return]
+        return self._recv_wait()
 
     def _maybe_resume_reading(self) -> None:
         # Resume at a quarter of the queue, not at every message taken.
