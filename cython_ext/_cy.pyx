@@ -11,6 +11,7 @@ include "core.pyx"
 include "loop.pyx"
 include "transport.pyx"
 include "client.pyx"
+include "awaitable.pyx"
 
 #: Identifies this extension in wsfast.build_info.
 BUILD = "cython"

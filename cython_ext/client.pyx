@@ -385,6 +385,17 @@ cdef class ClientReader:
         """The next message as str/bytes, or None if none is waiting (never reads)."""
         return self._next()
 
+    def take_ready(self):
+        """The next message as an awaitable already complete, or None if none waits.
+
+        For asyncio's ``__anext__`` (see awaitable.pyx): the message goes back to
+        the front of the queue if the awaitable is closed or dropped undelivered.
+        """
+        cdef object msg = self._next()
+        if msg is None:
+            return None
+        return _ready(msg, self)
+
     cpdef object recv(self, timeout=None):
         """The next message, reading as needed (see ``ClientConnection.recv``)."""
         cdef object msg

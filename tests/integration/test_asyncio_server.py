@@ -171,6 +171,123 @@ def test_server_close_with_code_and_reason(run: Any) -> None:
     run(main())
 
 
+async def queued(ws: ServerConnection, n: int) -> None:
+    """Wait until ``n`` received messages wait in ``ws`` (the fast paths need them)."""
+    while ws._reader.pending_count() < n:
+        await asyncio.sleep(0.001)
+
+
+def test_anext_of_a_waiting_message_is_an_awaitable_that_loses_nothing(run: Any) -> None:
+    # __anext__ returns an object complete at once when a message waits; if it is
+    # cancelled, closed or dropped before it delivered, the message stays first.
+    result: asyncio.Future[list[Any]]
+
+    async def handler(ws: ServerConnection) -> None:
+        await queued(ws, 4)
+        cancelled = asyncio.create_task(anext(ws))
+        cancelled.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+        ready = anext(ws)
+        assert type(ready).__name__ == "Ready" and asyncio.iscoroutine(ready)
+        ready.close()  # type: ignore[attr-defined]
+        dropped = anext(ws)
+        del dropped
+        got = [await anext(ws)]
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(anext(ws), 0)  # cancelled before it ran
+        got += [await asyncio.wait_for(anext(ws), 1)]
+        got += [await asyncio.ensure_future(anext(ws))]
+        got += await asyncio.gather(anext(ws))
+        async for message in ws:
+            got.append(message)
+        result.set_result(got)
+
+    async def main() -> None:
+        nonlocal result
+        result = asyncio.get_running_loop().create_future()
+        async with running(handler) as (_, url):
+            async with wsfast.asyncio.connect(url) as ws:
+                for i in range(5):
+                    await ws.send(f"m{i}")
+            assert await result == [f"m{i}" for i in range(5)]
+
+    run(main())
+
+
+def test_recv_of_a_waiting_message_cancelled_or_dropped_loses_nothing(run: Any) -> None:
+    result: asyncio.Future[list[Any]]
+
+    async def handler(ws: ServerConnection) -> None:
+        await queued(ws, 3)
+        cancelled = asyncio.create_task(ws.recv())  # type: ignore[arg-type]
+        cancelled.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+        dropped = ws.recv()
+        del dropped
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(ws.recv(), 0)
+        result.set_result([await ws.recv(), await asyncio.wait_for(ws.recv(), 1)])
+        assert await ws.recv() == "m2"
+
+    async def main() -> None:
+        nonlocal result
+        result = asyncio.get_running_loop().create_future()
+        async with running(handler) as (_, url):
+            async with wsfast.asyncio.connect(url) as ws:
+                for i in range(3):
+                    await ws.send(f"m{i}")
+                assert await result == ["m0", "m1"]
+
+    run(main())
+
+
+def test_send_result_works_with_create_task_wait_for_and_gather(run: Any) -> None:
+    # send() queues at once and returns an awaitable that is complete unless the
+    # write buffer is full; asyncio must take it as it takes a coroutine.
+    async def handler(ws: ServerConnection) -> None:
+        await asyncio.create_task(ws.send("one"))  # type: ignore[arg-type]
+        await asyncio.ensure_future(ws.send("two"))
+        await asyncio.wait_for(ws.send("three"), 1)
+        await asyncio.gather(ws.send("four"), ws.send(b"five"))
+        sent = ws.send("six")
+        assert await sent is None
+        assert await sent is None  # the shared completed result: awaitable again
+        with pytest.raises(TypeError):
+            await ws.send(42)  # type: ignore[arg-type]
+
+    async def main() -> None:
+        async with running(handler) as (_, url):
+            async with wsfast.asyncio.connect(url) as ws:
+                got = [await ws.recv() for _ in range(6)]
+                assert got == ["one", "two", "three", "four", b"five", "six"]
+
+    run(main())
+
+
+def test_send_on_a_closed_connection_raises_when_awaited(run: Any) -> None:
+    result: asyncio.Future[Any]
+
+    async def handler(ws: ServerConnection) -> None:
+        with pytest.raises(ConnectionClosedOK):
+            await ws.recv()
+        sent = ws.send("late")  # no exception before the await, as a coroutine
+        with pytest.raises(ConnectionClosedOK) as info:
+            await sent
+        result.set_result(info.value.__suppress_context__)
+
+    async def main() -> None:
+        nonlocal result
+        result = asyncio.get_running_loop().create_future()
+        async with running(handler) as (_, url):
+            async with wsfast.asyncio.connect(url):
+                pass
+            assert await result is True
+
+    run(main())
+
+
 # ---- handshake attributes and options ----------------------------------------------------
 
 

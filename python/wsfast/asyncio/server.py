@@ -43,6 +43,18 @@ __all__ = ["Response", "Server", "ServerConnection", "broadcast", "serve"]
 
 logger = logging.getLogger("wsfast.asyncio.server")
 
+# Awaitables complete at once (cython_ext/awaitable.pyx), bound once: one global
+# lookup per message instead of a module attribute lookup.
+_DONE = cy.DONE
+_failed = cy.failed
+
+
+def _from_none(error: BaseException) -> BaseException:
+    """``error`` as ``raise error from None`` would raise it."""
+    error.__suppress_context__ = True
+    return error
+
+
 #: Bytes per read once the connection is open (one read is one call into the core).
 READ_BUFFER = 256 * 1024
 
@@ -232,27 +244,29 @@ class ServerConnection(Connection):
 
     # ---- receiving ---------------------------------------------------------------
 
-    async def recv(self) -> Data:
+    def recv(self) -> Awaitable[Data]:
         """Return the next message: ``str`` for text, ``bytes`` for binary.
 
         Use ``asyncio.wait_for`` or ``asyncio.timeout`` for a deadline; a
         cancelled ``recv`` loses no message.
 
         Returns:
-            The message.
+            An awaitable of the message. When a message is already waiting, it is
+            an object complete at once, as :meth:`__anext__` returns.
 
         Raises:
-            ConnectionClosedOK: once the connection closed normally and every
-                message received before has been returned.
+            ConnectionClosedOK: when awaited, once the connection closed normally
+                and every message received before has been returned.
             ConnectionClosedError: likewise, after an abnormal closure.
-            RuntimeError: if another coroutine is already waiting in ``recv``.
+            RuntimeError: when awaited, if another coroutine is already waiting
+                in ``recv``.
         """
-        message = self._reader.take()
-        if message is not None:
+        ready = self._reader.take_ready()
+        if ready is not None:
             if self._read_paused:
                 self._maybe_resume_reading()
-            return message  # type: ignore[no-any-return]
-        return await self._recv_wait()
+            return ready  # type: ignore[no-any-return]
+        return self._recv_wait()
 
     def _maybe_resume_reading(self) -> None:
         # Resume at a quarter of the queue, not at every message taken.
@@ -291,14 +305,29 @@ class ServerConnection(Connection):
         """
         return self
 
-    async def __anext__(self) -> Data:
-        """The next message (see :meth:`recv`)."""
-        # recv() inlined: a message already waiting costs no extra coroutine.
-        message = self._reader.take()
-        if message is not None:
+    def __anext__(self) -> Awaitable[Data]:
+        """The next message (see :meth:`recv`).
+
+        Returns:
+            An awaitable of the next message, which ``async for`` awaits. When a
+            message is already waiting, it is an object complete at once, not a
+            coroutine (no frame per message); ``asyncio.iscoroutine`` accepts it,
+            so ``create_task``, ``ensure_future``, ``wait_for`` and ``gather`` do
+            too. It can be awaited once. If it is closed or cancelled before it
+            delivered its message, the message goes back to the front of the queue.
+
+        Raises:
+            StopAsyncIteration: when awaited, once the connection closed normally.
+            ConnectionClosedError: when awaited, after an abnormal closure.
+        """
+        ready = self._reader.take_ready()
+        if ready is not None:
             if self._read_paused:
                 self._maybe_resume_reading()
-            return message  # type: ignore[no-any-return]
+            return ready  # type: ignore[no-any-return]
+        return self._anext_wait()
+
+    async def _anext_wait(self) -> Data:
         try:
             return await self._recv_wait()
         except ConnectionClosedOK:
@@ -306,26 +335,37 @@ class ServerConnection(Connection):
 
     # ---- sending -----------------------------------------------------------------
 
-    async def send(self, message: str | bytes | bytearray | memoryview) -> None:
+    def send(self, message: str | bytes | bytearray | memoryview) -> Awaitable[None]:
         """Send a message: ``str`` as text, any bytes-like object as binary.
 
-        Waits while the transport's write buffer is above its high-water mark
+        The message is queued when ``send`` is called; awaiting the result waits
+        while the transport's write buffer is above its high-water mark
         (``write_limit``), so a client that does not read slows the handler down.
+        The result is a coroutine when it must wait, else one shared object
+        complete at once (no allocation per message; awaiting it again returns
+        None again) that ``asyncio.iscoroutine`` accepts, so ``create_task``,
+        ``ensure_future``, ``wait_for`` and ``gather`` do too. Errors are raised
+        when it is awaited, as a coroutine's would be.
 
         Args:
             message: the message.
+
+        Returns:
+            An awaitable.
 
         Raises:
             ConnectionClosed: if the connection is closing or closed.
             TypeError: if ``message`` is neither ``str`` nor bytes-like.
         """
         if self._lost:
-            raise self._closed_error()
+            return _failed(_from_none(self._closed_error()))
         core = self._core
         try:
             core.send(message)
         except InvalidState:
-            raise self._closed_error() from None
+            return _failed(_from_none(self._closed_error()))
+        except Exception as exc:
+            return _failed(exc)
         if self._reader.pending():
             # More received messages wait for the handler, which usually answers them
             # in this same loop turn: one write at the end of it carries every answer.
@@ -335,7 +375,8 @@ class ServerConnection(Connection):
         else:
             self._transport.write(core.data_to_send())
         if self._write_paused:
-            await self._drain()
+            return self._drain()
+        return _DONE
 
     def _flush(self) -> None:
         self._flush_scheduled = False
