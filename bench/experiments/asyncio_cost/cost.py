@@ -3,7 +3,7 @@
 
 Instruction counts do not depend on machine load, unlike wall-clock or even CPU
 seconds on a shared box. Each server runs under ``valgrind --tool=callgrind``;
-``echo_client.py`` (closes each connection cleanly) echoes N1, then N2
+``../callgrind_ab/echo_client.py`` (closes each connection cleanly) echoes N1, then N2
 messages (16 in flight, one connection at a time, every echo checked), and
 (I(N2) - I(N1)) / (N2 - N1) is the cost of one message with start-up cancelled out.
 
@@ -29,7 +29,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 E2E = HERE.parent.parent / "e2e" / "servers"
-CLIENT = HERE / "echo_client.py"
+CLIENT = HERE.parent / "callgrind_ab" / "echo_client.py"
 
 # name -> server command after the interpreter (the port is appended).
 SERVERS = {
