@@ -66,6 +66,7 @@ cdef class Transport(_Pollable):
     cdef int _check_open(self) except -1
     cdef bint _admit(self) except -1
     cdef inline int _after_send(self) except -1
+    cdef inline int _update_paused(self) except -1
     cpdef send(self, data)
     cpdef send_text(self, data, bint fin=*)
     cpdef send_binary(self, data, bint fin=*)

@@ -322,8 +322,13 @@ cdef class Transport(_Pollable):
         return False
 
     cdef inline int _after_send(self) except -1:
-        cdef size_t n
         self.loop._schedule(self)
+        self._update_paused()
+        return 0
+
+    cdef inline int _update_paused(self) except -1:
+        """Pause sends above the high-water mark; keep the server-wide total current."""
+        cdef size_t n
         if self.loop.max_buffered:
             n = self._buffered()
             self._account(n)
@@ -669,13 +674,7 @@ cdef class Transport(_Pollable):
         if n or self.core.chunks or self.core._close_expected():
             self.loop._schedule(self)
             # Auto-replies (pongs, close echoes) count against the high-water mark too.
-            if self.loop.max_buffered:
-                n = self._buffered()
-                self._account(n)
-                if not self.paused and n > self.high_water:
-                    self.paused = True
-            elif not self.paused and self._buffered() > self.high_water:
-                self.paused = True
+            self._update_paused()
         return 0
 
     cdef int _eof(self) except -1:
