@@ -164,27 +164,6 @@ class ClientConnection(Connection, HandshakeInfo):
             return message  # type: ignore[no-any-return]
         return await self._recv_wait()
 
-    async def _recv_wait(self) -> Data:
-        """Wait until a message comes or the connection ends."""
-        if self._waiter is not None:
-            raise RuntimeError("another coroutine is already waiting for the next message")
-        reader = self._reader
-        while True:
-            message = reader.take()
-            if message is not None:
-                return message  # type: ignore[no-any-return]
-            if self._lost or reader.eof or self._core.close_received is not None:
-                raise self._closed_error()
-            if self._read_paused:
-                # Every waiting message was taken: read again.
-                self._read_paused = False
-                self._transport.resume_reading()
-            self._waiter = self._loop.create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
-
     def __aiter__(self) -> AsyncIterator[Data]:
         """Yield messages until the connection closes normally.
 
@@ -249,8 +228,7 @@ class ClientConnection(Connection, HandshakeInfo):
             self._write_output()
             # Messages still arriving must not stall the closing handshake.
             if self._read_paused:
-                self._read_paused = False
-                self._transport.resume_reading()
+                self._maybe_resume_reading()
             try:
                 await asyncio.wait_for(asyncio.shield(self._closed), self._close_timeout)
             except TimeoutError:

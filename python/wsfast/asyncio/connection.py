@@ -203,6 +203,30 @@ class Connection(asyncio.BufferedProtocol):
         if out and not self._transport.is_closing():
             self._transport.write(out)
 
+    def _maybe_resume_reading(self) -> None:
+        """Every waiting message was taken: read again (a subclass may wait for less)."""
+        self._read_paused = False
+        self._transport.resume_reading()
+
+    async def _recv_wait(self) -> str | bytes:
+        """Wait until a message comes or the connection ends."""
+        if self._waiter is not None:
+            raise RuntimeError("another coroutine is already waiting for the next message")
+        reader = self._reader
+        while True:
+            message = reader.take()
+            if message is not None:
+                return message  # type: ignore[no-any-return]
+            if self._lost or reader.eof or self._core.close_received is not None:
+                raise self._closed_error()
+            if self._read_paused:
+                self._maybe_resume_reading()
+            self._waiter = self._loop.create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+
     def _closed_error(self) -> ConnectionClosed:
         return closed_error(self._core)
 
