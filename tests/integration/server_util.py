@@ -7,10 +7,12 @@ import base64
 import contextlib
 import os
 import socket
+import ssl
 import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import wsfast
@@ -24,6 +26,21 @@ class Echo(Handler):
 
     def on_message(self, conn: Any, data: str | bytes) -> None:
         conn.send(data)
+
+
+def tls_server_context(certfile: Path, keyfile: Path) -> ssl.SSLContext:
+    """A server context for tests whose peer is websockets' threaded sync client.
+
+    That client reads on a background thread while the caller writes, and CPython's
+    SSLSocket does not serialise the two: when a TLS 1.3 session ticket arrives while the
+    request is being written, OpenSSL's state can be corrupted and the handshake hangs
+    (about 1 in 400 connections here; websockets' own server shows the same). Sending no
+    tickets takes away the only post-handshake record such a client reads.
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(certfile, keyfile)
+    context.num_tickets = 0
+    return context
 
 
 @contextlib.contextmanager

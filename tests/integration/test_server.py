@@ -26,7 +26,7 @@ from wsfast.connection import Connection
 from wsfast.exceptions import ConnectionClosed
 from wsfast.server import App, Handler, HandshakeResponse, Request, serve
 
-from .server_util import Echo, RawClient, on_loop, running, wait_for
+from .server_util import Echo, RawClient, on_loop, running, tls_server_context, wait_for
 
 
 class Recorder(Handler):
@@ -740,8 +740,7 @@ def test_invalid_options_are_refused() -> None:
 
 def test_tls_echo_and_health_check(certificate: tuple[Path, Path]) -> None:
     certfile, keyfile = certificate
-    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    server_context.load_cert_chain(certfile, keyfile)
+    server_context = tls_server_context(certfile, keyfile)
     client_context = ssl.create_default_context(cafile=str(certfile))
     with running(ssl=server_context) as server:
         assert server.url.startswith("wss://")
@@ -764,8 +763,7 @@ def test_tls_echo_and_health_check(certificate: tuple[Path, Path]) -> None:
 
 def test_tls_handshake_failure_does_not_hurt_the_server(certificate: tuple[Path, Path]) -> None:
     certfile, keyfile = certificate
-    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    server_context.load_cert_chain(certfile, keyfile)
+    server_context = tls_server_context(certfile, keyfile)
     client_context = ssl.create_default_context(cafile=str(certfile))
     with running(ssl=server_context) as server:
         with RawClient(server.port) as raw:

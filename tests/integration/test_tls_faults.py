@@ -21,18 +21,12 @@ from websockets.sync.client import connect
 from tests.certs import self_signed_certificate
 from wsfast.server import Server
 
-from .server_util import Echo, RawClient, running, wait_for
-
-
-def server_context(certfile: Path, keyfile: Path) -> ssl.SSLContext:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(certfile, keyfile)
-    return context
+from .server_util import Echo, RawClient, running, tls_server_context, wait_for
 
 
 @pytest.fixture
 def tls_server(certificate: tuple[Path, Path]) -> Iterator[Server]:
-    with running(Echo, ssl=server_context(*certificate), handshake_timeout=1.0) as server:
+    with running(Echo, ssl=tls_server_context(*certificate), handshake_timeout=1.0) as server:
         yield server
 
 
@@ -66,7 +60,7 @@ def expired_certificate(directory: Path) -> tuple[Path, Path]:
 def test_expired_certificate_is_a_clean_client_error(tmp_path: Path) -> None:
     certfile, keyfile = expired_certificate(tmp_path)
     client = ssl.create_default_context(cafile=str(certfile))
-    with running(Echo, ssl=server_context(certfile, keyfile)) as server:
+    with running(Echo, ssl=tls_server_context(certfile, keyfile)) as server:
         with pytest.raises(ssl.SSLCertVerificationError, match="expired"):
             connect(f"wss://127.0.0.1:{server.port}/", ssl=client, open_timeout=30)
         # The same server still completes handshakes with a client that accepts it.
