@@ -5,7 +5,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help build cython dev wheel wheels sdist test-wheels run test test-rust test-python lint format bench bench-micro bench-e2e bench-clients bench-targets bench-quick fuzz soak clean docs bench-uvicorn bench-fanout examples fuzz-ci
+.PHONY: help build cython dev wheel wheels sdist test-wheels run test test-rust test-python lint format bench bench-micro bench-e2e bench-clients bench-targets bench-quick fuzz soak clean docs bench-uvicorn bench-fanout bench-workers bench-redis examples fuzz-ci
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -65,7 +65,7 @@ format: ## apply ruff format and cargo fmt
 	$(PY) -m ruff check --fix python tests bench tools cython_ext/wsfast_backend.py setup.py
 	cargo fmt --all
 
-bench: bench-micro bench-e2e bench-clients bench-uvicorn bench-fanout bench-targets ## every benchmark, then each target and whether it is met (~45 min)
+bench: bench-micro bench-e2e bench-clients bench-uvicorn bench-fanout bench-workers bench-redis bench-targets ## every benchmark, then each target and whether it is met (~47 min)
 
 bench-micro: build ## micro-benchmarks (pytest-benchmark), then ratios from the same run
 	mkdir -p bench/results
@@ -85,6 +85,12 @@ bench-uvicorn: build ## FastAPI echo under uvicorn: wsfast.uvicorn vs websockets
 bench-fanout: ## fan-out to 1,000 and 10,000 subscribers: wsfast vs websockets.broadcast, picows, socketify (~8 min)
 	$(PY) bench/e2e/fanout.py
 
+bench-workers: ## topics across 1 and 2 worker processes: deliveries per second and the scaling factor (~20 s)
+	$(PY) bench/e2e/workers_fanout.py --out bench/results
+
+bench-redis: ## topics through a real redis-server: publish-to-receive latency and pipelined throughput (~30 s)
+	$(PY) bench/e2e/redis_latency.py --out bench/results
+
 bench-targets: ## print each end-to-end target and whether the latest results meet it
 	$(PY) bench/targets.py bench/results
 
@@ -94,6 +100,8 @@ bench-quick: ## a smoke run of every end-to-end harness (1 rep, short; writes on
 	$(PY) bench/e2e/run_clients.py --quick --no-chart --out $(BENCH_SCRATCH)
 	$(PY) bench/e2e/uvicorn_fastapi.py --quick --only echo-64B-c64 --out $(BENCH_SCRATCH)
 	$(PY) bench/e2e/fanout.py --quick --only wsfast,websockets,socketify --out $(BENCH_SCRATCH)
+	$(PY) bench/e2e/workers_fanout.py --seconds 1 --subscribers 100 --out $(BENCH_SCRATCH)
+	$(PY) bench/e2e/redis_latency.py --count 200 --burst 5000 --out $(BENCH_SCRATCH)
 	$(PY) bench/targets.py $(BENCH_SCRATCH)
 
 SOAK_SECONDS ?= 600

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import shutil
 import socket
@@ -27,6 +28,7 @@ import sys
 import tempfile
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from websockets.sync.client import connect
@@ -63,8 +65,7 @@ def start_server(url: str | None) -> tuple[Server, RedisEngine | None]:
     broker = Broker(TopicsConfig(), engine)
     server = serve(handler, "127.0.0.1", 0, topics=broker, ping_interval=None)  # type: ignore[arg-type]
     handler.server = server
-    if engine is not None:
-        engine.start(server.listen().call_soon_threadsafe)
+    # The server starts the engine when it listens and closes it when it closes.
     return server.start(), engine
 
 
@@ -134,16 +135,15 @@ def main() -> None:
     parser.add_argument("--redis", help="use this redis-server instead of starting one")
     parser.add_argument("--count", type=int, default=2000, help="latency samples")
     parser.add_argument("--burst", type=int, default=50000, help="pipelined publications")
+    parser.add_argument("--out", help="also write redis-latest.{md,json} to this directory")
     parser.add_argument("--node", help=argparse.SUPPRESS)  # run as server B
     args = parser.parse_args()
 
     if args.node:
-        server, engine = start_server(args.node)
+        server, _engine = start_server(args.node)
         print(server.port, flush=True)
         sys.stdin.read()
-        server.close(drain=1.0)
-        assert engine is not None
-        engine.close()
+        server.close(drain=1.0)  # closes the engine too
         return
 
     redis_proc = None
@@ -180,7 +180,6 @@ def main() -> None:
         ws_a.close()
         ws_b.close()
         server_a.close(drain=1.0)
-        engine_a.close()
         memory_server, _ = start_server(None)
         ws_m = subscribed_client(stack, memory_server.port)
         local_memory = latency(memory_server, ws_m, args.count)
@@ -200,18 +199,40 @@ def main() -> None:
         return (f"| {name} | {statistics.median(s):.0f} | {percentile(s, 0.99):.0f} | "
                 f"{len(s)} |")  # fmt: skip
 
-    print(f"redis-server {url}, python {sys.version.split()[0]}, {os.cpu_count()} cores")
-    print("| publish -> recv, 64 B | p50 (us) | p99 (us) | samples |")
-    print("| --- | ---: | ---: | ---: |")
-    print(row("A -> redis -> B (two processes)", remote))
-    print(row("A -> redis -> A (local subscriber)", local_redis))
-    print(row("in-memory engine (no broker)", local_memory))
     rate = n / elapsed
-    print(
-        f"pipelined: {n} publications of 64 B in {elapsed:.2f} s = {rate:,.0f} msg/s received on B"
-    )
-    print(f"(A's engine: sent {stats.sent}, lost {stats.lost}, errors {stats.errors})")
+    lines = [
+        f"Topics through Redis ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+        f"python {sys.version.split()[0]}, {os.cpu_count()} cores, redis-server on loopback)",
+        "",
+        "| publish -> recv, 64 B | p50 (us) | p99 (us) | samples |",
+        "| --- | ---: | ---: | ---: |",
+        row("A -> redis -> B (two processes)", remote),
+        row("A -> redis -> A (local subscriber)", local_redis),
+        row("in-memory engine (no broker)", local_memory),
+        "",
+        f"Pipelined: {n:,} publications of 64 B in {elapsed:.2f} s = {rate:,.0f} msg/s "
+        f"received on B (A's engine: sent {stats.sent}, lost {stats.lost}, errors {stats.errors}).",
+    ]
+    print(f"redis-server {url}")
+    print("\n".join(lines))
     assert stats.lost == 0 and stats.errors == 0
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "redis-latest.md").write_text("\n".join(lines) + "\n")
+        record = {
+            "latency_us": {
+                name: {"p50": statistics.median(s), "p99": percentile(s, 0.99), "samples": len(s)}
+                for name, s in (
+                    ("remote", remote),
+                    ("local_redis", local_redis),
+                    ("in_memory", local_memory),
+                )
+            },
+            "pipelined_msgs_per_s": rate,
+            "publications": n,
+        }
+        (out / "redis-latest.json").write_text(json.dumps(record, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ the cores, so the scaling factor measured there is a floor, not the server's cei
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import select
@@ -185,6 +186,7 @@ def main() -> None:
     parser.add_argument("--burst", type=int, default=128)
     parser.add_argument("--subscribers", type=int, default=500)
     parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--out", type=Path, help="also write workers-latest.{md,json} here")
     args = parser.parse_args()
     if args.serve:
         serve(args.port, args.workers)
@@ -200,8 +202,31 @@ def main() -> None:
             f"{rate / 1e6:6.3f} M deliveries/s",
             flush=True,
         )
-    if 1 in rates and 2 in rates:
-        print(f"scaling factor (2 workers / 1): {rates[2] / rates[1]:.2f}x", flush=True)
+    lines = [
+        f"Topics across worker processes ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+        f"{args.subscribers} subscribers, {args.size} B, burst {args.burst}, "
+        f"{args.seconds:g} s per run, {os.cpu_count()} cores shared with the client)",
+        "",
+        "| workers | deliveries/s |",
+        "| ---: | ---: |",
+        *(f"| {w} | {r:,.0f} |" for w, r in sorted(rates.items())),
+    ]
+    scaling = rates[2] / rates[1] if 1 in rates and 2 in rates else None
+    if scaling is not None:
+        print(f"scaling factor (2 workers / 1): {scaling:.2f}x", flush=True)
+        lines += ["", f"Scaling factor (2 workers / 1): {scaling:.2f}x"]
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "workers-latest.md").write_text("\n".join(lines) + "\n")
+        record = {
+            "subscribers": args.subscribers,
+            "size": args.size,
+            "burst": args.burst,
+            "seconds": args.seconds,
+            "deliveries_per_s": {str(w): r for w, r in rates.items()},
+            "scaling": scaling,
+        }
+        (args.out / "workers-latest.json").write_text(json.dumps(record, indent=2) + "\n")
 
 
 if __name__ == "__main__":
