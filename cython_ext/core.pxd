@@ -82,6 +82,7 @@ cdef class Core:
     cdef bytes _take_output(self)
     cdef bytes _data_to_send(self)
     cdef inline void _release_memory(self, size_t keep) noexcept nogil
+    cdef inline bint _release_idle_compressor(self) noexcept nogil
 
     # ---- teardown -------------------------------------------------------------------
     cpdef release(self)

@@ -136,12 +136,15 @@ cdef class Core:
         # mem_level/compress_window_bits ask Rust for its defaults.
         cfg.mem_level = 0
         cfg.compress_window_bits = 0
+        cfg.compress_no_context = 0
         if deflate_config is not None:
             if compression_level is not None:
                 raise TypeError("pass compression_level or deflate_config, not both")
             cfg.compression_level = deflate_config.level
             cfg.mem_level = deflate_config.mem_level
             cfg.compress_window_bits = deflate_config.compress_window_bits
+            # compressor_idle=0: keep no context between messages (see DeflateConfig).
+            cfg.compress_no_context = deflate_config.compressor_idle == 0
         elif compression_level is None:
             cfg.compression_level = WSF_DEFAULT_COMPRESSION_LEVEL
         elif not 0 <= compression_level <= 9:
@@ -489,6 +492,10 @@ cdef class Core:
         """Give back buffer memory beyond ``keep`` bytes (call when idle)."""
         self._release_memory(keep)
 
+    cdef inline bint _release_idle_compressor(self) noexcept nogil:
+        # Frees the compressor if it compressed nothing since the last call.
+        return RS.release_idle_compressor(self.p) != 0
+
     # ---- teardown ---------------------------------------------------------------
 
     cpdef release(self):
@@ -607,6 +614,7 @@ def _capi_layout():
             "client_max_window_bits": _offset(&c, &c.client_max_window_bits),
             "mem_level": _offset(&c, &c.mem_level),
             "compress_window_bits": _offset(&c, &c.compress_window_bits),
+            "compress_no_context": _offset(&c, &c.compress_no_context),
             "compression_level": _offset(&c, &c.compression_level),
             "max_frame_size": _offset(&c, &c.max_frame_size),
             "max_message_size": _offset(&c, &c.max_message_size),
@@ -649,6 +657,7 @@ def _capi_layout():
             "close_ok": _offset(&a, &a.close_ok),
             "end_batch": _offset(&a, &a.end_batch),
             "release_all": _offset(&a, &a.release_all),
+            "release_idle_compressor": _offset(&a, &a.release_idle_compressor),
         },
     }
 

@@ -79,6 +79,10 @@ cdef class Loop:
     cdef readonly double now
     cdef public double sweep_interval
     cdef double next_sweep
+    # Free the compressor of connections that compressed nothing for this many
+    # seconds (0 = never): see _sweep.
+    cdef public double compressor_idle
+    cdef double next_compressor_check
     # Busy-poll budget in microseconds (0 = off): see _wait.
     cdef public unsigned int busy_poll_us
     # Server-wide cap on buffered output in bytes (0 = off), and the total buffered

@@ -99,6 +99,8 @@ cdef class Loop:
         self.now = _monotonic()
         self.sweep_interval = 0.0
         self.next_sweep = 0.0
+        self.compressor_idle = 0.0
+        self.next_compressor_check = 0.0
 
     def __dealloc__(self):
         if self.buf != NULL:
@@ -449,6 +451,13 @@ cdef class Loop:
     cdef int _sweep(self) except -1:
         """Check every connection's deadlines (handshake, keepalive, idle, close)."""
         cdef Transport t
+        cdef bint check_compressors = False
+        if self.compressor_idle > 0 and self.now >= self.next_compressor_check:
+            # Every compressor_idle seconds, free the compressors that compressed
+            # nothing since the last check: idle for one to two periods. The send
+            # path only sets a flag in the core, so this costs nothing per message.
+            self.next_compressor_check = self.now + self.compressor_idle
+            check_compressors = True
         for t in list(self.transports):
             if not t.closed:
                 try:
@@ -456,6 +465,9 @@ cdef class Loop:
                 except Exception:
                     _log.exception("error in timers of %r", t.remote_address)
                     t._teardown()
+                    continue
+                if check_compressors and t.mode == MODE_WS and not t.closed:
+                    t.core._release_idle_compressor()
         return 0
 
     def close(self):

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define WSF_ABI_VERSION 4
+#define WSF_ABI_VERSION 5
 
 /* The zlib level of a connection that does not choose one: the Rust core's
  * DEFAULT_COMPRESSION_LEVEL (wsfast._rust.DEFAULT_COMPRESSION_LEVEL). A Rust
@@ -26,6 +26,7 @@ typedef struct {
     uint8_t client_max_window_bits; /* 0 = absent */
     uint8_t mem_level; /* zlib memLevel of our compressor, 1..9; 0 = default */
     uint8_t compress_window_bits; /* our compressor's window cap, 8..15; 0 = default */
+    uint8_t compress_no_context; /* 1 = keep no context between messages, even with takeover */
     uint32_t compression_level;
     size_t max_frame_size;
     size_t max_message_size;
@@ -75,6 +76,7 @@ typedef struct {
     int32_t (*close_ok)(wsf_protocol *); /* 1 closed cleanly, 0 not (yet) */
     void (*end_batch)(wsf_protocol *); /* fail now for an error after the batch's messages */
     void (*release_all)(wsf_protocol *); /* transport gone: free all but the close state */
+    int32_t (*release_idle_compressor)(wsf_protocol *); /* free it if unused since last call */
 } wsf_capi;
 
 #endif

@@ -18,6 +18,7 @@ cdef extern from "wsfast_rs.h":
         uint8_t client_max_window_bits
         uint8_t mem_level
         uint8_t compress_window_bits
+        uint8_t compress_no_context
         uint32_t compression_level
         size_t max_frame_size
         size_t max_message_size
@@ -63,3 +64,4 @@ cdef extern from "wsfast_rs.h":
         int32_t (*close_ok)(wsf_protocol *) noexcept nogil
         void (*end_batch)(wsf_protocol *) noexcept nogil
         void (*release_all)(wsf_protocol *) noexcept nogil
+        int32_t (*release_idle_compressor)(wsf_protocol *) noexcept nogil

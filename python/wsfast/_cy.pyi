@@ -191,6 +191,7 @@ class Loop:
     @property
     def now(self) -> float: ...
     sweep_interval: float
+    compressor_idle: float
     busy_poll_us: int
     max_buffered: int
     @property

@@ -146,6 +146,7 @@ class DeflateConfig:
         level: int = ...,
         mem_level: int = 5,
         compress_window_bits: int = 12,
+        compressor_idle: float | None = 5.0,
     ) -> None: ...
     @property
     def server_no_context_takeover(self) -> bool: ...
@@ -161,6 +162,8 @@ class DeflateConfig:
     def mem_level(self) -> int: ...
     @property
     def compress_window_bits(self) -> int: ...
+    @property
+    def compressor_idle(self) -> float | None: ...
 
 class Deflater:
     def __init__(

@@ -327,17 +327,21 @@ class Server:
             except BaseException:
                 sock.close()
                 raise
+            # Idle takeover connections give back their compressor (see DeflateConfig).
+            compressor_idle = config.deflate.compressor_idle if config.deflate else None
             timeouts = [
                 config.handshake_timeout,
                 config.ping_interval,
                 config.ping_timeout,
                 config.idle_timeout,
                 config.close_timeout,
+                compressor_idle or None,
             ]
             # The sweep also ends lingering HTTP closes, so it always runs.
             shortest = min((t for t in timeouts if t is not None), default=5.0)
             loop.sweep_interval = min(max(shortest / 5.0, 0.01), 1.0)
             loop.busy_poll_us = config.busy_poll_us
+            loop.compressor_idle = compressor_idle or 0.0
             loop.max_buffered = config.max_buffered or 0
             self._sockets.append(sock)
             self._port = int(sock.getsockname()[1])

@@ -22,7 +22,7 @@ use crate::frame::Role;
 use crate::protocol::{Config, EventKind, Protocol, SendError};
 
 /// Version of the struct layout below; checked by the Cython side at import.
-pub const ABI_VERSION: u32 = 4;
+pub const ABI_VERSION: u32 = 5;
 
 /// Connection options, C layout.
 #[repr(C)]
@@ -46,6 +46,9 @@ pub struct WsfConfig {
     /// Largest window (log2, 8 to 15) our compressor uses, further capped by
     /// the negotiated one; 0 for the default.
     pub compress_window_bits: u8,
+    /// Non-zero: keep no compression context between messages even with
+    /// context takeover on our side (`CompressorSettings::keep_context`).
+    pub compress_no_context: u8,
     /// zlib level for outgoing messages.
     pub compression_level: u32,
     /// Largest frame payload accepted.
@@ -207,6 +210,9 @@ pub struct WsfCApi {
     /// The transport is gone: free all memory but how the connection ended
     /// (`Protocol::release_all`); ends the batch.
     pub release_all: unsafe extern "C" fn(*mut CProtocol),
+    /// Free the compressor if it compressed nothing since the last call
+    /// (`Protocol::release_idle_compressor`); 1 if it freed it, else 0.
+    pub release_idle_compressor: unsafe extern "C" fn(*mut CProtocol) -> i32,
 }
 
 /// Protocols made by `protocol_new` and not freed yet, process-wide.
@@ -236,6 +242,7 @@ unsafe extern "C" fn protocol_new(cfg: *const WsfConfig) -> *mut CProtocol {
         level: c.compression_level,
         mem_level: or_default(c.mem_level, DEFAULT_MEM_LEVEL),
         window_bits: or_default(c.compress_window_bits, DEFAULT_COMPRESS_WINDOW_BITS),
+        keep_context: c.compress_no_context == 0,
     };
     config.compress_min_size = c.compress_min_size;
     config.mask_seed = c.mask_seed;
@@ -509,6 +516,11 @@ unsafe extern "C" fn release_all(p: *mut CProtocol) {
     c.last_error = String::new();
 }
 
+unsafe extern "C" fn release_idle_compressor(p: *mut CProtocol) -> i32 {
+    // SAFETY: `p` is a live protocol.
+    i32::from(unsafe { (*p).proto.release_idle_compressor() })
+}
+
 /// The table behind the `_C_API` capsule.
 pub static WSFAST_CAPI: WsfCApi = WsfCApi {
     abi_version: ABI_VERSION,
@@ -537,6 +549,7 @@ pub static WSFAST_CAPI: WsfCApi = WsfCApi {
     close_ok,
     end_batch,
     release_all,
+    release_idle_compressor,
 };
 
 /// Size and field offsets of one C-API struct, in bytes, fields in order and
@@ -583,6 +596,7 @@ pub fn layout() -> Vec<StructLayout> {
                 client_max_window_bits,
                 mem_level,
                 compress_window_bits,
+                compress_no_context,
                 compression_level,
                 max_frame_size,
                 max_message_size,
@@ -629,6 +643,7 @@ pub fn layout() -> Vec<StructLayout> {
                 close_ok,
                 end_batch,
                 release_all,
+                release_idle_compressor,
             }
         ),
     ]

@@ -95,7 +95,7 @@ fn layout_of_the_function_table_is_one_pointer_per_entry() {
     assert_eq!(capi.size, word * capi.fields.len());
     assert_eq!(
         capi.fields.last().unwrap(),
-        &("release_all", capi.size - word)
+        &("release_idle_compressor", capi.size - word)
     );
 }
 
@@ -120,6 +120,7 @@ fn config(deflate: bool) -> WsfConfig {
         client_max_window_bits: 0,
         mem_level: 0,
         compress_window_bits: 0,
+        compress_no_context: 0,
         compression_level: DEFAULT_COMPRESSION_LEVEL,
         max_frame_size: 1 << 20,
         max_message_size: 1 << 20,
@@ -153,8 +154,32 @@ fn protocol_new_takes_the_compressor_settings_from_the_config() {
                 level: 9,
                 mem_level: 8,
                 window_bits: 15,
+                keep_context: true,
             }
         );
+    });
+    cfg.compress_no_context = 1;
+    with_protocol(&cfg, |p| {
+        // SAFETY: a live protocol.
+        let settings = unsafe { (*p).proto.config().compressor };
+        assert!(!settings.keep_context);
+    });
+}
+
+#[test]
+fn release_idle_compressor_frees_a_compressor_unused_since_the_last_call() {
+    let message = [b'a'; 200];
+    with_protocol(&config(true), |p| {
+        // SAFETY: a live protocol, and a valid buffer.
+        unsafe {
+            assert_eq!((WSFAST_CAPI.release_idle_compressor)(p), 0);
+            let sent = (WSFAST_CAPI.send_frame)(p, 2, message.as_ptr(), message.len(), 1);
+            assert_eq!(sent, 0);
+            assert!((*p).proto.compression_allocated().0);
+            assert_eq!((WSFAST_CAPI.release_idle_compressor)(p), 0, "just used");
+            assert_eq!((WSFAST_CAPI.release_idle_compressor)(p), 1, "idle");
+            assert!(!(*p).proto.compression_allocated().0);
+        }
     });
 }
 

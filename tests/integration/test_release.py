@@ -254,7 +254,11 @@ def test_the_rss_bound_catches_the_leak_on_a_baseline_build() -> None:
 @pytest.mark.parametrize("takeover", [True, False])
 def test_server_allocates_compression_state_on_first_use(no_gc: None, takeover: bool) -> None:
     config = wsfast.DeflateConfig(
-        server_no_context_takeover=not takeover, client_no_context_takeover=not takeover
+        server_no_context_takeover=not takeover,
+        client_no_context_takeover=not takeover,
+        # An idle compressor is freed after a while (test_compressor_idle.py); here it
+        # must stay however slowly the test runs.
+        compressor_idle=None,
     )
     with running(Echo, compression=config) as server:
         base = live()

@@ -315,6 +315,29 @@ def test_deflate_config_has_sane_defaults() -> None:
     assert not config.client_no_context_takeover
     assert config == DeflateConfig()
     assert "level=1, mem_level=5, compress_window_bits=12" in repr(config)
+    assert config.compressor_idle == 5.0
+    assert repr(config).endswith("compressor_idle=5.0)")
+
+
+@pytest.mark.parametrize("idle", [None, 0, 0.0, 0.25, 3, 3600.0])
+def test_deflate_config_takes_compressor_idle_seconds_or_none(idle: float | None) -> None:
+    config = DeflateConfig(compressor_idle=idle)
+    assert config.compressor_idle == idle
+    assert f"compressor_idle={idle if idle is None else float(idle)!r})" in repr(config)
+    assert config == DeflateConfig(compressor_idle=idle)
+    assert config != DeflateConfig(compressor_idle=7)
+
+
+@pytest.mark.parametrize("idle", ["1", b"1", [1.0]])
+def test_deflate_config_rejects_compressor_idle_of_wrong_type(idle: object) -> None:
+    with pytest.raises(TypeError, match="compressor_idle"):
+        DeflateConfig(compressor_idle=idle)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("idle", [-1, -0.001, float("nan"), float("inf")])
+def test_deflate_config_rejects_compressor_idle_out_of_range(idle: float) -> None:
+    with pytest.raises(ValueError, match="compressor_idle"):
+        DeflateConfig(compressor_idle=idle)
 
 
 @pytest.mark.parametrize(

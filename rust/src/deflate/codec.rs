@@ -122,9 +122,13 @@ impl<T> DerefMut for Counted<T> {
 pub struct Compressor {
     inner: Option<Counted<Deflate>>,
     config: zlib_rs::DeflateConfig,
+    /// No context is kept between messages: our side agreed to no context
+    /// takeover, or chose to keep none ([`CompressorSettings::keep_context`]).
     no_context_takeover: bool,
     /// A message was started and not finished (its context is in `inner`).
     mid_message: bool,
+    /// Something was compressed since the last [`Compressor::release_unused`].
+    used: bool,
 }
 
 impl std::fmt::Debug for Compressor {
@@ -155,6 +159,7 @@ impl Compressor {
     /// window is the smaller of the negotiated one and `settings.window_bits`.
     pub fn with_settings(params: &DeflateParams, role: Role, settings: CompressorSettings) -> Self {
         let (agreed, no_context_takeover) = params.side(role);
+        let no_context_takeover = no_context_takeover || !settings.keep_context;
         let bits = agreed.min(settings.window_bits).clamp(8, 15);
         let (bits, level) = match bits {
             // See the type's documentation: no back-references with window 8.
@@ -174,6 +179,7 @@ impl Compressor {
             config,
             no_context_takeover,
             mid_message: false,
+            used: false,
         }
     }
 
@@ -194,6 +200,7 @@ impl Compressor {
             .inner
             .get_or_insert_with(|| Counted::new(new_deflate(config), &LIVE_COMPRESSORS));
         self.mid_message = !fin;
+        self.used = true;
         let start = out.len();
         let mut input = data;
         loop {
@@ -284,6 +291,34 @@ impl Compressor {
             }
         }
         self.inner.is_none()
+    }
+
+    /// Free the compressor's memory if it compressed nothing since the last
+    /// call, whatever the context takeover: called periodically by the I/O
+    /// layer, it frees the state of a connection idle for one to two periods.
+    /// Returns whether it freed the state.
+    ///
+    /// Always safe for the peer (see [`Compressor::release`]): the next
+    /// message starts from an empty window. Never in the middle of a
+    /// fragmented message, whose later fragments need the context. The state
+    /// is reset and becomes the thread's spare if it has none, so that the
+    /// next connection to compress takes it without allocating.
+    pub fn release_unused(&mut self) -> bool {
+        if std::mem::take(&mut self.used) || self.mid_message {
+            return false;
+        }
+        let Some(inner) = self.inner.take() else {
+            return false;
+        };
+        let key = deflate_key(&self.config);
+        let mut inner = inner.into_inner();
+        SPARES.with_borrow_mut(|spares| {
+            if spares.deflate.is_none() {
+                inner.reset();
+                spares.deflate = Some((key, inner));
+            }
+        });
+        true
     }
 
     /// Whether the zlib-rs state is currently allocated.

@@ -29,7 +29,14 @@
 //! every message ([`Compressor::release_idle`], [`Decompressor::release`],
 //! called by the protocol), so an idle connection holds none: the state goes
 //! to a per-thread spare that the next message of any such connection reuses.
-//! With context takeover it must stay. [`crate::protocol::Protocol::release_all`]
+//! With context takeover on the peer's side the decompressor must stay (the
+//! peer may refer to earlier messages). With context takeover on our side the
+//! compressor may go: dropping it is always valid for the peer, it only costs
+//! compression ratio on the next message. [`Compressor::release_unused`]
+//! frees it once it went unused for a while (the I/O layer calls it every
+//! [`DeflateConfig::compressor_idle`]), and `keep_context: false` in
+//! [`CompressorSettings`] treats our side as without takeover.
+//! [`crate::protocol::Protocol::release_all`]
 //! frees both when the connection closes. [`live_states`] counts the states
 //! connections hold, process-wide.
 //!
@@ -40,6 +47,8 @@
 
 mod codec;
 mod negotiate;
+
+use std::time::Duration;
 
 pub use codec::{live_states, Compressor, Decompressor};
 pub use negotiate::{
@@ -102,6 +111,10 @@ pub enum DeflateError {
     Unsupported(String),
 }
 
+/// Default of [`DeflateConfig::compressor_idle`]: a takeover connection that
+/// sent no compressed message for 5 s gives its compressor back.
+pub const DEFAULT_COMPRESSOR_IDLE: Duration = Duration::from_secs(5);
+
 /// How a [`Compressor`] runs: local choices, never negotiated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CompressorSettings {
@@ -111,6 +124,12 @@ pub struct CompressorSettings {
     pub mem_level: u8,
     /// Largest window (log2) used, 8 to 15, further capped by negotiation.
     pub window_bits: u8,
+    /// Keep the compression context from one message to the next when the
+    /// negotiation allows it (context takeover on our side). `false`
+    /// compresses every message alone, as without context takeover, so that
+    /// no compressor stays allocated between messages: a sender may always
+    /// drop its context (RFC 7692 section 7.1.1.1), the peer cannot tell.
+    pub keep_context: bool,
 }
 
 impl Default for CompressorSettings {
@@ -119,6 +138,7 @@ impl Default for CompressorSettings {
             level: DEFAULT_COMPRESSION_LEVEL,
             mem_level: DEFAULT_MEM_LEVEL,
             window_bits: DEFAULT_COMPRESS_WINDOW_BITS,
+            keep_context: true,
         }
     }
 }

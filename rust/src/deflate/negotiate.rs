@@ -3,9 +3,11 @@
 //! responses, the server's choice among offers, the client's offer and its
 //! check of the server's response.
 
+use std::time::Duration;
+
 use super::{
-    CompressorSettings, DeflateError, DEFAULT_COMPRESSION_LEVEL, DEFAULT_COMPRESS_WINDOW_BITS,
-    DEFAULT_MEM_LEVEL, DEFAULT_WINDOW_BITS, EXTENSION_NAME,
+    CompressorSettings, DeflateError, DEFAULT_COMPRESSION_LEVEL, DEFAULT_COMPRESSOR_IDLE,
+    DEFAULT_COMPRESS_WINDOW_BITS, DEFAULT_MEM_LEVEL, DEFAULT_WINDOW_BITS, EXTENSION_NAME,
 };
 use crate::frame::Role;
 use crate::handshake::Extension;
@@ -104,6 +106,12 @@ pub struct DeflateConfig {
     /// Largest window (log2, 8 to 15) our compressor uses, whatever larger
     /// window the negotiation allows.
     pub compress_window_bits: u8,
+    /// With context takeover on our side, free our compressor once it
+    /// compressed nothing for this long (the I/O layer checks; the core has no
+    /// clock). `None` keeps it as long as the connection; zero keeps no
+    /// context at all (every message compressed alone). See
+    /// [`DEFAULT_COMPRESSOR_IDLE`].
+    pub compressor_idle: Option<Duration>,
 }
 
 impl Default for DeflateConfig {
@@ -116,6 +124,7 @@ impl Default for DeflateConfig {
             level: DEFAULT_COMPRESSION_LEVEL,
             mem_level: DEFAULT_MEM_LEVEL,
             compress_window_bits: DEFAULT_COMPRESS_WINDOW_BITS,
+            compressor_idle: Some(DEFAULT_COMPRESSOR_IDLE),
         }
     }
 }
@@ -157,6 +166,7 @@ impl DeflateConfig {
             level: self.level,
             mem_level: self.mem_level,
             window_bits: self.compress_window_bits,
+            keep_context: self.compressor_idle != Some(Duration::ZERO),
         }
     }
 }

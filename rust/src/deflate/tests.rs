@@ -252,6 +252,70 @@ fn decompressor_allocates_on_first_message_and_frees_only_without_context_takeov
 }
 
 #[test]
+fn release_unused_frees_only_a_compressor_unused_since_the_last_call() {
+    let (mut compressor, mut decompressor) = pair(DeflateParams::default(), 1);
+    assert!(!compressor.release_unused(), "nothing allocated yet");
+    let message = b"repeat after me: the same words again and again".repeat(3);
+    let first = compress(&mut compressor, &message);
+    assert!(!compressor.release_unused(), "used since the last call");
+    assert!(compressor.is_allocated());
+    let second = compress(&mut compressor, &message);
+    assert!(second.len() < first.len(), "context takeover refers back");
+    assert!(!compressor.release_unused());
+    assert!(compressor.release_unused(), "unused for a whole period");
+    assert!(!compressor.is_allocated());
+    // The decompressor keeps its window (the peer's takeover); the next
+    // message starts afresh, so a stale window cannot corrupt it.
+    let third = compress(&mut compressor, &message);
+    assert_eq!(third, first, "after release, a message starts afresh");
+    assert!(compressor.is_allocated());
+    for payload in [&first, &second, &third] {
+        assert_eq!(decompress(&mut decompressor, payload), message);
+    }
+    let fourth = compress(&mut compressor, &message);
+    assert_eq!(fourth, second, "context takeover resumes after the release");
+    assert_eq!(decompress(&mut decompressor, &fourth), message);
+}
+
+#[test]
+fn release_unused_keeps_the_context_of_a_message_in_progress() {
+    let (mut compressor, mut decompressor) = pair(DeflateParams::default(), 1);
+    let mut payload = Vec::new();
+    compressor
+        .compress(b"first fragment, ", false, &mut payload)
+        .unwrap();
+    assert!(!compressor.release_unused());
+    assert!(!compressor.release_unused(), "mid-message: never released");
+    assert!(compressor.is_allocated());
+    compressor
+        .compress(b"first fragment again", true, &mut payload)
+        .unwrap();
+    assert_eq!(
+        decompress(&mut decompressor, &payload),
+        b"first fragment, first fragment again"
+    );
+}
+
+#[test]
+fn compressor_without_keep_context_compresses_every_message_alone() {
+    let params = DeflateParams::default();
+    let settings = CompressorSettings {
+        keep_context: false,
+        ..CompressorSettings::default()
+    };
+    let mut compressor = Compressor::with_settings(&params, Role::Server, settings);
+    let mut decompressor = Decompressor::new(&params, Role::Client);
+    let message = b"the same message, twice over".repeat(2);
+    let first = compress(&mut compressor, &message);
+    assert!(compressor.release_idle(), "no context to keep");
+    let second = compress(&mut compressor, &message);
+    assert_eq!(second, first, "no reference to the previous message");
+    // The peer still decodes with its window kept (takeover negotiated).
+    assert_eq!(decompress(&mut decompressor, &first), message);
+    assert_eq!(decompress(&mut decompressor, &second), message);
+}
+
+#[test]
 fn every_compressor_setting_round_trips_with_and_without_context_takeover() {
     let data: Vec<u8> = (0..200)
         .flat_map(|i| format!("{{\"id\":{i},\"p\":{}.{}}},", i * 7919 % 1000, i % 7).into_bytes())
@@ -270,6 +334,7 @@ fn every_compressor_setting_round_trips_with_and_without_context_takeover() {
                             level,
                             mem_level,
                             window_bits,
+                            ..CompressorSettings::default()
                         };
                         let mut compressor =
                             Compressor::with_settings(&params, Role::Client, settings);
@@ -303,6 +368,7 @@ fn compressor_window_is_the_smaller_of_setting_and_agreement() {
             level: 6,
             mem_level: 8,
             window_bits,
+            ..CompressorSettings::default()
         };
         let mut compressor = Compressor::with_settings(&params, Role::Server, settings);
         compress(&mut compressor, &data).len()
@@ -337,8 +403,25 @@ fn deflate_config_checks_compressor_settings() {
             level: DEFAULT_COMPRESSION_LEVEL,
             mem_level: DEFAULT_MEM_LEVEL,
             window_bits: DEFAULT_COMPRESS_WINDOW_BITS,
+            keep_context: true,
         }
     );
+    assert_eq!(
+        DeflateConfig::default().compressor_idle,
+        Some(DEFAULT_COMPRESSOR_IDLE)
+    );
+    for (idle, keep_context) in [
+        (None, true),
+        (Some(std::time::Duration::from_millis(1)), true),
+        (Some(std::time::Duration::ZERO), false),
+    ] {
+        let cfg = DeflateConfig {
+            compressor_idle: idle,
+            ..DeflateConfig::default()
+        };
+        assert_eq!(cfg.check(), Ok(()));
+        assert_eq!(cfg.compressor_settings().keep_context, keep_context);
+    }
 }
 
 // Decompression: RFC 7692 section 7.2.3.

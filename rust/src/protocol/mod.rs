@@ -254,6 +254,18 @@ impl Protocol {
         )
     }
 
+    /// Free our compressor if it compressed nothing since the last call: the
+    /// I/O layer calls it every `compressor_idle` seconds (the core has no
+    /// clock), so a connection with context takeover that stopped sending
+    /// holds no compressor after one to two periods. The next message then
+    /// starts from an empty window, which any peer decodes (RFC 7692 section
+    /// 7.1.1.1 lets a sender drop its context). Returns whether it freed it.
+    pub fn release_idle_compressor(&mut self) -> bool {
+        self.deflater
+            .as_mut()
+            .is_some_and(Compressor::release_unused)
+    }
+
     /// The error that failed the connection, if any.
     pub fn error(&self) -> Option<&ProtocolError> {
         self.error.as_ref()

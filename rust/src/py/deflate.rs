@@ -6,6 +6,8 @@
 // where parameter names are plain words, not rustdoc code spans.
 #![allow(clippy::doc_markdown)]
 
+use std::time::Duration;
+
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -15,7 +17,7 @@ use super::errors;
 use super::handshake::invalid_request;
 use crate::deflate::{
     accept_response, client_offer, negotiate_server, Compressor, CompressorSettings, Decompressor,
-    DeflateConfig, DeflateError, DeflateParams, DEFAULT_COMPRESSION_LEVEL,
+    DeflateConfig, DeflateError, DeflateParams, DEFAULT_COMPRESSION_LEVEL, DEFAULT_COMPRESSOR_IDLE,
     DEFAULT_COMPRESS_WINDOW_BITS, DEFAULT_MEM_LEVEL,
 };
 use crate::frame::Role;
@@ -66,6 +68,20 @@ pub(super) fn check_mem_level(mem_level: u8) -> PyResult<()> {
         )));
     }
     Ok(())
+}
+
+/// `compressor_idle` in seconds as a duration: None stays None, anything else
+/// must be a finite number of seconds, zero or more.
+fn check_compressor_idle(seconds: Option<f64>) -> PyResult<Option<Duration>> {
+    seconds
+        .map(|s| {
+            Duration::try_from_secs_f64(s).map_err(|_| {
+                PyValueError::new_err(format!(
+                    "compressor_idle must be a finite number of seconds >= 0 or None, not {s}"
+                ))
+            })
+        })
+        .transpose()
 }
 
 fn py_bool(value: bool) -> &'static str {
@@ -195,6 +211,19 @@ impl PyDeflateParams {
 /// way: about 165 KiB for the compressor at these defaults (zlib-rs has a
 /// fixed 128 KiB hash table) plus 42 KiB for the decompressor.
 ///
+/// compressor_idle is never negotiated either. With context takeover on our
+/// side the compressor would stay allocated for the whole connection; a
+/// server (the epoll server's sweep) frees it once the connection compressed
+/// nothing for between compressor_idle and twice that, and the next message
+/// starts from an empty window: valid for any peer (RFC 7692 lets a sender
+/// drop its context), it only compresses that one message like the first of
+/// a connection. The default, 5 s, keeps the ratio of busy connections and
+/// frees the memory of quiet ones. None keeps the compressor for the whole
+/// connection; 0 keeps no context at all, compressing every message alone as
+/// without context takeover (no compressor held between messages, at the
+/// ratio of no context takeover: often 1.5 to 3 times the bytes for small
+/// repetitive messages).
+///
 /// Args:
 ///     server_no_context_takeover: ask that the server reset its context
 ///         after every message.
@@ -205,8 +234,12 @@ impl PyDeflateParams {
 ///     mem_level: zlib memLevel of our compressor, 1 to 9 (default 5).
 ///     compress_window_bits: largest window (log2) our compressor uses, 8 to
 ///         15 (default 12), further capped by the negotiated window.
+///     compressor_idle: seconds without a compressed message after which a
+///         connection with context takeover on our side frees its compressor
+///         (default 5.0); None never, 0 keeps no context between messages.
 ///
 /// Raises:
+///     TypeError: if compressor_idle is not a number or None.
 ///     ValueError: if a value is out of range.
 #[pyclass(name = "DeflateConfig", module = "wsfast._rust", frozen, eq)]
 #[derive(Clone, PartialEq, Eq)]
@@ -228,7 +261,8 @@ impl PyDeflateConfig {
     #[pyo3(signature = (*, server_no_context_takeover = false, client_no_context_takeover = false,
                         server_max_window_bits = None, client_max_window_bits = None,
                         level = DEFAULT_COMPRESSION_LEVEL, mem_level = DEFAULT_MEM_LEVEL,
-                        compress_window_bits = DEFAULT_COMPRESS_WINDOW_BITS))]
+                        compress_window_bits = DEFAULT_COMPRESS_WINDOW_BITS,
+                        compressor_idle = Some(DEFAULT_COMPRESSOR_IDLE.as_secs_f64())))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         server_no_context_takeover: bool,
@@ -238,7 +272,9 @@ impl PyDeflateConfig {
         level: u32,
         mem_level: u8,
         compress_window_bits: u8,
+        compressor_idle: Option<f64>,
     ) -> PyResult<Self> {
+        let compressor_idle = check_compressor_idle(compressor_idle)?;
         check_window_bits("server_max_window_bits", server_max_window_bits)?;
         check_window_bits("client_max_window_bits", client_max_window_bits)?;
         check_window_bits("compress_window_bits", Some(compress_window_bits))?;
@@ -253,6 +289,7 @@ impl PyDeflateConfig {
                 level,
                 mem_level,
                 compress_window_bits,
+                compressor_idle,
             },
         })
     }
@@ -299,12 +336,19 @@ impl PyDeflateConfig {
         self.inner.compress_window_bits
     }
 
+    /// float | None: seconds without a compressed message before our
+    /// compressor is freed (None: never; 0: no context kept between messages).
+    #[getter]
+    fn compressor_idle(&self) -> Option<f64> {
+        self.inner.compressor_idle.map(|d| d.as_secs_f64())
+    }
+
     fn __repr__(&self) -> String {
         let c = &self.inner;
         format!(
             "DeflateConfig(server_no_context_takeover={}, client_no_context_takeover={}, \
              server_max_window_bits={}, client_max_window_bits={}, level={}, mem_level={}, \
-             compress_window_bits={})",
+             compress_window_bits={}, compressor_idle={})",
             py_bool(c.server_no_context_takeover),
             py_bool(c.client_no_context_takeover),
             py_bits(c.server_max_window_bits),
@@ -312,6 +356,8 @@ impl PyDeflateConfig {
             c.level,
             c.mem_level,
             c.compress_window_bits,
+            c.compressor_idle
+                .map_or_else(|| "None".to_owned(), |d| format!("{:?}", d.as_secs_f64())),
         )
     }
 }
@@ -357,6 +403,7 @@ impl PyDeflater {
             level,
             mem_level,
             window_bits,
+            ..CompressorSettings::default()
         };
         Ok(Self {
             inner: Compressor::with_settings(&params, role, settings),

@@ -214,6 +214,7 @@ impl PyProtocol {
             level: compression_level,
             mem_level,
             window_bits: compress_window_bits,
+            ..CompressorSettings::default()
         };
         cfg.compress_min_size = compress_min_size;
         cfg.auto_pong = auto_pong;
