@@ -11,11 +11,14 @@ compressor count (process-wide, see test_release.py) and never measure a duratio
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from websockets.sync.client import connect as websockets_connect
+from websockets.sync.server import ServerConnection
+from websockets.sync.server import serve as websockets_serve
 
 import wsfast
 from wsfast._native import rust
@@ -105,3 +108,28 @@ def test_compressor_idle_none_never_runs_the_check() -> None:
     with running(compression=wsfast.DeflateConfig(compressor_idle=2.5)) as server:
         assert server._loop is not None
         assert server._loop.compressor_idle == 2.5
+
+
+def test_client_with_compressor_idle_zero_talks_to_a_websockets_server(no_gc: None) -> None:
+    def echo(ws: ServerConnection) -> None:
+        for data in ws:
+            ws.send(data)
+
+    with websockets_serve(echo, "127.0.0.1", 0) as server:
+        thread = threading.Thread(target=server.serve_forever)
+        thread.start()
+        try:
+            port = server.socket.getsockname()[1]
+            config = wsfast.DeflateConfig(compressor_idle=0)
+            with wsfast.connect(f"ws://127.0.0.1:{port}/", compression=config) as ws:
+                assert ws.deflate_params is not None
+                assert not ws.deflate_params.client_no_context_takeover
+                base = compressors()
+                for i in range(50):
+                    ws.send(message(i))
+                    # The client's compressor went back to the spare at once.
+                    assert compressors() == base
+                    assert ws.recv(timeout=10) == message(i)
+        finally:
+            server.shutdown()
+            thread.join(10)
