@@ -41,6 +41,7 @@ fuzz_target!(|data: &[u8]| {
             level: 9,
             mem_level: 1,
             window_bits: 8,
+            ..CompressorSettings::default()
         };
     }
     let mut p = Protocol::new(cfg);
@@ -73,6 +74,12 @@ fuzz_target!(|data: &[u8]| {
         // Replies must be well-formed enough to send: echo a message back, before
         // the batch ends (a failure found after its messages is applied then).
         let _ = p.send_message(1, b"echo");
+        if i % 4 == 3 {
+            // Two idle checks of the server's sweep with no message between them:
+            // the compressor goes, and the next echo starts from an empty window.
+            p.release_idle_compressor();
+            p.release_idle_compressor();
+        }
         if i % 3 != 2 {
             // Otherwise the next batch ends this one.
             p.end_batch();
