@@ -194,13 +194,15 @@ def test_publish_in_any_worker_reaches_clients_of_every_worker_in_order() -> Non
 
 
 SERVE_FOREVER = """
-import sys
+import os
 from wsfast import serve
 from tests.integration.test_workers import PidPubSub
 
 server = serve(PidPubSub(), "127.0.0.1", 0, workers=2, ping_interval=None)
-# Runs in each worker once it listens: every worker prints the one shared port.
-server.on_listen(lambda s: print(s.worker_index, s.port, flush=True))
+# Runs in each worker once it listens: every worker prints the one shared port, in one
+# write(), which a pipe keeps whole (print() makes several when PYTHONUNBUFFERED is set,
+# and the two workers' pieces interleaved).
+server.on_listen(lambda s: os.write(1, f"{s.worker_index} {s.port}\\n".encode()))
 server.serve_forever()
 """
 
