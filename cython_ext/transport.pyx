@@ -64,12 +64,13 @@ cdef enum:
 
 cdef const char *_FORMAT_B = "B"
 
-# Freed batches' storage, reused last-in first-out (the most recently written, cache-
-# warm memory first). Without it every fan-out round mallocs a batch per subscriber
-# and frees it after the flush; glibc then trims the freed top of the heap (brk) and
-# the next round page-faults it all back: measured 490 minor faults and 16 brk()
-# per round of 16 x 64 B to 1,000 subscribers, about a fifth of the server's kernel
-# time. Only touched with the GIL held (allocation and deallocation of batches).
+# Freed batches' storage, reused last-in first-out. A batch takes its storage only
+# when it is flushed (see _FrameBatch), so in a fan-out round the storage the last
+# subscriber's batch gave back, still in cache, holds the next one's frames. Without
+# the pool every round also malloc'd a batch per subscriber and freed it after the
+# flush; glibc trimmed the freed top of the heap (brk) and the next round page-
+# faulted it all back: measured 490 minor faults and 16 brk() per round of
+# 16 x 64 B to 1,000 subscribers. Only touched with the GIL held.
 cdef char *_pool_data[BATCH_POOL_MAX]
 cdef Py_ssize_t _pool_capacity[BATCH_POOL_MAX]
 cdef Py_ssize_t _pool_count = 0
@@ -79,16 +80,22 @@ cdef Py_ssize_t _pool_bytes = 0
 cdef class _FrameBatch:
     """Small published frames coalesced at the end of a core's chunk list.
 
-    Read-only to everyone else (the buffer protocol: sendmsg, joins, views). Its
-    storage doubles as it grows: a bytearray over-allocates by 1/8 only, so a burst
-    of small frames to one subscriber cost a realloc and a copy of the whole batch
-    on most appends. A type of its own, so only batches this file created are ever
+    Read-only to everyone else (the buffer protocol: sendmsg, joins, views). The
+    frames are shared ``bytes`` (the same objects on every subscriber) and are only
+    referenced until the batch is first exported; then they are copied, in order,
+    into storage from the pool. A fan-out round so writes each subscriber's frames
+    into memory that is still in cache right before the kernel reads it (as
+    uWebSockets' cork buffer), instead of a cold buffer per subscriber filled
+    during the round (measured: the kernel's copy from user memory was 10x
+    socketify's). A type of its own, so only batches this file created are ever
     extended (never an application's buffer handed to send_binary).
     """
 
     cdef char *data
-    cdef Py_ssize_t size
+    cdef Py_ssize_t filled  # bytes copied into data
+    cdef Py_ssize_t size  # filled + the bytes of the frames not copied yet
     cdef Py_ssize_t capacity
+    cdef list frames  # frames not copied yet, in order (None: none)
     cdef Py_ssize_t exports
     cdef Py_ssize_t itemsize
 
@@ -113,26 +120,40 @@ cdef class _FrameBatch:
         # must never see it change: then the next frame takes a new chunk.
         return self.exports == 0
 
-    cdef int append(self, const char *p, Py_ssize_t n) except -1:
-        cdef Py_ssize_t need = self.size + n
-        cdef Py_ssize_t capacity
+    cdef int add(self, bytes frame) except -1:
+        """Queue ``frame`` after the batch's content (a reference, no copy yet)."""
+        if self.frames is None:
+            self.frames = [frame]
+        else:
+            self.frames.append(frame)
+        self.size += PyBytes_GET_SIZE(frame)
+        return 0
+
+    cdef int _fill(self) except -1:
+        """Copy the queued frames into the storage, taking it from the pool first."""
+        cdef Py_ssize_t capacity, n
         cdef char *grown
+        cdef bytes frame
         global _pool_count, _pool_bytes
+        if self.frames is None:
+            return 0
         if self.data == NULL and _pool_count:
             _pool_count -= 1
             self.data = _pool_data[_pool_count]
             self.capacity = _pool_capacity[_pool_count]
             _pool_bytes -= self.capacity
-        if need > self.capacity:
-            # 1 KiB first: a burst of small frames to one subscriber fits at once.
-            capacity = max(2 * need, 1024)
+        if self.size > self.capacity:
+            capacity = max(self.size, 2 * self.capacity, 1024)
             grown = <char *>PyMem_Realloc(self.data, <size_t>capacity)
             if grown == NULL:
                 raise MemoryError()
             self.data = grown
             self.capacity = capacity
-        memcpy(self.data + self.size, p, <size_t>n)
-        self.size = need
+        for frame in self.frames:
+            n = PyBytes_GET_SIZE(frame)
+            memcpy(self.data + self.filled, PyBytes_AS_STRING(frame), <size_t>n)
+            self.filled += n
+        self.frames = None
         return 0
 
     def __len__(self):
@@ -141,6 +162,7 @@ cdef class _FrameBatch:
     def __getbuffer__(self, Py_buffer *view, int flags):
         if flags & PyBUF_WRITABLE:
             raise BufferError("frame batch is read-only")
+        self._fill()
         view.buf = self.data
         view.obj = self
         view.len = self.size
@@ -520,13 +542,13 @@ cdef class Transport(_Pollable):
             # (wraparound is off: index from the front)
             last = chunks[count - 1]
             if type(last) is _FrameBatch and (<_FrameBatch>last).extendable():
-                (<_FrameBatch>last).append(PyBytes_AS_STRING(<bytes>frame), size)
+                (<_FrameBatch>last).add(<bytes>frame)
                 return 0
             if type(last) is bytes and PyBytes_GET_SIZE(last) < COALESCE_MAX:
-                # bytes are immutable: a batch holding a copy is the same output.
+                # bytes are immutable: a batch of the same objects is the same output.
                 batch = _FrameBatch()
-                batch.append(PyBytes_AS_STRING(last), PyBytes_GET_SIZE(last))
-                batch.append(PyBytes_AS_STRING(<bytes>frame), size)
+                batch.add(<bytes>last)
+                batch.add(<bytes>frame)
                 chunks[count - 1] = batch
                 return 0
         # The shared frame object itself: no copy for this subscriber.
