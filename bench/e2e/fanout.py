@@ -6,6 +6,8 @@
     python bench/e2e/fanout.py --quick     # smoke run: 1,000 subscribers, 64 B, 2 s each
     python bench/e2e/fanout.py --callgrind --subscribers 1000 --sizes 64
         # each server's user-space instructions per delivery (valgrind, load-independent)
+    python bench/e2e/fanout.py --syscalls --subscribers 1000 --sizes 64
+        # each server's system calls and TCP segments per delivery (strace, ss)
 
 The script re-runs itself in ``bench/.venv`` (run.py's environment: picows, uvloop,
 websockets, a non-editable wsfast; socketify is added there), unless ``--here``.
@@ -41,6 +43,7 @@ import argparse
 import base64
 import json
 import os
+import re
 import resource
 import select
 import socket
@@ -263,6 +266,7 @@ def run_one(
     burst: int,
     rounds_only: int = 0,
     wrap: list[str] | None = None,
+    kernel_probe: KernelProbe | None = None,
 ) -> dict[str, Any]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -337,8 +341,12 @@ def run_one(
         round_trip(1, None)  # warm-up, and learn the frame length
         if rounds_only:
             # Instruction counting (--callgrind): a fixed amount of work, no clock.
+            if kernel_probe is not None:
+                kernel_probe.start(proc.pid, port)
             for _ in range(rounds_only):
                 round_trip(burst, None)
+            if kernel_probe is not None:
+                kernel_probe.stop()
             return {"server": name, "frame_bytes": frame_len, "rounds": rounds_only}
         latencies: list[float] = []
         end = time.monotonic() + seconds / 2
@@ -380,6 +388,57 @@ def run_one(
             s.close()
         proc.terminate()
         proc.wait(120 if wrap else 10)
+
+
+class KernelProbe:
+    """What the server asks of the kernel over a span of rounds: its system calls
+    (``strace -c`` attached after the warm-up) and its connections' TCP segments
+    and bytes (``ss -ti`` before and after). Counts, so the machine's load does
+    not change them."""
+
+    def start(self, pid: int, port: int) -> None:
+        self.port = port
+        self.before = self._tcp()
+        self.out = Path(f"/tmp/fanout-strace-{pid}.txt")
+        self.strace = subprocess.Popen(
+            ["strace", "-f", "-c", "-o", str(self.out), "-p", str(pid)],
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(1.0)  # strace attaches asynchronously: no round before it has
+
+    def stop(self) -> None:
+        self.strace.send_signal(2)  # SIGINT: detach and write the summary
+        self.strace.wait(60)
+        after = self._tcp()
+        self.tcp = {k: after[k] - self.before[k] for k in after}
+        self.calls: dict[str, int] = {}
+        for line in self.out.read_text().splitlines():
+            parts = line.split()
+            if len(parts) >= 5 and parts[0][0].isdigit() and parts[-1] != "total":
+                self.calls[parts[-1]] = int(parts[3])
+        self.out.unlink()
+
+    def _tcp(self) -> dict[str, int]:
+        text = subprocess.run(
+            ["ss", "-tni", "state", "established", f"( sport = :{self.port} )"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        keys = ("segs_out", "data_segs_out", "segs_in", "bytes_sent")
+        return {k: sum(int(v) for v in re.findall(rf"\b{k}:(\d+)", text)) for k in keys}
+
+
+def kernel_counts(name: str, subscribers: int, size: int, burst: int, rounds: int = 10) -> str:
+    """Per delivery: the server's system calls and TCP segments (see KernelProbe)."""
+    probe = KernelProbe()
+    run_one(name, subscribers, size, False, 0.0, burst, rounds, kernel_probe=probe)
+    per = subscribers * burst * rounds
+    calls = ", ".join(
+        f"{sc} {n / per:.4f}" for sc, n in sorted(probe.calls.items(), key=lambda kv: -kv[1])
+    )
+    tcp = ", ".join(f"{k} {n / per:.4f}" for k, n in probe.tcp.items())
+    return f"syscalls: {calls}; tcp: {tcp}"
 
 
 def callgrind(name: str, subscribers: int, size: int, compression: bool, burst: int) -> float:
@@ -481,6 +540,11 @@ def main() -> None:
         action="store_true",
         help="print each server's instructions per delivery (valgrind; no timing)",
     )
+    parser.add_argument(
+        "--syscalls",
+        action="store_true",
+        help="print each server's system calls and TCP segments per delivery (strace, ss)",
+    )
     parser.add_argument("--in-venv", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -507,6 +571,16 @@ def main() -> None:
         else:
             skipped[name] = why
             print(f"{name}: not run ({why})", flush=True)
+    if args.syscalls:
+        for subscribers in counts:
+            for size in sizes:
+                for name in names:
+                    print(
+                        f"{name:10} subs={subscribers} size={size} deflate=off: "
+                        f"{kernel_counts(name, subscribers, size, args.burst)} per delivery",
+                        flush=True,
+                    )
+        return
     if args.callgrind:
         for subscribers in counts:
             for size in sizes:

@@ -529,3 +529,24 @@ def test_small_publications_queued_behind_a_partly_written_batch_keep_their_orde
         assert on_loop(server, lambda: server.topics.stats("t").deliveries) == 3 * n
         for expected in message:
             assert slow.recv_frame().payload == expected
+
+
+def test_bursts_in_successive_turns_reuse_batch_storage_without_stale_bytes() -> None:
+    # Each turn's batches are freed after the flush and their storage serves the
+    # next turn's batches (transport.pyx, _pool_data): smaller and larger bursts in
+    # turn after turn must each arrive exactly, with nothing of an earlier turn.
+    handler = PubSub()
+    with (
+        running(handler) as server,
+        connect(uri(server)) as a,
+        connect(uri(server)) as b,
+        connect(uri(server)) as c,
+    ):
+        for ws in (a, b, c):
+            subscribe(ws, "t")
+        for turn, (count, width) in enumerate([(40, 50), (3, 10), (200, 90), (1, 5), (60, 300)]):
+            sent = [f"{turn}:{i}:" + chr(65 + turn) * width for i in range(count)]
+            queued = on_loop(server, lambda sent=sent: [server.publish("t", m) for m in sent])
+            assert queued == [3] * count
+            for ws in (a, b, c):
+                assert [ws.recv(timeout=5) for _ in range(count)] == sent
