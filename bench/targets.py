@@ -139,10 +139,28 @@ def fanout_key(subscribers: int, size: int, deflate: bool) -> str:
 
 def fanout_vs(key: str, other: str) -> Callable[[Summary], tuple[float | None, str]]:
     def measure(s: Summary) -> tuple[float | None, str]:
-        ours = rate(s, key, "wsfast", "deliveries_per_s")
-        p99 = s.get(key, {}).get("wsfast", {}).get("latency_p99_ms")
-        note = f"wsfast p99 {p99:.2f} ms" if p99 is not None else ""
-        return quotient(ours, rate(s, key, other, "deliveries_per_s")), note
+        row = s.get(key, {})
+        ours, theirs = row.get("wsfast", {}), row.get(other, {})
+        notes = []
+        if ours.get("latency_p99_ms") is not None:
+            notes.append(f"wsfast p99 {ours['latency_p99_ms']:.2f} ms")
+        # Server CPU per delivery (user + kernel) is the fairer ratio when the Python
+        # subscriber client, not the server, sets the pace.
+        cpu_ours = (ours.get("server_user_us") or 0) + (ours.get("server_sys_us") or 0)
+        cpu_theirs = (theirs.get("server_user_us") or 0) + (theirs.get("server_sys_us") or 0)
+        if cpu_ours and cpu_theirs:
+            notes.append(f"per server-CPU-s: {cpu_theirs / cpu_ours:.2f}x")
+        bound = [
+            name
+            for name, r in (("wsfast", ours), (other, theirs))
+            if (r.get("client_cpu") or 0) >= 0.85
+        ]
+        if bound:
+            notes.append(f"client-bound ({', '.join(bound)}: client CPU >= 85%)")
+        value = quotient(
+            rate(s, key, "wsfast", "deliveries_per_s"), rate(s, key, other, "deliveries_per_s")
+        )
+        return value, "; ".join(notes)
 
     return measure
 
