@@ -9,15 +9,9 @@
 # carries a leading underscore.
 
 from cpython.bytes cimport PyBytes_FromStringAndSize
-from cpython.unicode cimport PyUnicode_DecodeUTF8
 
 
 # ---- event payloads as Python objects -----------------------------------------------
-
-cdef inline object _text(const uint8_t *data, size_t n):
-    # Rust validated the UTF-8 already; CPython's decoder has a fast ASCII path.
-    return PyUnicode_DecodeUTF8(<const char *>data, n, NULL)
-
 
 cdef inline object _bytes(const uint8_t *data, size_t n):
     return PyBytes_FromStringAndSize(<const char *>data, n)

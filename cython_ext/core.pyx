@@ -16,12 +16,15 @@ from cpython.pycapsule cimport PyCapsule_Import
 cdef extern from "Python.h":
     ctypedef struct PyObject
     const char *PyUnicode_AsUTF8AndSize(object s, Py_ssize_t *size) except NULL
+    object PyUnicode_New(Py_ssize_t size, Py_UCS4 maxchar)
+    void *PyUnicode_DATA(object s)
+    int PyUnicode_KIND(object s)
     PyObject *PyBytes_FromStringAndSize_raw "PyBytes_FromStringAndSize" (
         const char *v, Py_ssize_t n)
     char *PyBytes_AS_STRING_raw "PyBytes_AS_STRING" (PyObject *o)
     void Py_DECREF_raw "Py_DECREF" (PyObject *o)
     void PyErr_Clear()
-from libc.stdint cimport int32_t, uint8_t
+from libc.stdint cimport int32_t, uint8_t, uint32_t
 from libc.string cimport memcpy
 
 import os as _os
@@ -55,6 +58,24 @@ cdef int _load_capi() except -1:
 
 
 _load_capi()
+
+
+cdef inline object _text(const uint8_t *data, size_t n):
+    """The str of ``n`` bytes of UTF-8 that the protocol validated (text, close reason).
+
+    The validator's verdict makes a second checking decode needless: Rust measures the
+    str (length, narrowest kind) in one vectorised pass, then fills the PEP 393 buffer
+    directly; ASCII is a plain copy. The kind is exact, as CPython's str equality and
+    hashing require, so the result equals ``bytes(data).decode("utf-8")``.
+    """
+    cdef size_t chars = 0
+    cdef uint32_t max_char = RS.utf8_shape(data, n, &chars)
+    cdef object s = PyUnicode_New(<Py_ssize_t>chars, max_char)
+    if max_char == 0x7f:
+        memcpy(PyUnicode_DATA(s), data, n)
+    else:
+        RS.utf8_decode(data, n, PyUnicode_DATA(s), <uint32_t>PyUnicode_KIND(s), chars)
+    return s
 
 
 cdef struct _Borrowed:
@@ -673,6 +694,8 @@ def _capi_layout():
             "close_ok": _offset(&a, &a.close_ok),
             "end_batch": _offset(&a, &a.end_batch),
             "release_all": _offset(&a, &a.release_all),
+            "utf8_shape": _offset(&a, &a.utf8_shape),
+            "utf8_decode": _offset(&a, &a.utf8_decode),
         },
     }
 

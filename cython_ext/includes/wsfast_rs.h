@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define WSF_ABI_VERSION 4
+#define WSF_ABI_VERSION 5
 
 /* The zlib level of a connection that does not choose one: the Rust core's
  * DEFAULT_COMPRESSION_LEVEL (wsfast._rust.DEFAULT_COMPRESSION_LEVEL). A Rust
@@ -75,6 +75,12 @@ typedef struct {
     int32_t (*close_ok)(wsf_protocol *); /* 1 closed cleanly, 0 not (yet) */
     void (*end_batch)(wsf_protocol *); /* fail now for an error after the batch's messages */
     void (*release_all)(wsf_protocol *); /* transport gone: free all but the close state */
+    /* Valid UTF-8 only: its widest code point class (0x7f, 0xff, 0xffff, 0x10ffff),
+     * and its length in code points in *chars. */
+    uint32_t (*utf8_shape)(const uint8_t *, size_t, size_t *chars);
+    /* Valid UTF-8 only: decode into capacity units of unit (1, 2, 4) bytes; returns
+     * the units written. */
+    size_t (*utf8_decode)(const uint8_t *, size_t, void *out, uint32_t unit, size_t capacity);
 } wsf_capi;
 
 #endif
