@@ -9,15 +9,9 @@
 # carries a leading underscore.
 
 from cpython.bytes cimport PyBytes_FromStringAndSize
-from cpython.unicode cimport PyUnicode_DecodeUTF8
 
 
 # ---- event payloads as Python objects -----------------------------------------------
-
-cdef inline object _text(const uint8_t *data, size_t n):
-    # Rust validated the UTF-8 already; CPython's decoder has a fast ASCII path.
-    return PyUnicode_DecodeUTF8(<const char *>data, n, NULL)
-
 
 cdef inline object _bytes(const uint8_t *data, size_t n):
     return PyBytes_FromStringAndSize(<const char *>data, n)
@@ -51,6 +45,14 @@ cdef class Core:
     cdef bint release_pending
     #: True once release() freed the native state (the connection is over).
     cdef readonly bint released
+    # The str a handler is being given now (borrowed: dispatch_events holds it) and
+    # the validated UTF-8 it was made from, so that send() of that very str frames
+    # those bytes (no encode); NULL outside that call or once the batch is gone.
+    cdef void *text_obj
+    cdef const uint8_t *text_data
+    cdef size_t text_len
+    # Payload bytes of the last message send() queued (the transport's counter).
+    cdef size_t sent_size
 
     # ---- receiving: each feed starts a new batch of events --------------------------
     cdef inline size_t feed(self, const uint8_t *data, size_t n) noexcept nogil
@@ -64,7 +66,7 @@ cdef class Core:
 
     # ---- sending --------------------------------------------------------------------
     cdef int _check(self, int32_t rc) except -1
-    cdef int _send_buffer(self, Opcode opcode, object data, bint fin) except -1
+    cdef Py_ssize_t _send_buffer(self, Opcode opcode, object data, bint fin) except -1
     cdef int _send_control(self, Opcode opcode, object data) except -1
     cpdef send(self, data)
     cpdef send_text(self, data, bint fin=*)

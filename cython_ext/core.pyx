@@ -16,12 +16,15 @@ from cpython.pycapsule cimport PyCapsule_Import
 cdef extern from "Python.h":
     ctypedef struct PyObject
     const char *PyUnicode_AsUTF8AndSize(object s, Py_ssize_t *size) except NULL
+    object PyUnicode_New(Py_ssize_t size, Py_UCS4 maxchar)
+    void *PyUnicode_DATA(object s)
+    int PyUnicode_KIND(object s)
     PyObject *PyBytes_FromStringAndSize_raw "PyBytes_FromStringAndSize" (
         const char *v, Py_ssize_t n)
     char *PyBytes_AS_STRING_raw "PyBytes_AS_STRING" (PyObject *o)
     void Py_DECREF_raw "Py_DECREF" (PyObject *o)
     void PyErr_Clear()
-from libc.stdint cimport int32_t, uint8_t
+from libc.stdint cimport int32_t, uint8_t, uint32_t
 from libc.string cimport memcpy
 
 import os as _os
@@ -55,6 +58,24 @@ cdef int _load_capi() except -1:
 
 
 _load_capi()
+
+
+cdef inline object _text(const uint8_t *data, size_t n):
+    """The str of ``n`` bytes of UTF-8 that the protocol validated (text, close reason).
+
+    The validator's verdict makes a second checking decode needless: Rust measures the
+    str (length, narrowest kind) in one vectorised pass, then fills the PEP 393 buffer
+    directly; ASCII is a plain copy. The kind is exact, as CPython's str equality and
+    hashing require, so the result equals ``bytes(data).decode("utf-8")``.
+    """
+    cdef size_t chars = 0
+    cdef uint32_t max_char = RS.utf8_shape(data, n, &chars)
+    cdef object s = PyUnicode_New(<Py_ssize_t>chars, max_char)
+    if max_char == 0x7f:
+        memcpy(PyUnicode_DATA(s), data, n)
+    else:
+        RS.utf8_decode(data, n, PyUnicode_DATA(s), <uint32_t>PyUnicode_KIND(s), chars)
+    return s
 
 
 cdef struct _Borrowed:
@@ -191,11 +212,13 @@ cdef class Core:
 
     cdef inline size_t feed(self, const uint8_t *data, size_t n) noexcept nogil:
         self.cursor = 0
+        self.text_obj = NULL
         return RS.receive_data(self.p, data, n)
 
     cdef inline size_t feed_eof(self) noexcept nogil:
         """The transport ended: the batch holds a 1006 close if no close frame came."""
         self.cursor = 0
+        self.text_obj = NULL
         return RS.receive_eof(self.p)
 
     cdef inline uint8_t *direct_target(self, size_t *n) noexcept nogil:
@@ -205,6 +228,7 @@ cdef class Core:
     cdef inline size_t feed_direct(self, size_t n) noexcept nogil:
         """``n`` bytes were received at :meth:`direct_target`: process them."""
         self.cursor = 0
+        self.text_obj = NULL
         return RS.receive_direct(self.p, n)
 
     cdef inline const wsf_event *events(self) noexcept nogil:
@@ -220,6 +244,7 @@ cdef class Core:
         cdef const wsf_event *ev
         cdef size_t i
         cdef uint8_t kind
+        cdef object text
         cdef CHandler ch = <CHandler>self.chandler
         if self.released:
             # A handler closed the connection: the batch went with the native state.
@@ -231,6 +256,7 @@ cdef class Core:
                 i = self.cursor
                 self.cursor += 1
                 kind = ev[i].kind
+                self.text_obj = NULL
                 if ch is not None and is_data_event(kind):
                     # The Cython handler API: the payload in place, no object per message.
                     if ev[i].handle != NULL:
@@ -240,7 +266,13 @@ cdef class Core:
                         ch.on_data(self, kind, <const char *>ev[i].data,
                                    <Py_ssize_t>ev[i].len)
                 elif kind == EV_TEXT:
-                    self.on_message(self.owner, _text(ev[i].data, ev[i].len))
+                    # `text` keeps the str alive until the next event, so no other
+                    # object can take its address while text_obj names it.
+                    text = _text(ev[i].data, ev[i].len)
+                    self.text_obj = <void *>text
+                    self.text_data = ev[i].data
+                    self.text_len = ev[i].len
+                    self.on_message(self.owner, text)
                 elif kind == EV_BINARY:
                     self.on_message(self.owner, _binary(&ev[i]))
                 elif kind == EV_PING:
@@ -253,6 +285,7 @@ cdef class Core:
                     if self.on_close is not None:
                         self.on_close(self.owner, ev[i].code, _text(ev[i].data, ev[i].len))
         finally:
+            self.text_obj = NULL
             self.dispatching = False
             if self.release_pending:
                 self.release()
@@ -352,7 +385,8 @@ cdef class Core:
             raise ValueError(text)
         raise _ProtocolError(text)
 
-    cdef int _send_buffer(self, Opcode opcode, object data, bint fin) except -1:
+    cdef Py_ssize_t _send_buffer(self, Opcode opcode, object data, bint fin) except -1:
+        # Returns the payload size in bytes.
         cdef _Borrowed view
         cdef size_t n
         cdef int32_t rc
@@ -367,22 +401,30 @@ cdef class Core:
                     # far to the chunk list, then the caller's buffer itself (no copy).
                     self.chunks.append(self._take_output())
                     self.chunks.append(data)
-                    return 0
+                    return <Py_ssize_t>n
             self._check(RS.send_frame(self.p, opcode, view.ptr, n, fin))
         finally:
             _unborrow(&view)
-        return 0
+        return <Py_ssize_t>n
 
     cpdef send(self, data):
         """Queue a message: ``str`` as text, bytes-like as binary."""
         cdef const char *utf8
         cdef Py_ssize_t n
         if isinstance(data, str):
-            # Compact ASCII strings hand out their own buffer here: no copy.
+            if <void *>data == self.text_obj:
+                # The str being handled, sent back: frame the bytes it was decoded
+                # from (validated, still in place), with no encode.
+                self._check(RS.send_frame(self.p, OP_TEXT, self.text_data, self.text_len, 1))
+                self.sent_size = self.text_len
+                return
+            # Compact ASCII strings hand out their own buffer here: no copy. Others
+            # are encoded once; CPython caches the result in the str.
             utf8 = PyUnicode_AsUTF8AndSize(data, &n)
             self._check(RS.send_frame(self.p, OP_TEXT, <const uint8_t *>utf8, n, 1))
+            self.sent_size = <size_t>n
         else:
-            self._send_buffer(OP_BINARY, data, True)
+            self.sent_size = <size_t>self._send_buffer(OP_BINARY, data, True)
 
     cdef int send_bytes(self, int opcode, const char *data, Py_ssize_t n) except -1:
         """Queue a whole message from a C buffer (copied): the Cython handler API's send.
@@ -443,6 +485,8 @@ cdef class Core:
     cpdef fail(self, int code, str reason=""):
         """Fail the connection: queue a close frame and ignore further input."""
         cdef bytes r = reason.encode("utf-8")
+        # Failing may drop the message buffer that the str being handled came from.
+        self.text_obj = NULL
         RS.fail(self.p, code, <const uint8_t *>PyBytes_AS_STRING(r), len(r))
 
     # ---- output -----------------------------------------------------------------
@@ -486,6 +530,7 @@ cdef class Core:
 
     cdef inline void _release_memory(self, size_t keep) noexcept nogil:
         # Invalidates the last batch's event records, like a feed.
+        self.text_obj = NULL
         RS.release_memory(self.p, keep)
 
     def release_memory(self, size_t keep=0):
@@ -658,6 +703,8 @@ def _capi_layout():
             "end_batch": _offset(&a, &a.end_batch),
             "release_all": _offset(&a, &a.release_all),
             "release_idle_compressor": _offset(&a, &a.release_idle_compressor),
+            "utf8_shape": _offset(&a, &a.utf8_shape),
+            "utf8_decode": _offset(&a, &a.utf8_decode),
         },
     }
 

@@ -448,7 +448,9 @@ cdef class Transport(_Pollable):
         if self._admit():
             self.core.send(data)
             self.messages_out += 1
-            self.payload_out += _payload_size(data)
+            # The size the core framed: for a str it did not encode, measuring it
+            # here would encode it after all.
+            self.payload_out += self.core.sent_size
             self._after_send()
 
     cpdef send_text(self, data, bint fin=True):

@@ -77,6 +77,12 @@ typedef struct {
     void (*end_batch)(wsf_protocol *); /* fail now for an error after the batch's messages */
     void (*release_all)(wsf_protocol *); /* transport gone: free all but the close state */
     int32_t (*release_idle_compressor)(wsf_protocol *); /* free it if unused since last call */
+    /* Valid UTF-8 only: its widest code point class (0x7f, 0xff, 0xffff, 0x10ffff),
+     * and its length in code points in *chars. */
+    uint32_t (*utf8_shape)(const uint8_t *, size_t, size_t *chars);
+    /* Valid UTF-8 only: decode into capacity units of unit (1, 2, 4) bytes; returns
+     * the units written. */
+    size_t (*utf8_decode)(const uint8_t *, size_t, void *out, uint32_t unit, size_t capacity);
 } wsf_capi;
 
 #endif

@@ -65,3 +65,5 @@ cdef extern from "wsfast_rs.h":
         void (*end_batch)(wsf_protocol *) noexcept nogil
         void (*release_all)(wsf_protocol *) noexcept nogil
         int32_t (*release_idle_compressor)(wsf_protocol *) noexcept nogil
+        uint32_t (*utf8_shape)(const uint8_t *, size_t, size_t *) noexcept nogil
+        size_t (*utf8_decode)(const uint8_t *, size_t, void *, uint32_t, size_t) noexcept nogil

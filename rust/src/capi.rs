@@ -213,6 +213,13 @@ pub struct WsfCApi {
     /// Free the compressor if it compressed nothing since the last call
     /// (`Protocol::release_idle_compressor`); 1 if it freed it, else 0.
     pub release_idle_compressor: unsafe extern "C" fn(*mut CProtocol) -> i32,
+    /// `utf8_shape(data, len, &chars)`: the largest code point class of valid UTF-8
+    /// (0x7f, 0xff, 0xffff or 0x10ffff) and, in `chars`, its length in code points.
+    pub utf8_shape: unsafe extern "C" fn(*const u8, usize, *mut usize) -> u32,
+    /// `utf8_decode(data, len, out, unit, capacity)`: decode valid UTF-8 into
+    /// `capacity` code units of `unit` bytes (1, 2 or 4) at `out`; returns the
+    /// units written (0 for another `unit`).
+    pub utf8_decode: unsafe extern "C" fn(*const u8, usize, *mut c_void, u32, usize) -> usize,
 }
 
 /// Protocols made by `protocol_new` and not freed yet, process-wide.
@@ -519,6 +526,43 @@ unsafe extern "C" fn release_all(p: *mut CProtocol) {
 unsafe extern "C" fn release_idle_compressor(p: *mut CProtocol) -> i32 {
     // SAFETY: `p` is a live protocol.
     i32::from(unsafe { (*p).proto.release_idle_compressor() })
+unsafe extern "C" fn utf8_shape(data: *const u8, len: usize, chars: *mut usize) -> u32 {
+    // SAFETY: the caller passes `len` readable bytes (any pointer when 0) and a
+    // writable `chars`.
+    let (data, chars) = unsafe { (bytes(data, len), &mut *chars) };
+    let shape = crate::utf8::shape(data);
+    *chars = shape.chars;
+    shape.max_char
+}
+
+unsafe extern "C" fn utf8_decode(
+    data: *const u8,
+    len: usize,
+    out: *mut c_void,
+    unit: u32,
+    capacity: usize,
+) -> usize {
+    use crate::utf8::decode_into;
+    // SAFETY: the caller passes `len` bytes of valid UTF-8: the payload of a text
+    // or close event, which the protocol validated before reporting it.
+    let text = unsafe { std::str::from_utf8_unchecked(bytes(data, len)) };
+    if capacity == 0 {
+        return 0;
+    }
+    // SAFETY (each arm): `out` holds `capacity` writable units of `unit` bytes,
+    // aligned for them (a PyUnicode_New buffer).
+    match unit {
+        1 => decode_into(text, unsafe {
+            slice::from_raw_parts_mut(out.cast::<u8>(), capacity)
+        }),
+        2 => decode_into(text, unsafe {
+            slice::from_raw_parts_mut(out.cast::<u16>(), capacity)
+        }),
+        4 => decode_into(text, unsafe {
+            slice::from_raw_parts_mut(out.cast::<u32>(), capacity)
+        }),
+        _ => 0,
+    }
 }
 
 /// The table behind the `_C_API` capsule.
@@ -550,6 +594,8 @@ pub static WSFAST_CAPI: WsfCApi = WsfCApi {
     end_batch,
     release_all,
     release_idle_compressor,
+    utf8_shape,
+    utf8_decode,
 };
 
 /// Size and field offsets of one C-API struct, in bytes, fields in order and
@@ -644,6 +690,8 @@ pub fn layout() -> Vec<StructLayout> {
                 end_batch,
                 release_all,
                 release_idle_compressor,
+                utf8_shape,
+                utf8_decode,
             }
         ),
     ]

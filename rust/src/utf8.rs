@@ -121,6 +121,123 @@ pub fn validate(data: &[u8]) -> Result<(), Utf8Error> {
     v.finish()
 }
 
+/// What a `str` of some valid UTF-8 needs: its length in code points and the
+/// largest code point, rounded up to its storage class (CPython's PEP 393 kinds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TextShape {
+    /// Number of code points.
+    pub chars: usize,
+    /// 0x7f (ASCII), 0xff (latin-1), 0xffff (BMP) or 0x10ffff (astral).
+    pub max_char: u32,
+}
+
+/// The [`TextShape`] of `data`, which must be valid UTF-8 (what the validator
+/// passed): one branch-free pass that the compiler vectorises.
+///
+/// The largest byte alone decides the class: a lead of at most 0xc3 only starts
+/// U+0080..U+00FF, 0xc4..0xef only U+0100..U+FFFF (never below), 0xf0 and up only
+/// astral code points. So the class is exact, as a canonical `str` requires.
+pub fn shape(data: &[u8]) -> TextShape {
+    // ASCII, the common case, needs neither count: the word-at-a-time check is cheaper.
+    if data.is_ascii() {
+        return TextShape {
+            chars: data.len(),
+            max_char: 0x7f,
+        };
+    }
+    let mut continuation = 0usize;
+    let mut max = 0u8;
+    // Chunks of 64 keep the per-chunk count in a u8, so the loop stays in vectors.
+    let mut chunks = data.chunks_exact(64);
+    for chunk in &mut chunks {
+        let mut n = 0u8;
+        let mut m = 0u8;
+        for &b in chunk {
+            n += u8::from((b & 0xc0) == 0x80);
+            m = m.max(b);
+        }
+        continuation += usize::from(n);
+        max = max.max(m);
+    }
+    for &b in chunks.remainder() {
+        continuation += usize::from((b & 0xc0) == 0x80);
+        max = max.max(b);
+    }
+    let max_char = match max {
+        0..=0x7f => 0x7f,
+        0x80..=0xc3 => 0xff,
+        0xc4..=0xef => 0xffff,
+        _ => 0x10_ffff,
+    };
+    TextShape {
+        chars: data.len() - continuation,
+        max_char,
+    }
+}
+
+/// A code unit of one CPython string kind: `u8` (latin-1), `u16` (UCS-2), `u32` (UCS-4).
+pub trait CodeUnit: Copy {
+    /// The code point as this unit; the caller's [`shape`] ensures that it fits.
+    fn from_code_point(c: u32) -> Self;
+}
+
+impl CodeUnit for u8 {
+    #[inline]
+    #[allow(clippy::cast_possible_truncation)] // shape() chose this kind: c <= U+00FF
+    fn from_code_point(c: u32) -> Self {
+        c as u8
+    }
+}
+
+impl CodeUnit for u16 {
+    #[inline]
+    #[allow(clippy::cast_possible_truncation)] // shape() chose this kind: c <= U+FFFF
+    fn from_code_point(c: u32) -> Self {
+        c as u16
+    }
+}
+
+impl CodeUnit for u32 {
+    #[inline]
+    fn from_code_point(c: u32) -> Self {
+        c
+    }
+}
+
+/// Decode `text` into `out`, one unit per code point; returns the units written
+/// (at most `out.len()`: a short `out` truncates, it never overflows).
+///
+/// `&str` carries the validator's verdict, so each sequence is decoded from its lead
+/// byte's length alone, with none of the checks a decoder of unknown bytes makes.
+pub fn decode_into<T: CodeUnit>(text: &str, out: &mut [T]) -> usize {
+    let bytes = text.as_bytes();
+    let cont = |at: usize| u32::from(bytes[at] & 0x3f);
+    let mut at = 0;
+    let mut written = 0;
+    for unit in out.iter_mut() {
+        let Some(&lead) = bytes.get(at) else { break };
+        let (c, len) = match lead {
+            0..=0x7f => (u32::from(lead), 1),
+            0x80..=0xdf => ((u32::from(lead & 0x1f) << 6) | cont(at + 1), 2),
+            0xe0..=0xef => (
+                (u32::from(lead & 0x0f) << 12) | (cont(at + 1) << 6) | cont(at + 2),
+                3,
+            ),
+            _ => (
+                (u32::from(lead & 0x07) << 18)
+                    | (cont(at + 1) << 12)
+                    | (cont(at + 2) << 6)
+                    | cont(at + 3),
+                4,
+            ),
+        };
+        *unit = T::from_code_point(c);
+        at += len;
+        written += 1;
+    }
+    written
+}
+
 #[cfg(test)]
 #[path = "utf8_tests.rs"]
 mod tests;

@@ -73,3 +73,64 @@ proptest! {
         prop_assert_eq!(validate(&data).map_err(|e| e.offset), std_result(&data));
     }
 }
+
+fn decoded<T: CodeUnit>(text: &str) -> Vec<T> {
+    let mut out = vec![T::from_code_point(0); text.chars().count()];
+    assert_eq!(decode_into(text, &mut out), out.len());
+    out
+}
+
+#[test]
+fn shape_gives_the_narrowest_kind_and_the_code_point_count() {
+    let cases: [(&str, u32); 9] = [
+        ("", 0x7f),
+        ("plain ascii", 0x7f),
+        ("caf\u{e9}", 0xff),
+        ("\u{80}", 0xff),
+        ("\u{ff}\u{ff}", 0xff),
+        ("\u{100}", 0xffff),
+        ("\u{7ff} \u{800} \u{ffff}", 0xffff),
+        ("a\u{10000}", 0x10_ffff),
+        ("\u{10ffff}\u{e9}", 0x10_ffff),
+    ];
+    for (text, max_char) in cases {
+        let s = shape(text.as_bytes());
+        assert_eq!(s.max_char, max_char, "{text:?}");
+        assert_eq!(s.chars, text.chars().count(), "{text:?}");
+    }
+}
+
+#[test]
+fn decode_into_writes_each_code_point_in_every_kind() {
+    let latin = "na\u{ef}ve caf\u{e9} \u{ff}\u{80}";
+    let bmp = "\u{3b3}\u{3b5}\u{3b9}\u{3ac} \u{4f60}\u{597d} \u{20ac} \u{7ff}\u{800}\u{ffff}";
+    let astral = "\u{1f642} ok \u{1f680} \u{10ffff}\u{10000} \u{e9}\u{4f60}";
+    let expect = |t: &str| t.chars().map(u32::from).collect::<Vec<u32>>();
+    let widen8 = |v: Vec<u8>| v.into_iter().map(u32::from).collect::<Vec<u32>>();
+    let widen16 = |v: Vec<u16>| v.into_iter().map(u32::from).collect::<Vec<u32>>();
+    assert_eq!(widen8(decoded::<u8>(latin)), expect(latin));
+    assert_eq!(widen16(decoded::<u16>(bmp)), expect(bmp));
+    assert_eq!(decoded::<u32>(astral), expect(astral));
+}
+
+#[test]
+fn decode_into_stops_at_the_end_of_a_short_buffer() {
+    let mut out = [0u32; 2];
+    assert_eq!(decode_into("\u{e9}\u{4f60}\u{1f642}", &mut out), 2);
+    assert_eq!(out, [0xe9, 0x4f60]);
+    let mut out = [0u32; 8];
+    assert_eq!(decode_into("a\u{1f642}", &mut out), 2);
+}
+
+proptest! {
+    #[test]
+    fn shape_and_decode_agree_with_std(text in "\\PC*|[\\u{0}-\\u{10ffff}]{0,64}") {
+        let s = shape(text.as_bytes());
+        prop_assert_eq!(s.chars, text.chars().count());
+        let max = text.chars().map(u32::from).max().unwrap_or(0);
+        let class = match max { 0..=0x7f => 0x7f, 0x80..=0xff => 0xff, 0x100..=0xffff => 0xffff, _ => 0x10_ffff };
+        prop_assert_eq!(s.max_char, class);
+        let want: Vec<u32> = text.chars().map(u32::from).collect();
+        prop_assert_eq!(decoded::<u32>(&text), want);
+    }
+}

@@ -105,10 +105,17 @@ def test_config_has_the_compressor_settings() -> None:
     assert config["compression_level"] == 12
 
 
-def test_function_table_ends_with_end_batch_release_all_and_release_idle_compressor() -> None:
+def test_function_table_ends_with_release_idle_compressor_and_the_utf8_kernels() -> None:
     capi = rust._capi_layout()["wsf_capi"]
     assert rust.CAPI_VERSION == 5
     assert capi["abi_version"] == 0
     assert capi["__size__"] == POINTER * (len(capi) - 1)
-    assert list(capi)[-4:] == ["close_ok", "end_batch", "release_all", "release_idle_compressor"]
-    assert capi["release_idle_compressor"] == capi["__size__"] - POINTER
+    assert list(capi)[-6:] == [
+        "close_ok",
+        "end_batch",
+        "release_all",
+        "release_idle_compressor",
+        "utf8_shape",
+        "utf8_decode",
+    ]
+    assert capi["utf8_decode"] == capi["__size__"] - POINTER
