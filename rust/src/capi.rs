@@ -526,6 +526,8 @@ unsafe extern "C" fn release_all(p: *mut CProtocol) {
 unsafe extern "C" fn release_idle_compressor(p: *mut CProtocol) -> i32 {
     // SAFETY: `p` is a live protocol.
     i32::from(unsafe { (*p).proto.release_idle_compressor() })
+}
+
 unsafe extern "C" fn utf8_shape(data: *const u8, len: usize, chars: *mut usize) -> u32 {
     // SAFETY: the caller passes `len` readable bytes (any pointer when 0) and a
     // writable `chars`.
