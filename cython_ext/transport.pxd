@@ -27,6 +27,8 @@ cdef class Transport(_Pollable):
     cdef public int policy  # a SlowConsumerPolicy
     cdef readonly bint paused
     cdef readonly size_t dropped
+    # Replies still owed to the messages of the batch being dispatched (see _admit).
+    cdef size_t owed
     # This connection's share of loop.buffered (see _account).
     cdef size_t counted
     # Topics (publish fast path): frames queued, frames skipped by the policy, and

@@ -404,6 +404,17 @@ cdef class Transport(_Pollable):
         # or the server over its max_buffered with output of this connection still
         # queued, the slow-consumer policy decides what happens to new messages.
         if not self.paused and not self._over_cap():
+            if self.owed:
+                self.owed -= 1
+            return True
+        # The server read this batch before it was paused: one reply per message of
+        # the batch is its own read-ahead, not the peer's slowness (an echo of a
+        # pipelined batch crossed the mark half-way and failed a client that reads).
+        # Bounded by one read's worth of output over the mark; the server-wide cap
+        # still applies.
+        if (self.owed and not self._over_cap()
+                and self._buffered() <= self.high_water + RECV_BUFFER_SIZE):
+            self.owed -= 1
             return True
         if self.policy == POLICY_DROP:
             self.dropped += 1
@@ -651,12 +662,15 @@ cdef class Transport(_Pollable):
         no pass through the shared buffer. Reading on until the frame is complete (or
         the socket is empty) finishes each message in one go, so its memory is reused
         for the next one while still in cache, instead of many connections each
-        holding half a message.
+        holding half a message. It stops once the replies put the connection over its
+        high-water mark: reading on would hand the handler messages whose replies the
+        slow-consumer policy must refuse (a client with more large messages in flight
+        than the write limit got 1008); paused, the kernel pushes back on the peer.
         """
         cdef size_t want = 0
         cdef uint8_t *target
         cdef ssize_t n
-        while not self.closed:
+        while not self.closed and not self.paused:
             target = self.core.direct_target(&want)
             if target == NULL or want < DIRECT_MIN:
                 return 0
@@ -678,7 +692,7 @@ cdef class Transport(_Pollable):
     cdef int _on_readable(self) except -1:
         cdef size_t want = 0
         cdef ssize_t n
-        if self.mode == MODE_WS and self.tls is None:
+        if self.mode == MODE_WS and self.tls is None and not self.paused:
             if self.core.direct_target(&want) != NULL and want >= DIRECT_MIN:
                 return self._read_direct()
         n = recv(self.fd, self.loop.buf, RECV_BUFFER_SIZE, 0)
@@ -703,7 +717,7 @@ cdef class Transport(_Pollable):
                     # the allocator, so the next large message (on any connection)
                     # reuses memory that is still in cache (see Protocol.release_memory).
                     self.core._release_memory(0)
-                if not self.closed:
+                if not self.closed and not self.paused:
                     self._read_direct()
                 return 0
             if self.mode == MODE_HTTP:
@@ -723,17 +737,20 @@ cdef class Transport(_Pollable):
         """Handle the ``count`` events of the batch the core just produced."""
         cdef Core core = self.core
         cdef const wsf_event *ev
-        cdef size_t i
+        cdef size_t i, data
         if count:
             # Timer bookkeeping straight from the event records, before any handler runs.
             ev = core.events()
+            data = 0
             for i in range(count):
                 if is_data_event(ev[i].kind):
+                    data += 1
                     self.last_message = self.loop.now
                     self.messages_in += 1
                     self.payload_in += ev[i].len
                 elif ev[i].kind == EV_PONG:
                     self.pong_deadline = 0.0
+            self.owed = 0 if self.paused else data
             while True:
                 try:
                     core.dispatch_events(count)
@@ -749,6 +766,7 @@ cdef class Transport(_Pollable):
                     # The rest of this batch is dropped: the connection fails with 1011.
                     self._owner_handler_error(exc)
                 break
+            self.owed = 0
             if not core.released:
                 # A protocol error after this read's messages fails the connection
                 # only now, so their replies go out ahead of the close frame.

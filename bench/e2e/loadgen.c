@@ -220,6 +220,15 @@ static long server_rss_kb(void) {
     return kb;
 }
 
+static void fail(struct conn *c, const char *why);
+
+/* A failed system call: the reason with errno's text ("send failed: Connection reset by peer"). */
+static void fail_sys(struct conn *c, const char *why) {
+    char msg[160];
+    snprintf(msg, sizeof msg, "%s: %s", why, strerror(errno));
+    fail(c, msg);
+}
+
 static void fail(struct conn *c, const char *why) {
     errors++;
     if (!first_error[0])
@@ -321,7 +330,7 @@ static void pump(struct conn *c) {
         ssize_t n = io_send(c, c->ctrl + c->ctrl_sent, (size_t)(c->ctrl_len - c->ctrl_sent));
         if (n < 0) {
             if (errno == EAGAIN) return;
-            fail(c, "send (pong) failed");
+            fail_sys(c, "send (pong) failed");
             return;
         }
         c->ctrl_sent += (int)n;
@@ -340,7 +349,7 @@ static void pump(struct conn *c) {
         ssize_t n = io_send(c, frame + c->partial, want);
         if (n < 0) {
             if (errno == EAGAIN) return;
-            fail(c, "send failed");
+            fail_sys(c, "send failed");
             return;
         }
         size_t p = c->partial + (size_t)n;
@@ -580,7 +589,7 @@ static int handshake_step(struct conn *c, unsigned char *rbuf) {
         ssize_t n = io_send(c, request + c->hs_sent, request_len - c->hs_sent);
         if (n < 0) {
             if (errno == EAGAIN) return 0;
-            fail(c, "handshake send failed");
+            fail_sys(c, "handshake send failed");
             return 0;
         }
         c->hs_sent += (size_t)n;
@@ -589,7 +598,7 @@ static int handshake_step(struct conn *c, unsigned char *rbuf) {
         ssize_t n = io_recv(c, c->hs_buf + c->hs_len, 4095 - c->hs_len);
         if (n < 0) {
             if (errno == EAGAIN) return 0;
-            fail(c, "handshake recv failed");
+            fail_sys(c, "handshake recv failed");
             return 0;
         }
         if (n == 0) {
@@ -659,7 +668,7 @@ static void on_readable(struct conn *c, unsigned char *rbuf) {
         /* every byte is read and compared: no MSG_TRUNC discarding in the kernel */
         ssize_t n = io_recv(c, rbuf, RECV_BUF);
         if (n < 0) {
-            if (errno != EAGAIN) fail(c, "recv failed");
+            if (errno != EAGAIN) fail_sys(c, "recv failed");
             return;
         }
         if (n == 0) {

@@ -752,7 +752,11 @@ def serve(
         write_limit: (high, low) write-buffer water marks in bytes, or just high.
         slow_consumer: what happens to a send while a connection is over its
             high-water mark: "close" fails the connection with 1008, "drop" drops
-            the message and counts it in ``Connection.dropped``.
+            the message and counts it in ``Connection.dropped``. Over the mark the
+            server also stops reading from that connection (TCP pushes back on the
+            peer), and one reply to each message it had already read is still
+            accepted, so a pipelining client that reads is never failed for the
+            server's own read-ahead.
         ssl: an ``ssl.SSLContext`` to serve wss://.
         backlog: the listen() backlog.
         http_handler: answers plain HTTP (non-upgrade) requests:

@@ -579,6 +579,56 @@ def test_slow_consumer_messages_are_dropped_and_memory_stays_bounded() -> None:
         assert conn.dropped >= 250
 
 
+class RecordingEcho(Handler):
+    """Echoes every message and records the output buffered after each reply."""
+
+    def __init__(self) -> None:
+        self.conns: list[Connection] = []
+        self.buffered: list[int] = []
+
+    def on_open(self, conn: Connection) -> None:
+        self.conns.append(conn)
+
+    def on_message(self, conn: Connection, data: str | bytes) -> None:
+        conn.send(data)
+        self.buffered.append(conn.buffered_amount)
+
+
+def test_client_with_more_in_flight_than_the_write_limit_is_paused_not_closed() -> None:
+    # 32 MiB of 64 KiB messages in flight against a 1 MiB high-water mark, and a client
+    # that reads nothing until the server is over it: the server must stop reading (TCP
+    # pushes back on the sender) rather than read on and fail its replies with 1008.
+    # Before the fix it failed this client (most runs): the direct-read loop read on
+    # while paused, and an echo of one read's batch crossed the mark half-way.
+    handler = RecordingEcho()
+    high, low = 1 << 20, 64 << 10
+    size, count = 64 << 10, 512
+    payloads = [bytes([i % 256]) * size for i in range(count)]
+    with (
+        running(handler, write_limit=(high, low), slow_consumer="close") as server,
+        RawClient(server.port, timeout=60, rcvbuf=65536) as raw,
+    ):
+        raw.handshake()
+
+        def send_all() -> None:
+            for payload in payloads:
+                raw.send_frame(wsfast.Opcode.BINARY, payload)
+
+        sender = threading.Thread(target=send_all, daemon=True)
+        sender.start()
+        wait_for(lambda: any(n > high for n in handler.buffered), timeout=60)
+        for i, payload in enumerate(payloads):
+            frame = raw.recv_frame()
+            assert frame.opcode == wsfast.Opcode.BINARY, (i, frame.opcode, frame.payload[:40])
+            assert frame.payload == payload, i
+        sender.join(60)
+        assert not sender.is_alive()
+        assert handler.conns[0].state is wsfast.State.OPEN
+        assert len(handler.buffered) == count
+        # Bounded by the high-water mark plus the replies to one read.
+        assert max(handler.buffered) <= high + (1 << 20) + 1024
+
+
 def test_on_drain_fires_once_output_falls_below_the_low_water_mark() -> None:
     handler = Flooder()
     high, low = 16 << 20, 1 << 20
