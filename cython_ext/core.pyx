@@ -78,6 +78,17 @@ cdef inline object _text(const uint8_t *data, size_t n):
     return s
 
 
+cdef inline object _text_event(const wsf_event *e):
+    """The str of a text event: the core saw while unmasking (or validating) whether
+    every byte is ASCII, and then the str is a plain copy with no sizing pass."""
+    cdef object s
+    if e.ascii:
+        s = PyUnicode_New(<Py_ssize_t>e.len, 0x7f)
+        memcpy(PyUnicode_DATA(s), e.data, e.len)
+        return s
+    return _text(e.data, e.len)
+
+
 cdef struct _Borrowed:
     const uint8_t *ptr
     size_t len
@@ -268,7 +279,7 @@ cdef class Core:
                 elif kind == EV_TEXT:
                     # `text` keeps the str alive until the next event, so no other
                     # object can take its address while text_obj names it.
-                    text = _text(ev[i].data, ev[i].len)
+                    text = _text_event(&ev[i])
                     self.text_obj = <void *>text
                     self.text_data = ev[i].data
                     self.text_len = ev[i].len
@@ -336,7 +347,7 @@ cdef class Core:
         cdef size_t i
         for i in range(count):
             if ev[i].kind == EV_TEXT:
-                out.append((<int>EV_TEXT, _text(ev[i].data, ev[i].len)))
+                out.append((<int>EV_TEXT, _text_event(&ev[i])))
             elif ev[i].kind == EV_CLOSE:
                 out.append((<int>EV_CLOSE, (ev[i].code, _text(ev[i].data, ev[i].len))))
             elif ev[i].kind == EV_BINARY:
@@ -669,6 +680,7 @@ def _capi_layout():
         "wsf_event": {
             "__size__": sizeof(wsf_event),
             "kind": _offset(&e, &e.kind),
+            "ascii": _offset(&e, &e.ascii),
             "code": _offset(&e, &e.code),
             "data": _offset(&e, &e.data),
             "len": _offset(&e, &e.len),

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define WSF_ABI_VERSION 5
+#define WSF_ABI_VERSION 6
 
 /* The zlib level of a connection that does not choose one: the Rust core's
  * DEFAULT_COMPRESSION_LEVEL (wsfast._rust.DEFAULT_COMPRESSION_LEVEL). A Rust
@@ -38,6 +38,7 @@ typedef struct {
  * release_memory or protocol_free call on its protocol. */
 typedef struct {
     uint8_t kind; /* 1 text, 2 binary, 8 close, 9 ping, 10 pong */
+    uint8_t ascii; /* text whose every byte is ASCII (0 when unknown) */
     uint16_t code;
     const uint8_t *data;
     size_t len;

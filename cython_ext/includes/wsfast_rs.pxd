@@ -27,6 +27,7 @@ cdef extern from "wsfast_rs.h":
 
     ctypedef struct wsf_event:
         uint8_t kind
+        uint8_t ascii
         uint16_t code
         const uint8_t *data
         size_t len

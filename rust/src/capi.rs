@@ -22,7 +22,7 @@ use crate::frame::Role;
 use crate::protocol::{Config, EventKind, Protocol, SendError};
 
 /// Version of the struct layout below; checked by the Cython side at import.
-pub const ABI_VERSION: u32 = 5;
+pub const ABI_VERSION: u32 = 6;
 
 /// Connection options, C layout.
 #[repr(C)]
@@ -68,6 +68,8 @@ pub struct WsfConfig {
 pub struct WsfEvent {
     /// Opcode: 1 text, 2 binary, 8 close, 9 ping, 10 pong.
     pub kind: u8,
+    /// 1 for a text message whose every byte is ASCII, 0 otherwise or when unknown.
+    pub ascii: u8,
     /// Close code for close events.
     pub code: u16,
     /// Payload (close reason for close events).
@@ -122,6 +124,7 @@ impl CProtocol {
             let payload = self.proto.payload(ev);
             self.events.push(WsfEvent {
                 kind: ev.kind as u8,
+                ascii: u8::from(ev.ascii),
                 code: ev.code,
                 data: payload.as_ptr(),
                 len: payload.len(),
@@ -656,6 +659,7 @@ pub fn layout() -> Vec<StructLayout> {
             "wsf_event",
             WsfEvent {
                 kind,
+                ascii,
                 code,
                 data,
                 len,

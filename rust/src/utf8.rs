@@ -53,7 +53,25 @@ impl Utf8Validator {
     }
 
     /// Validate the next piece of the stream.
-    pub fn feed(&mut self, mut data: &[u8]) -> Result<(), Utf8Error> {
+    pub fn feed(&mut self, data: &[u8]) -> Result<(), Utf8Error> {
+        self.feed_report_ascii(data).map(|_| ())
+    }
+
+    /// Take `n` bytes that the caller already knows are ASCII (it saw every byte,
+    /// e.g. while unmasking) without reading them again. Returns false, taking
+    /// nothing, when a sequence is still open: then the bytes must go to `feed`.
+    #[inline]
+    pub fn skip_ascii(&mut self, n: usize) -> bool {
+        if self.pending_len > 0 {
+            return false;
+        }
+        self.consumed += n;
+        true
+    }
+
+    /// [`feed`](Self::feed), also telling whether the piece was all ASCII with no
+    /// sequence open before it (false when unsure: a caller only uses `true`).
+    pub fn feed_report_ascii(&mut self, mut data: &[u8]) -> Result<bool, Utf8Error> {
         let start = self.consumed;
         self.consumed += data.len();
         let mut base = start;
@@ -71,7 +89,7 @@ impl Utf8Validator {
                 Err(e) if e.error_len().is_none() => {
                     self.pending = tmp;
                     self.pending_len = len;
-                    return Ok(());
+                    return Ok(false);
                 }
                 Err(_) => return Err(Utf8Error { offset: seq_start }),
             }
@@ -80,17 +98,17 @@ impl Utf8Validator {
         }
         // ASCII is the common case; checking it first skips simdutf8's setup.
         if data.is_ascii() {
-            return Ok(());
+            return Ok(base == start);
         }
         match from_utf8(data) {
-            Ok(_) => Ok(()),
+            Ok(_) => Ok(false),
             Err(e) => {
                 let valid = e.valid_up_to();
                 if e.error_len().is_none() {
                     let tail = &data[valid..];
                     self.pending[..tail.len()].copy_from_slice(tail);
                     self.pending_len = tail.len();
-                    Ok(())
+                    Ok(false)
                 } else {
                     Err(Utf8Error {
                         offset: base + valid,

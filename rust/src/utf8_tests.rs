@@ -134,3 +134,28 @@ proptest! {
         prop_assert_eq!(decoded::<u32>(&text), want);
     }
 }
+
+#[test]
+fn skip_ascii_refuses_while_a_sequence_is_open() {
+    let mut v = Utf8Validator::new();
+    assert!(v.skip_ascii(3));
+    assert_eq!(v.consumed(), 3);
+    v.feed(&"\u{3ba}".as_bytes()[..1]).unwrap();
+    // "x" after an open lead is an error that only `feed` can report.
+    assert!(!v.skip_ascii(1));
+    assert_eq!(v.feed(b"x"), Err(Utf8Error { offset: 3 }));
+}
+
+#[test]
+fn feed_report_ascii_is_true_only_for_ascii_with_nothing_open() {
+    let mut v = Utf8Validator::new();
+    assert_eq!(v.feed_report_ascii(b"abc"), Ok(true));
+    assert_eq!(v.feed_report_ascii("\u{e9}".as_bytes()), Ok(false));
+    assert_eq!(v.feed_report_ascii(&"\u{3ba}".as_bytes()[..1]), Ok(false));
+    assert_eq!(
+        v.feed_report_ascii(&["\u{3ba}".as_bytes()[1], b'a']),
+        Ok(false)
+    );
+    assert_eq!(v.feed_report_ascii(b"z"), Ok(true));
+    assert!(v.finish().is_ok());
+}

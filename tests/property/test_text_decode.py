@@ -120,3 +120,24 @@ def test_close_reasons_decode_like_python(reason: str) -> None:
     code, got = events[0][1]
     assert code == 4000
     assert_same_str(got, expected)
+
+
+@given(texts, st.lists(st.integers(min_value=0, max_value=1200), max_size=4), st.integers(1, 64))
+def test_client_receiving_unmasked_text_gets_the_same_str(
+    text: str, cuts: list[int], chunk: int
+) -> None:
+    # The client's path has no unmasking pass to spot ASCII: the validator reports it.
+    payload = text.encode()
+    points = sorted({min(c, len(payload)) for c in cuts} - {0, len(payload)})
+    pieces = [payload[a:b] for a, b in zip([0, *points], [*points, len(payload)], strict=True)]
+    opcodes = [Opcode.TEXT] + [Opcode.CONTINUATION] * (len(pieces) - 1)
+    data = b"".join(
+        Frame(op, piece, fin=i == len(pieces) - 1).serialize()
+        for i, (op, piece) in enumerate(zip(opcodes, pieces, strict=True))
+    )
+    core = cy.Core("client")
+    events = []
+    for i in range(0, len(data), chunk):
+        events += core.receive_data(data[i : i + chunk])
+    assert [kind for kind, _ in events] == [Opcode.TEXT]
+    assert_same_str(events[0][1], text)

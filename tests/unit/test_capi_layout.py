@@ -107,7 +107,7 @@ def test_config_has_the_compressor_settings() -> None:
 
 def test_function_table_ends_with_release_idle_compressor_and_the_utf8_kernels() -> None:
     capi = rust._capi_layout()["wsf_capi"]
-    assert rust.CAPI_VERSION == 5
+    assert rust.CAPI_VERSION == 6
     assert capi["abi_version"] == 0
     assert capi["__size__"] == POINTER * (len(capi) - 1)
     assert list(capi)[-6:] == [
@@ -119,3 +119,11 @@ def test_function_table_ends_with_release_idle_compressor_and_the_utf8_kernels()
         "utf8_decode",
     ]
     assert capi["utf8_decode"] == capi["__size__"] - POINTER
+
+
+def test_event_carries_the_ascii_flag_in_what_was_padding() -> None:
+    # Version 6 put `ascii` between `kind` and `code`: the struct did not grow.
+    event = rust._capi_layout()["wsf_event"]
+    assert list(event)[1:4] == ["kind", "ascii", "code"]
+    assert (event["kind"], event["ascii"], event["code"], event["data"]) == (0, 1, 2, 8)
+    assert event["__size__"] == 8 + 3 * POINTER

@@ -10,7 +10,7 @@ from wsfast import _native
 def test_backend_is_native_and_build_info_names_both_parts() -> None:
     assert wsfast.BACKEND == "native"
     assert wsfast.build_info["cython_glue"] == "cython"
-    assert wsfast.build_info["capi_version"] == 5
+    assert wsfast.build_info["capi_version"] == 6
     assert isinstance(wsfast.build_info["rust_core"], str)
 
 

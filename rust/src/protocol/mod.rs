@@ -116,6 +116,9 @@ pub struct Event {
     len: usize,
     /// 1 + index into `Protocol::ext_done` for a message in embedder memory, else 0.
     ext: usize,
+    /// A text message whose every byte is ASCII (false when unknown): its `str`
+    /// is a plain copy, with no pass to measure it.
+    pub ascii: bool,
 }
 
 /// A sans-I/O WebSocket connection (after the opening handshake).
@@ -128,6 +131,8 @@ pub struct Protocol {
     incoming: Option<Incoming>,
     msg_opcode: u8,
     msg_compressed: bool,
+    /// Every byte of the text message so far was seen to be ASCII.
+    msg_ascii: bool,
     msg_start: usize,
     data: Vec<u8>,
     ctrl: Vec<u8>,
@@ -174,6 +179,7 @@ impl Protocol {
             incoming: None,
             msg_opcode: 0,
             msg_compressed: false,
+            msg_ascii: false,
             msg_start: 0,
             data: Vec::new(),
             ctrl: Vec::new(),

@@ -1093,3 +1093,101 @@ fn release_all_on_an_open_connection_reports_no_close_frame() {
     assert_eq!(p.close_received(), None);
     assert!(!p.close_ok());
 }
+
+// ---- the ASCII flag of text events: a str built by plain copy must be exact ----
+
+/// (payload, ascii flag) of each text event.
+fn text_flags(p: &Protocol) -> Vec<(Vec<u8>, bool)> {
+    p.events()
+        .iter()
+        .filter(|e| e.kind == EventKind::Text)
+        .map(|e| (p.payload(e).to_vec(), e.ascii))
+        .collect()
+}
+
+#[test]
+fn ascii_flag_marks_exactly_the_all_ascii_text_messages() {
+    let mut p = server();
+    let mut wire = masked(
+        OP_TEXT,
+        true,
+        b"plain ascii, longer than one 32-byte block of unmasking",
+    );
+    wire.extend(masked(OP_TEXT, true, "caf\u{e9}".as_bytes()));
+    wire.extend(masked(OP_TEXT, true, b""));
+    wire.extend(masked(OP_BINARY, true, b"bytes"));
+    // ASCII first fragment, non-ASCII last: the message is not ASCII.
+    wire.extend(masked(OP_TEXT, false, b"abc"));
+    wire.extend(masked(OP_CONTINUATION, true, "\u{3ba}".as_bytes()));
+    // A sequence split across fragments, then ASCII: still not ASCII.
+    let k = "\u{3ba}".as_bytes();
+    wire.extend(masked(OP_TEXT, false, &k[..1]));
+    wire.extend(masked(OP_CONTINUATION, true, &[k[1], b'x']));
+    p.receive_data(&wire);
+    let flags: Vec<bool> = text_flags(&p).into_iter().map(|(_, a)| a).collect();
+    assert_eq!(flags, [true, false, true, false, false]);
+    assert!(p
+        .events()
+        .iter()
+        .all(|e| e.kind == EventKind::Text || !e.ascii));
+}
+
+#[test]
+fn ascii_flag_on_client_and_compressed_receive() {
+    let mut c = client();
+    let mut wire = frame(OP_TEXT, true, b"unmasked ascii").serialize(None);
+    wire.extend(frame(OP_TEXT, true, "\u{1f600}".as_bytes()).serialize(None));
+    c.receive_data(&wire);
+    let flags: Vec<bool> = text_flags(&c).into_iter().map(|(_, a)| a).collect();
+    assert_eq!(flags, [true, false]);
+
+    let mut p = deflate_server(true);
+    let params = p.config().deflate.unwrap();
+    p.receive_data(&compressed_from_client(
+        params,
+        b"{\"price\": 101.5} {\"price\": 101.5}",
+    ));
+    assert!(text_flags(&p)[0].1);
+    p.receive_data(&compressed_from_client(params, "\u{20ac} 101.5".as_bytes()));
+    assert!(!text_flags(&p)[0].1);
+}
+
+proptest! {
+    /// For any text, fragmentation and chunking, masked or not, the flag is
+    /// exactly "every byte is ASCII" (the Cython side trusts `true` to copy).
+    #[test]
+    fn ascii_flag_equals_is_ascii_for_any_chunking(
+        texts in proptest::collection::vec(
+            prop_oneof!["[ -~]{0,200}", "\\PC{0,120}", "[a-z]{0,40}\u{e9}[a-z]{0,40}"], 1..6),
+        parts in 1usize..4,
+        to_client in any::<bool>(),
+        cuts in proptest::collection::vec(any::<usize>(), 0..10),
+    ) {
+        let mut wire = Vec::new();
+        for text in &texts {
+            let payload = text.as_bytes();
+            let step = payload.len().div_ceil(parts).max(1);
+            let pieces: Vec<&[u8]> = if payload.is_empty() { vec![&[][..]] } else { payload.chunks(step).collect() };
+            for (i, piece) in pieces.iter().enumerate() {
+                let opcode = if i == 0 { OP_TEXT } else { OP_CONTINUATION };
+                let f = frame(opcode, i + 1 == pieces.len(), piece);
+                wire.extend(if to_client { f.serialize(None) } else { f.serialize(Some(KEY)) });
+            }
+        }
+        let mut points: Vec<usize> = cuts.iter().map(|c| c % (wire.len() + 1)).collect();
+        points.sort_unstable();
+        let mut p = if to_client { client() } else { server() };
+        let mut got = Vec::new();
+        let mut last = 0;
+        for point in points.into_iter().chain(std::iter::once(wire.len())) {
+            p.receive_data(&wire[last..point]);
+            got.extend(text_flags(&p));
+            last = point;
+        }
+        prop_assert_eq!(got.len(), texts.len());
+        for ((payload, ascii), text) in got.iter().zip(&texts) {
+            prop_assert_eq!(payload.as_slice(), text.as_bytes());
+            prop_assert_eq!(*ascii, text.is_ascii());
+        }
+    }
+}
