@@ -103,7 +103,7 @@ cdef class ClientReader:
             e = &self.ev[self.pos]
             self.pos += 1
             if e.kind == EV_TEXT:
-                self._append(_text_event(e))
+                self._append(_text(e.data, e.len, e.ascii))
             elif e.kind == EV_BINARY:
                 self._append(_binary(e))
         return 0
@@ -376,7 +376,7 @@ cdef class ClientReader:
             e = &self.ev[self.pos]
             self.pos += 1
             if e.kind == EV_TEXT:
-                return _text_event(e)
+                return _text(e.data, e.len, e.ascii)
             if e.kind == EV_BINARY:
                 return _binary(e)
         return None

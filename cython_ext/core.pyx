@@ -60,33 +60,26 @@ cdef int _load_capi() except -1:
 _load_capi()
 
 
-cdef inline object _text(const uint8_t *data, size_t n):
+cdef inline object _text(const uint8_t *data, size_t n, bint ascii=False):
     """The str of ``n`` bytes of UTF-8 that the protocol validated (text, close reason).
 
     The validator's verdict makes a second checking decode needless: Rust measures the
     str (length, narrowest kind) in one vectorised pass, then fills the PEP 393 buffer
-    directly; ASCII is a plain copy. The kind is exact, as CPython's str equality and
-    hashing require, so the result equals ``bytes(data).decode("utf-8")``.
+    directly; ASCII is a plain copy. ``ascii``: the core already saw every byte is ASCII
+    (``wsf_event.ascii``), so even the measuring pass is skipped. The kind is exact, as
+    CPython's str equality and hashing require, so the result equals
+    ``bytes(data).decode("utf-8")``.
     """
-    cdef size_t chars = 0
-    cdef uint32_t max_char = RS.utf8_shape(data, n, &chars)
+    cdef size_t chars = n
+    cdef uint32_t max_char = 0x7f
+    if not ascii:
+        max_char = RS.utf8_shape(data, n, &chars)
     cdef object s = PyUnicode_New(<Py_ssize_t>chars, max_char)
     if max_char == 0x7f:
         memcpy(PyUnicode_DATA(s), data, n)
     else:
         RS.utf8_decode(data, n, PyUnicode_DATA(s), <uint32_t>PyUnicode_KIND(s), chars)
     return s
-
-
-cdef inline object _text_event(const wsf_event *e):
-    """The str of a text event: the core saw while unmasking (or validating) whether
-    every byte is ASCII, and then the str is a plain copy with no sizing pass."""
-    cdef object s
-    if e.ascii:
-        s = PyUnicode_New(<Py_ssize_t>e.len, 0x7f)
-        memcpy(PyUnicode_DATA(s), e.data, e.len)
-        return s
-    return _text(e.data, e.len)
 
 
 cdef struct _Borrowed:
@@ -279,7 +272,7 @@ cdef class Core:
                 elif kind == EV_TEXT:
                     # `text` keeps the str alive until the next event, so no other
                     # object can take its address while text_obj names it.
-                    text = _text_event(&ev[i])
+                    text = _text(ev[i].data, ev[i].len, ev[i].ascii)
                     self.text_obj = <void *>text
                     self.text_data = ev[i].data
                     self.text_len = ev[i].len
@@ -347,7 +340,7 @@ cdef class Core:
         cdef size_t i
         for i in range(count):
             if ev[i].kind == EV_TEXT:
-                out.append((<int>EV_TEXT, _text_event(&ev[i])))
+                out.append((<int>EV_TEXT, _text(ev[i].data, ev[i].len, ev[i].ascii)))
             elif ev[i].kind == EV_CLOSE:
                 out.append((<int>EV_CLOSE, (ev[i].code, _text(ev[i].data, ev[i].len))))
             elif ev[i].kind == EV_BINARY:

@@ -267,17 +267,18 @@ impl Protocol {
             } else {
                 inflater.decompress(input, &mut self.data, limit)?;
             }
-        } else if self.msg_opcode == OP_TEXT {
-            let ascii = unmask_append_ascii(&mut self.data, chunk, h.mask, inc.received);
-            if !(ascii && self.utf8.skip_ascii(chunk.len())) {
-                self.msg_ascii = false;
-                self.utf8.feed(&self.data[before..])?;
+        } else if let (OP_TEXT, Some(key)) = (self.msg_opcode, h.mask) {
+            // Unmasking sees every byte: ASCII text needs no validator pass.
+            if unmask_append_ascii(&mut self.data, chunk, key, inc.received)
+                && self.utf8.skip_ascii(chunk.len())
+            {
+                return Ok(());
             }
-            return Ok(());
         } else {
             unmask_append(&mut self.data, chunk, h.mask, inc.received);
-            return Ok(());
         }
+        // The validator's own pass (any byte not known to be ASCII, or a sequence
+        // still open) also says whether the piece was ASCII.
         if self.msg_opcode == OP_TEXT {
             self.msg_ascii &= self.utf8.feed_report_ascii(&self.data[before..])?;
         }
@@ -482,79 +483,71 @@ pub(super) fn unmask_append(buf: &mut Vec<u8>, chunk: &[u8], mask: Option<[u8; 4
     unsafe { buf.set_len(start + chunk.len()) };
 }
 
-/// [`unmask_append`] that also tells whether every appended byte is ASCII, so a
-/// text message's UTF-8 check and `str` sizing need no pass of their own. SSE2
-/// (always there on x86_64) keeps the OR of the unmasked blocks in a register
-/// beside the XOR: one more instruction per 16 bytes.
-#[cfg(target_arch = "x86_64")]
+/// [`unmask_append`] of a masked chunk that also tells whether every appended byte
+/// is ASCII, so a text message's UTF-8 check and `str` sizing need no pass of their
+/// own. SSE2 (always there on x86_64) keeps the OR of the unmasked blocks in a
+/// register beside the XOR: one more instruction per 16 bytes. Elsewhere it answers
+/// false ("not known"), and the validator's pass finds out.
 // `loadu`/`storeu` take any alignment: the casts only name the vector type.
 #[allow(clippy::cast_ptr_alignment)]
 pub(super) fn unmask_append_ascii(
     buf: &mut Vec<u8>,
     chunk: &[u8],
-    mask: Option<[u8; 4]>,
+    key: [u8; 4],
     offset: usize,
 ) -> bool {
-    use std::arch::x86_64::{
-        __m128i, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_setzero_si128,
-        _mm_storeu_si128, _mm_xor_si128,
-    };
-    let Some(mask) = mask else {
-        buf.extend_from_slice(chunk);
-        return chunk.is_ascii();
-    };
-    let n = chunk.len();
-    buf.reserve(n);
-    let start = buf.len();
-    // The key from `offset` on, over 16 bytes: 16 is a multiple of 4, so byte `i`
-    // of the chunk takes `wide[i % 16]`.
-    let mut wide = [0u8; 16];
-    for (i, w) in wide.iter_mut().enumerate() {
-        *w = mask[(offset + i) & 3];
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        unmask_append(buf, chunk, Some(key), offset);
+        false
     }
-    let src = chunk.as_ptr();
-    // SAFETY: `reserve` made room for `n` bytes after `start`; every load reads
-    // inside `chunk` and every store writes inside that room (`i + 16 <= n`).
-    unsafe {
-        let dst = buf.as_mut_ptr().add(start);
-        let key = _mm_loadu_si128(wide.as_ptr().cast::<__m128i>());
-        let mut acc = _mm_setzero_si128();
-        let mut i = 0;
-        while i + 32 <= n {
-            let lo = _mm_xor_si128(_mm_loadu_si128(src.add(i).cast::<__m128i>()), key);
-            let hi = _mm_xor_si128(_mm_loadu_si128(src.add(i + 16).cast::<__m128i>()), key);
-            _mm_storeu_si128(dst.add(i).cast::<__m128i>(), lo);
-            _mm_storeu_si128(dst.add(i + 16).cast::<__m128i>(), hi);
-            acc = _mm_or_si128(acc, _mm_or_si128(lo, hi));
-            i += 32;
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{
+            __m128i, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_setzero_si128,
+            _mm_storeu_si128, _mm_xor_si128,
+        };
+        let n = chunk.len();
+        buf.reserve(n);
+        let start = buf.len();
+        // The key from `offset` on, over 16 bytes: 16 is a multiple of 4, so byte `i`
+        // of the chunk takes `wide[i % 16]`.
+        let mut wide = [0u8; 16];
+        for (i, w) in wide.iter_mut().enumerate() {
+            *w = key[(offset + i) & 3];
         }
-        if i + 16 <= n {
-            let lo = _mm_xor_si128(_mm_loadu_si128(src.add(i).cast::<__m128i>()), key);
-            _mm_storeu_si128(dst.add(i).cast::<__m128i>(), lo);
-            acc = _mm_or_si128(acc, lo);
-            i += 16;
+        let src = chunk.as_ptr();
+        // SAFETY: `reserve` made room for `n` bytes after `start`; every load reads
+        // inside `chunk` and every store writes inside that room (`i + 16 <= n`).
+        unsafe {
+            let dst = buf.as_mut_ptr().add(start);
+            let wide_key = _mm_loadu_si128(wide.as_ptr().cast::<__m128i>());
+            let mut acc = _mm_setzero_si128();
+            let mut i = 0;
+            while i + 32 <= n {
+                let lo = _mm_xor_si128(_mm_loadu_si128(src.add(i).cast::<__m128i>()), wide_key);
+                let hi =
+                    _mm_xor_si128(_mm_loadu_si128(src.add(i + 16).cast::<__m128i>()), wide_key);
+                _mm_storeu_si128(dst.add(i).cast::<__m128i>(), lo);
+                _mm_storeu_si128(dst.add(i + 16).cast::<__m128i>(), hi);
+                acc = _mm_or_si128(acc, _mm_or_si128(lo, hi));
+                i += 32;
+            }
+            if i + 16 <= n {
+                let lo = _mm_xor_si128(_mm_loadu_si128(src.add(i).cast::<__m128i>()), wide_key);
+                _mm_storeu_si128(dst.add(i).cast::<__m128i>(), lo);
+                acc = _mm_or_si128(acc, lo);
+                i += 16;
+            }
+            let mut tail = 0u8;
+            while i < n {
+                let v = *src.add(i) ^ wide[i & 15];
+                *dst.add(i) = v;
+                tail |= v;
+                i += 1;
+            }
+            buf.set_len(start + n);
+            _mm_movemask_epi8(acc) == 0 && tail < 0x80
         }
-        let mut tail = 0u8;
-        while i < n {
-            let v = *src.add(i) ^ wide[i & 15];
-            *dst.add(i) = v;
-            tail |= v;
-            i += 1;
-        }
-        buf.set_len(start + n);
-        _mm_movemask_epi8(acc) == 0 && tail < 0x80
     }
-}
-
-/// [`unmask_append`] that also tells whether every appended byte is ASCII.
-#[cfg(not(target_arch = "x86_64"))]
-pub(super) fn unmask_append_ascii(
-    buf: &mut Vec<u8>,
-    chunk: &[u8],
-    mask: Option<[u8; 4]>,
-    offset: usize,
-) -> bool {
-    let start = buf.len();
-    unmask_append(buf, chunk, mask, offset);
-    buf[start..].is_ascii()
 }

@@ -41,6 +41,26 @@ fn events(p: &Protocol) -> Vec<(EventKind, u16, Vec<u8>)> {
         .collect()
 }
 
+/// Feed `wire` split at `cuts` (any values, taken modulo its length), collecting
+/// what `read` reports after each piece.
+fn receive_in_pieces<T>(
+    p: &mut Protocol,
+    wire: &[u8],
+    cuts: &[usize],
+    read: impl Fn(&Protocol) -> Vec<T>,
+) -> Vec<T> {
+    let mut points: Vec<usize> = cuts.iter().map(|c| c % (wire.len() + 1)).collect();
+    points.sort_unstable();
+    let mut got = Vec::new();
+    let mut last = 0;
+    for point in points.into_iter().chain(std::iter::once(wire.len())) {
+        p.receive_data(&wire[last..point]);
+        got.extend(read(p));
+        last = point;
+    }
+    got
+}
+
 fn sent_frames(p: &mut Protocol) -> Vec<Frame> {
     let out = p.take_output();
     let mut frames = Vec::new();
@@ -488,16 +508,8 @@ proptest! {
             // The ping follows the first frame: inside the message unless it had one frame.
             if n_pieces > 1 { expected.extend([ping, message]) } else { expected.extend([message, ping]) }
         }
-        let mut points: Vec<usize> = cuts.iter().map(|c| c % (wire.len() + 1)).collect();
-        points.sort_unstable();
         let mut p = server();
-        let mut got = Vec::new();
-        let mut last = 0;
-        for point in points.into_iter().chain(std::iter::once(wire.len())) {
-            p.receive_data(&wire[last..point]);
-            got.extend(events(&p));
-            last = point;
-        }
+        let got = receive_in_pieces(&mut p, &wire, &cuts, events);
         prop_assert!(p.error().is_none());
         prop_assert_eq!(got, expected);
     }
@@ -1174,16 +1186,8 @@ proptest! {
                 wire.extend(if to_client { f.serialize(None) } else { f.serialize(Some(KEY)) });
             }
         }
-        let mut points: Vec<usize> = cuts.iter().map(|c| c % (wire.len() + 1)).collect();
-        points.sort_unstable();
         let mut p = if to_client { client() } else { server() };
-        let mut got = Vec::new();
-        let mut last = 0;
-        for point in points.into_iter().chain(std::iter::once(wire.len())) {
-            p.receive_data(&wire[last..point]);
-            got.extend(text_flags(&p));
-            last = point;
-        }
+        let got = receive_in_pieces(&mut p, &wire, &cuts, text_flags);
         prop_assert_eq!(got.len(), texts.len());
         for ((payload, ascii), text) in got.iter().zip(&texts) {
             prop_assert_eq!(payload.as_slice(), text.as_bytes());
